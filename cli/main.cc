@@ -1,0 +1,16 @@
+// geostorm: the command-line tool. `plan` and `simulate` work offline on a topology
+// file; later commands run jobs.
+#include "CLI/CLI.hpp"
+#include "cli/plan_commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"geostorm: geo-distributed training synchronisation"};
+  app.require_subcommand(1);
+  geostorm::cli::PlanFlags plan;
+  geostorm::cli::SimulateFlags simulate;
+  geostorm::cli::AddPlanCommand(app, plan);
+  geostorm::cli::AddSimulateCommand(app, simulate);
+  CLI11_PARSE(app, argc, argv);
+  if (app.got_subcommand("plan")) return geostorm::cli::RunPlan(plan);
+  return geostorm::cli::RunSimulate(simulate);
+}

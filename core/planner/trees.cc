@@ -1,0 +1,188 @@
+#include "core/planner/trees.h"
+
+#include <algorithm>
+#include <limits>
+#include <numeric>
+#include <queue>
+
+namespace geostorm::core {
+namespace {
+
+struct Arc {
+  int from = 0;
+  int to = 0;
+  double cost = 0;
+};
+
+// Chu-Liu/Edmonds: for every node but `root`, the index of its chosen incoming arc
+// in a minimum-cost out-arborescence. Empty when some node has no way in.
+std::vector<int> Arborescence(int n, int root, const std::vector<Arc>& arcs) {
+  std::vector<int> best(n, -1);
+  for (size_t i = 0; i < arcs.size(); ++i) {
+    const Arc& a = arcs[i];
+    if (a.from == a.to || a.to == root) continue;
+    if (best[a.to] < 0 || a.cost < arcs[best[a.to]].cost) best[a.to] = static_cast<int>(i);
+  }
+  for (int v = 0; v < n; ++v) {
+    if (v != root && best[v] < 0) return {};
+  }
+  // Find the cycles among the chosen arcs.
+  std::vector<int> comp(n, -1), visit(n, -1);
+  std::vector<bool> on_cycle(n, false);
+  int components = 0;
+  for (int v = 0; v < n; ++v) {
+    int u = v;
+    while (u != root && visit[u] == -1 && comp[u] == -1) {
+      visit[u] = v;
+      u = arcs[best[u]].from;
+    }
+    if (u != root && visit[u] == v && comp[u] == -1) {
+      int w = u;
+      do {
+        comp[w] = components;
+        on_cycle[w] = true;
+        w = arcs[best[w]].from;
+      } while (w != u);
+      ++components;
+    }
+  }
+  if (components == 0) return best;
+  for (int v = 0; v < n; ++v) {
+    if (comp[v] == -1) comp[v] = components++;
+  }
+  // Contract each cycle to one node; entering a cycle at v replaces v's cycle arc.
+  std::vector<Arc> sub;
+  std::vector<int> origin;
+  for (size_t i = 0; i < arcs.size(); ++i) {
+    const Arc& a = arcs[i];
+    if (comp[a.from] == comp[a.to]) continue;
+    const double cost = a.cost - (on_cycle[a.to] ? arcs[best[a.to]].cost : 0);
+    sub.push_back({comp[a.from], comp[a.to], cost});
+    origin.push_back(static_cast<int>(i));
+  }
+  const std::vector<int> sub_best = Arborescence(components, comp[root], sub);
+  if (sub_best.empty()) return {};
+  std::vector<int> result(n, -1);
+  for (int v = 0; v < n; ++v) {
+    if (on_cycle[v]) result[v] = best[v];
+  }
+  for (int c = 0; c < components; ++c) {
+    if (c == comp[root]) continue;
+    const int i = origin[sub_best[c]];
+    result[arcs[i].to] = i;
+  }
+  return result;
+}
+
+}  // namespace
+
+LinkCost InverseRate(const NetworkView& view) {
+  return [&view](int link) { return 1.0 / view.links()[link].bytes_per_s; };
+}
+
+std::vector<int> MinCostTree(const NetworkView& view, int root, Phase phase, const LinkCost& cost) {
+  // Solve as an out-arborescence from the root; for a reduce tree, over the
+  // reversed links (an arc parent -> child stands for the link child -> parent).
+  std::vector<Arc> arcs;
+  arcs.reserve(view.links().size());
+  for (size_t i = 0; i < view.links().size(); ++i) {
+    const OverlayLink& l = view.links()[i];
+    if (phase == Phase::kReduce) {
+      arcs.push_back({l.to, l.from, cost(static_cast<int>(i))});
+    } else {
+      arcs.push_back({l.from, l.to, cost(static_cast<int>(i))});
+    }
+  }
+  const std::vector<int> chosen = Arborescence(view.size(), root, arcs);
+  if (chosen.empty()) return {};
+  std::vector<int> parent(view.size(), -1);
+  for (int v = 0; v < view.size(); ++v) {
+    if (v != root) parent[v] = arcs[chosen[v]].from;
+  }
+  return parent;
+}
+
+std::vector<int> ShortestPathTree(const NetworkView& view, int root, Phase phase, const LinkCost& cost) {
+  const int n = view.size();
+  std::vector<double> dist(n, std::numeric_limits<double>::infinity());
+  std::vector<int> parent(n, -1);
+  using Item = std::pair<double, int>;
+  std::priority_queue<Item, std::vector<Item>, std::greater<>> queue;
+  dist[root] = 0;
+  queue.push({0, root});
+  while (!queue.empty()) {
+    auto [d, u] = queue.top();
+    queue.pop();
+    if (d > dist[u]) continue;
+    // Reduce: who can send to u? Broadcast: whom can u send to?
+    const std::vector<int>& links = phase == Phase::kReduce ? view.in_links(u) : view.out_links(u);
+    for (int li : links) {
+      const OverlayLink& l = view.links()[li];
+      const int v = phase == Phase::kReduce ? l.from : l.to;
+      const double nd = d + cost(li);
+      if (nd < dist[v]) {
+        dist[v] = nd;
+        parent[v] = u;
+        queue.push({nd, v});
+      }
+    }
+  }
+  for (int v = 0; v < n; ++v) {
+    if (v != root && parent[v] < 0) return {};
+  }
+  return parent;
+}
+
+bool HasReverseLinks(const NetworkView& view, const std::vector<int>& parent, Phase phase) {
+  for (size_t v = 0; v < parent.size(); ++v) {
+    if (parent[v] < 0) continue;
+    // The tree's edges run v->parent for reduce; reversed they run parent->v.
+    const bool ok = phase == Phase::kReduce ? view.HasLink(parent[v], static_cast<int>(v))
+                                            : view.HasLink(static_cast<int>(v), parent[v]);
+    if (!ok) return false;
+  }
+  return true;
+}
+
+std::vector<int> Depths(const std::vector<int>& parent) {
+  const int n = static_cast<int>(parent.size());
+  std::vector<int> depth(n, -1);
+  for (int v = 0; v < n; ++v) {
+    int d = 0;
+    for (int u = v; parent[u] >= 0 && d <= n; u = parent[u]) ++d;
+    depth[v] = d;
+  }
+  return depth;
+}
+
+std::vector<int64_t> SplitChunks(const std::vector<double>& shares, int64_t total) {
+  const double sum = std::accumulate(shares.begin(), shares.end(), 0.0);
+  std::vector<int64_t> counts(shares.size(), 0);
+  if (sum <= 0 || shares.empty()) return counts;
+  std::vector<std::pair<double, size_t>> remainders;
+  int64_t given = 0;
+  for (size_t i = 0; i < shares.size(); ++i) {
+    const double exact = shares[i] / sum * static_cast<double>(total);
+    counts[i] = static_cast<int64_t>(exact);
+    given += counts[i];
+    remainders.push_back({exact - static_cast<double>(counts[i]), i});
+  }
+  std::sort(remainders.begin(), remainders.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first > b.first : a.second < b.second;
+  });
+  for (size_t k = 0; given < total; ++k, ++given) ++counts[remainders[k % remainders.size()].second];
+  return counts;
+}
+
+void AppendShards(Policy& policy, const std::vector<int64_t>& counts, const std::vector<int>& roots,
+                  const std::vector<std::vector<int>>& reduce, const std::vector<std::vector<int>>& broadcast) {
+  int64_t next = 0;
+  for (const ShardPlan& s : policy.shards) next = std::max(next, s.first_chunk + s.num_chunks);
+  for (size_t i = 0; i < counts.size(); ++i) {
+    if (counts[i] <= 0) continue;
+    policy.shards.push_back({roots[i], next, counts[i], reduce[i], broadcast[i]});
+    next += counts[i];
+  }
+}
+
+}  // namespace geostorm::core
