@@ -20,7 +20,8 @@ void AddNetworkFlags(CLI::App& cmd, NetworkFlags& f) {
       ->check(CLI::Range(2, 1024));
   cmd.add_option("--seed", f.seed, "seed for --random-mesh");
   cmd.add_option("--model-mb", f.model_mb, "gradient size M in MB (10^6 bytes)")->check(CLI::PositiveNumber);
-  cmd.add_option("--chunk-kb", f.chunk_kb, "chunk size C in KiB")->check(CLI::PositiveNumber);
+  cmd.add_option("--chunk-kb", f.chunk_kb, "chunk size C in KiB (default: about 512 chunks per model)")
+      ->check(CLI::PositiveNumber);
   cmd.add_option("--roots", f.roots, "number of roots (netstorm-paper; 0 = strategy default)")->check(CLI::NonNegativeNumber);
   cmd.add_option("--star-root", f.star_root, "star: index of the server DC (default: the best one)");
   cmd.add_flag("--no-multipath", f.no_multipath, "plan without aux relay routes");
@@ -41,7 +42,9 @@ core::PlanOptions OptionsOf(const NetworkFlags& f) {
 }
 
 int64_t ModelBytes(const NetworkFlags& f) { return static_cast<int64_t>(f.model_mb * 1e6); }
-int64_t ChunkBytes(const NetworkFlags& f) { return static_cast<int64_t>(f.chunk_kb) * 1024; }
+int64_t ChunkBytes(const NetworkFlags& f) {
+  return f.chunk_kb > 0 ? static_cast<int64_t>(f.chunk_kb) * 1024 : core::AutoChunkBytes(ModelBytes(f));
+}
 
 int Fail(const absl::Status& s) {
   std::cerr << "geostorm: " << s.message() << "\n";

@@ -16,7 +16,7 @@ struct NetworkFlags {
   int random_mesh = 0;
   uint64_t seed = 1;
   double model_mb = 100;
-  int chunk_kb = 1024;
+  int chunk_kb = 0;  // 0: AutoChunkBytes(model)
   int roots = 0;
   int star_root = -1;
   bool no_multipath = false;

@@ -3,10 +3,13 @@
 #include <glpk.h>
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <map>
 #include <memory>
 
 #include "core/planner/aux_routes.h"
+#include "core/planner/chunk_assignment.h"
 #include "core/planner/strategies.h"
 #include "core/planner/trees.h"
 #include "core/sim/simulator.h"
@@ -96,6 +99,8 @@ class PackingLp {
   std::vector<PackedTree> trees_;
 };
 
+constexpr int kSeedRounds = 2;
+
 double TreeCost(const NetworkView& view, const std::vector<int>& parent, Phase phase, const LinkCost& cost) {
   double total = 0;
   ShardPlan shard{0, 0, 0, parent, parent};
@@ -103,18 +108,50 @@ double TreeCost(const NetworkView& view, const std::vector<int>& parent, Phase p
   return total;
 }
 
+// Starting columns: every root's trees built one after another, each avoiding the
+// links the earlier ones loaded (multiplicative weights on each resource's busy
+// time). With these, column generation starts near a good packing instead of
+// from N copies of the same fastest tree.
+bool SeedTrees(const NetworkView& view, PackingLp& lp, int rounds) {
+  const int n = view.size();
+  std::vector<double> busy(view.resources().size(), 0);  // seconds per unit model
+  double max_busy = 0;
+  const double step = 1.0 / (n * rounds);
+  std::vector<double> link_cost(view.links().size());
+  for (int round = 0; round < rounds; ++round) {
+    for (int r = 0; r < n; ++r) {
+      for (Phase phase : {Phase::kReduce, Phase::kBroadcast}) {
+        for (size_t i = 0; i < view.links().size(); ++i) {
+          const OverlayLink& l = view.links()[i];
+          double weight = 0;
+          for (int e : l.resources) weight += max_busy > 0 ? std::exp(4 * busy[e] / max_busy) : 1;
+          link_cost[i] = weight / l.bytes_per_s;
+        }
+        std::vector<int> tree = MinCostTree(view, r, phase, [&](int link) { return link_cost[link]; });
+        if (tree.empty()) return false;
+        for (size_t v = 0; v < tree.size(); ++v) {
+          if (tree[v] < 0) continue;
+          const int from = phase == Phase::kReduce ? static_cast<int>(v) : tree[v];
+          const int to = phase == Phase::kReduce ? tree[v] : static_cast<int>(v);
+          for (int e : view.link(from, to).resources) {
+            busy[e] += step / view.resources()[e].bytes_per_s;
+            max_busy = std::max(max_busy, busy[e]);
+          }
+        }
+        lp.AddTree(r, phase, std::move(tree));
+      }
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 Packing PackTrees(const NetworkView& view, int max_iterations) {
   PackingLp lp(view);
   const int n = view.size();
-  for (int r = 0; r < n; ++r) {
-    for (Phase phase : {Phase::kReduce, Phase::kBroadcast}) {
-      std::vector<int> tree = MinCostTree(view, r, phase, InverseRate(view));
-      if (tree.empty()) return {};
-      lp.AddTree(r, phase, std::move(tree));
-    }
-  }
+  if (!SeedTrees(view, lp, kSeedRounds)) return {};
+  if (max_iterations < 0) max_iterations = n <= 16 ? 40 : 2;
   Packing packing;
   for (; packing.iterations < max_iterations; ++packing.iterations) {
     if (!lp.Solve()) return {};
@@ -173,6 +210,29 @@ void AppendPackedShards(const Packing& packing, Policy& policy) {
   AppendShards(policy, SplitChunks(shares, policy.num_chunks()), roots, reduce, broadcast);
 }
 
+// Above this many DCs the chunk-assignment program is skipped for planning speed;
+// LP shares are rounded instead.
+constexpr int kMaxDcsForAssignment = 24;
+// How much pipeline latency counts in the chunk assignment; the simulator picks
+// the best of the resulting plans.
+constexpr double kLatencyWeights[] = {0.25, 0.5, 1.0};
+
+// The packing's trees plus, per root, the fastest-path trees: they have the
+// lowest one-chunk latency, which the chunk assignment may trade for.
+std::vector<PackedTree> CandidateTrees(const NetworkView& view, const Packing& packing) {
+  std::vector<PackedTree> pool = packing.trees;
+  for (int r = 0; r < view.size(); ++r) {
+    for (Phase phase : {Phase::kReduce, Phase::kBroadcast}) {
+      std::vector<int> tree = ShortestPathTree(view, r, phase, InverseRate(view));
+      const bool known = std::any_of(pool.begin(), pool.end(), [&](const PackedTree& t) {
+        return t.root == r && t.phase == phase && t.parent == tree;
+      });
+      if (!tree.empty() && !known) pool.push_back({r, phase, std::move(tree), 0});
+    }
+  }
+  return pool;
+}
+
 class TreePackingPlanner : public Planner {
  public:
   std::string name() const override { return "netstorm"; }
@@ -182,16 +242,35 @@ class TreePackingPlanner : public Planner {
   absl::StatusOr<Policy> Build(const NetworkView& view, const PlanOptions& options) const override {
     const Packing packing = PackTrees(view);
     if (packing.trees.empty()) return absl::InvalidArgumentError("netstorm: no set of trees spans the DCs");
-    Policy p = EmptyPolicy(view, name(), options);
-    AppendPackedShards(packing, p);
-    if (!options.multipath) return p;
-    Policy with_aux = p;
-    AddAuxRoutes(view, with_aux);
-    if (with_aux.aux_routes.empty()) return p;
-    absl::StatusOr<SimResult> plain = Simulate(view, p);
-    absl::StatusOr<SimResult> relayed = Simulate(view, with_aux);
-    if (plain.ok() && relayed.ok() && relayed->iteration_seconds < plain->iteration_seconds) return with_aux;
-    return p;
+    std::vector<Policy> candidates;
+    candidates.push_back(EmptyPolicy(view, name(), options));
+    AppendPackedShards(packing, candidates.back());
+    for (double latency_weight : kLatencyWeights) {
+      if (view.size() > kMaxDcsForAssignment) break;
+      Packing assigned{CandidateTrees(view, packing), packing.fluid_seconds, packing.iterations};
+      if (AssignChunks(view, assigned.trees, latency_weight)) {
+        candidates.push_back(EmptyPolicy(view, name(), options));
+        AppendPackedShards(assigned, candidates.back());
+      }
+    }
+    if (options.multipath) {
+      for (size_t i = 0, plain = candidates.size(); i < plain; ++i) {
+        Policy relayed = candidates[i];
+        AddAuxRoutes(view, relayed);
+        if (!relayed.aux_routes.empty()) candidates.push_back(std::move(relayed));
+      }
+    }
+    // The simulator decides: it sees pipeline latency, chunk rounding and sharing.
+    size_t best = 0;
+    double best_seconds = std::numeric_limits<double>::infinity();
+    for (size_t i = 0; i < candidates.size(); ++i) {
+      absl::StatusOr<SimResult> sim = Simulate(view, candidates[i]);
+      if (sim.ok() && sim->iteration_seconds < best_seconds) {
+        best_seconds = sim->iteration_seconds;
+        best = i;
+      }
+    }
+    return std::move(candidates[best]);
   }
 };
 

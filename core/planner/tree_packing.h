@@ -50,8 +50,11 @@ struct Packing {
   int iterations = 0;
 };
 
-// Solves the tree-packing LP by column generation. Empty trees when infeasible.
-Packing PackTrees(const NetworkView& view, int max_iterations = 40);
+// Solves the tree-packing LP by column generation, from congestion-aware seed
+// trees. `max_iterations` < 0 picks a budget by size (40 up to 16 DCs, then 2:
+// on large meshes the seed trees are already close to the bound and each LP
+// solve is costly). Empty trees when infeasible.
+Packing PackTrees(const NetworkView& view, int max_iterations = -1);
 
 }  // namespace geostorm::core
 

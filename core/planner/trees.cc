@@ -53,6 +53,8 @@ std::vector<int> Arborescence(int n, int root, const std::vector<Arc>& arcs) {
   // Contract each cycle to one node; entering a cycle at v replaces v's cycle arc.
   std::vector<Arc> sub;
   std::vector<int> origin;
+  sub.reserve(arcs.size());
+  origin.reserve(arcs.size());
   for (size_t i = 0; i < arcs.size(); ++i) {
     const Arc& a = arcs[i];
     if (comp[a.from] == comp[a.to]) continue;

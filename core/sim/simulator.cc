@@ -58,6 +58,9 @@ class Simulation {
     }
     queues_.resize(view.links().size());
     result_.resource_bytes.assign(view.resources().size(), 0);
+    dedicated_ = NoSharedResource();
+    users_.assign(view.resources().size(), 0);
+    capacity_left_.assign(view.resources().size(), 0);
   }
 
   SimResult Run() {
@@ -82,6 +85,34 @@ class Simulation {
   }
 
  private:
+  // True when no two overlay links the policy uses cross the same resource: then
+  // every transfer runs at its link's rate from start to end, and the simulation
+  // is a plain event queue of completion times.
+  bool NoSharedResource() const {
+    std::vector<int> user(view_.resources().size(), -1);
+    auto claim = [&](int from, int to) {
+      const int link = view_.LinkIndex(from, to);
+      for (int r : view_.links()[link].resources) {
+        if (user[r] >= 0 && user[r] != link) return false;
+        user[r] = link;
+      }
+      return true;
+    };
+    for (const ShardPlan& shard : policy_.shards) {
+      for (Phase phase : {Phase::kReduce, Phase::kBroadcast}) {
+        for (auto [from, to] : TreeEdges(shard, phase)) {
+          if (!claim(from, to)) return false;
+        }
+      }
+    }
+    for (const AuxRoute& a : policy_.aux_routes) {
+      for (size_t h = 0; h + 1 < a.path.size(); ++h) {
+        if (!claim(a.path[h], a.path[h + 1])) return false;
+      }
+    }
+    return true;
+  }
+
   double ChunkBytes(int shard, int64_t k) const {
     return static_cast<double>(policy_.BytesOf(policy_.shards[shard].first_chunk + k, 1));
   }
@@ -118,8 +149,44 @@ class Simulation {
     if (q.current) {
       q.waiting.push(t);
     } else {
-      q.current = t;
+      Start(link, t);
+    }
+  }
+
+  void Start(int link, const Transfer& t) {
+    queues_[link].current = t;
+    if (dedicated_) {
+      finishes_.push({now_ + t.remaining / view_.links()[link].bytes_per_s, link});
+    } else {
       active_.push_back(link);
+    }
+  }
+
+  // Takes the finished transfer off `link`, starts the next one waiting there, and
+  // returns the finished one.
+  Transfer Finish(int link) {
+    LinkQueue& q = queues_[link];
+    Transfer t = *q.current;
+    q.current.reset();
+    const double bytes = ChunkBytes(t.shard, t.chunk);
+    for (int r : view_.links()[link].resources) result_.resource_bytes[r] += dedicated_ ? bytes : 0;
+    if (!q.waiting.empty()) {
+      Transfer next = q.waiting.top();
+      q.waiting.pop();
+      Start(link, next);
+    }
+    return t;
+  }
+
+  // A chunk reached the end of one hop.
+  void Arrive(Transfer t) {
+    ++result_.transfers;
+    ++t.hop;
+    if (t.hop + 1 < t.path->size()) {  // a relay passes it on unread
+      t.remaining = ChunkBytes(t.shard, t.chunk);
+      Enqueue(t);
+    } else {
+      Deliver(t.shard, t.chunk, t.phase, t.path->back());
     }
   }
 
@@ -147,23 +214,27 @@ class Simulation {
     for (int child : broadcast_children_[shard][v]) Send(shard, k, Phase::kBroadcast, v, child);
   }
 
-  // Rates by max-min fair sharing of the resources among the active transfers.
+  // Rates by max-min fair sharing of the resources among the active transfers
+  // (progressive filling: the tightest resource fixes its users' rate, repeat).
   void ShareRates() {
     rate_.assign(view_.links().size(), 0);
-    std::map<int, std::pair<double, int>> left;  // resource -> (capacity left, unfrozen users)
+    std::vector<int> touched;
     for (int link : active_) {
       for (int r : view_.links()[link].resources) {
-        auto [it, fresh] = left.try_emplace(r, view_.resources()[r].bytes_per_s, 0);
-        ++it->second.second;
+        if (users_[r] == 0) {
+          touched.push_back(r);
+          capacity_left_[r] = view_.resources()[r].bytes_per_s;
+        }
+        ++users_[r];
       }
     }
     std::vector<int> unfrozen = active_;
     while (!unfrozen.empty()) {
       double share = std::numeric_limits<double>::infinity();
       int tightest = -1;
-      for (const auto& [r, cap] : left) {
-        if (cap.second > 0 && cap.first / cap.second < share) {
-          share = cap.first / cap.second;
+      for (int r : touched) {
+        if (users_[r] > 0 && capacity_left_[r] / users_[r] < share) {
+          share = capacity_left_[r] / users_[r];
           tightest = r;
         }
       }
@@ -176,8 +247,8 @@ class Simulation {
         }
         rate_[link] = share;
         for (int r : route) {
-          left[r].first -= share;
-          --left[r].second;
+          capacity_left_[r] -= share;
+          --users_[r];
         }
       }
       unfrozen.swap(still);
@@ -185,41 +256,40 @@ class Simulation {
   }
 
   // Advances to the next transfer completion. False when nothing is in flight.
-  bool Step() {
+  bool Step() { return dedicated_ ? StepDedicated() : StepShared(); }
+
+  bool StepDedicated() {
+    if (finishes_.empty()) return false;
+    const auto [at, link] = finishes_.top();
+    finishes_.pop();
+    now_ = at;
+    Arrive(Finish(link));
+    return true;
+  }
+
+  bool StepShared() {
     if (active_.empty()) return false;
     ShareRates();
     double dt = std::numeric_limits<double>::infinity();
     for (int link : active_) dt = std::min(dt, queues_[link].current->remaining / rate_[link]);
     now_ += dt;
-    std::vector<Transfer> done;
+    std::vector<int> finished;
     std::vector<int> still;
     for (int link : active_) {
-      LinkQueue& q = queues_[link];
-      Transfer& t = *q.current;
+      Transfer& t = *queues_[link].current;
       const double sent = std::min(t.remaining, rate_[link] * dt);
       t.remaining -= sent;
       for (int r : view_.links()[link].resources) result_.resource_bytes[r] += sent;
       if (t.remaining <= 1e-9 * ChunkBytes(t.shard, t.chunk)) {
-        done.push_back(t);
-        q.current.reset();
-        if (!q.waiting.empty()) {
-          q.current = q.waiting.top();
-          q.waiting.pop();
-        }
+        finished.push_back(link);
+      } else {
+        still.push_back(link);
       }
-      if (q.current) still.push_back(link);
     }
     active_.swap(still);
-    for (Transfer& t : done) {
-      ++result_.transfers;
-      ++t.hop;
-      if (t.hop + 1 < t.path->size()) {  // a relay passes it on unread
-        t.remaining = ChunkBytes(t.shard, t.chunk);
-        Enqueue(t);
-      } else {
-        Deliver(t.shard, t.chunk, t.phase, t.path->back());
-      }
-    }
+    std::vector<Transfer> done;
+    for (int link : finished) done.push_back(Finish(link));
+    for (const Transfer& t : done) Arrive(t);
     return true;
   }
 
@@ -231,8 +301,13 @@ class Simulation {
   std::map<std::tuple<int, int, int, int>, EdgeRoutes> routes_;
   std::vector<LinkQueue> queues_;  // per overlay link
   int64_t next_seq_ = 0;
-  std::vector<int> active_;                   // links with a transfer in flight
+  bool dedicated_ = false;
+  using Finishing = std::pair<double, int>;  // (time, link)
+  std::priority_queue<Finishing, std::vector<Finishing>, std::greater<>> finishes_;  // dedicated mode
+  std::vector<int> active_;  // shared mode: links with a transfer in flight
   std::vector<double> rate_;
+  std::vector<int> users_;              // ShareRates scratch, per resource
+  std::vector<double> capacity_left_;   // ShareRates scratch, per resource
   double now_ = 0;
   SimResult result_;
 };
