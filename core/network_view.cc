@@ -62,7 +62,7 @@ NetworkView NetworkView::WithRates(const std::vector<double>& bytes_per_s) const
 int64_t AutoChunkBytes(int64_t model_bytes) {
   const int64_t target = model_bytes / 512;
   int64_t chunk = 16 << 10;
-  while (chunk < (4 << 20) && chunk * 3 / 2 < target) chunk *= 2;
+  while (chunk < (4 << 20) && chunk * 2 <= target) chunk *= 2;
   return chunk;
 }
 

@@ -1,0 +1,147 @@
+// The strategies, T_min and the headline claims on the shipped topologies.
+#include "core/planner/planner.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <map>
+
+#include "core/lower_bound.h"
+#include "core/sim/simulator.h"
+#include "tests/unit/core/test_networks.h"
+
+namespace geostorm::core {
+namespace {
+
+using fixtures::MustLoad;
+using fixtures::MustView;
+
+constexpr int64_t kModel = 100'000'000;
+
+std::map<std::string, Policy> PlanAll(const Topology& t, int64_t model, int64_t chunk) {
+  std::map<std::string, Policy> out;
+  for (const std::string& s : StrategyNames()) {
+    absl::StatusOr<Policy> p = PlanTopology(t, s, model, chunk);
+    EXPECT_TRUE(p.ok()) << s << ": " << p.status();
+    if (p.ok()) out[s] = *p;
+  }
+  return out;
+}
+
+TEST(LowerBound, UniformMeshIsModelOverThreeLinks) {
+  const NetworkView view = MustView(MustLoad("mesh-4dc-uniform.yaml"), Overlay::kAllPairs, kModel, 1 << 20);
+  EXPECT_DOUBLE_EQ(MinCutBytesPerSecond(view), 3 * 100 * kBytesPerMbit);
+  EXPECT_DOUBLE_EQ(TMinSeconds(view), kModel / (3 * 100 * kBytesPerMbit));
+  EXPECT_DOUBLE_EQ(AggregationBoundSeconds(view), 2.0 * 3 * kModel / (12 * 100 * kBytesPerMbit));
+}
+
+TEST(LowerBound, KlonetMinimumCutIs600Mbps) {
+  // dc1 (500 + 100), dc9 (100 + 500) and the cut between {dc1..dc3} and the rest.
+  const NetworkView view = MustView(MustLoad("klonet-9dc.yaml"), Overlay::kNeighbours, kModel, 1 << 20);
+  EXPECT_DOUBLE_EQ(MinCutBytesPerSecond(view), 600 * kBytesPerMbit);
+}
+
+TEST(Planners, NoneBeatsTMinOnTheUniformMesh) {
+  const Topology t = MustLoad("mesh-4dc-uniform.yaml");
+  const double t_min = kModel / (3 * 100 * kBytesPerMbit);
+  for (const auto& [name, p] : PlanAll(t, kModel, AutoChunkBytes(kModel))) {
+    EXPECT_DOUBLE_EQ(p.t_min_seconds, t_min) << name;
+    EXPECT_GE(p.predicted_seconds, t_min) << name;
+  }
+}
+
+TEST(Planners, EveryStrategyGivesAValidPolicyOnEveryTopology) {
+  for (const char* file : {"klonet-9dc.yaml", "klonet-9dc-dynamic.yaml", "mesh-4dc-uniform.yaml", "mesh-5dc-hetero.yaml"}) {
+    const Topology t = MustLoad(file);
+    for (const auto& [name, p] : PlanAll(t, 20'000'000, 256 << 10)) {
+      const NetworkView view = MustView(t, MakePlanner(name)->overlay(), 20'000'000, 256 << 10);
+      EXPECT_TRUE(ValidatePolicy(p, view).ok()) << file << " " << name;
+      EXPECT_EQ(p.strategy, name);
+      absl::StatusOr<SimResult> sim = Simulate(view, p);
+      ASSERT_TRUE(sim.ok());
+      EXPECT_DOUBLE_EQ(sim->iteration_seconds, p.predicted_seconds) << file << " " << name;
+    }
+  }
+}
+
+TEST(Planners, ShapesFollowTheirDefinitions) {
+  const Topology t = MustLoad("mesh-5dc-hetero.yaml");
+  auto all = PlanAll(t, 20'000'000, 256 << 10);
+  EXPECT_EQ(all["star"].shards.size(), 1u);
+  EXPECT_TRUE(all["star"].phase_barrier);
+  EXPECT_TRUE(all["sharded-ps"].phase_barrier);
+  EXPECT_EQ(all["sharded-ps"].shards.size(), 5u);
+  EXPECT_EQ(all["ring"].shards.size(), 5u);
+  EXPECT_EQ(all["mlnet"].shards.size(), 5u);
+  EXPECT_EQ(all["tsengine"].shards.size(), 1u);
+  EXPECT_EQ(all["netstorm-paper"].shards.size(), 3u);
+  // Ring: every shard's reduce is a chain through all DCs.
+  for (const ShardPlan& s : all["ring"].shards) {
+    int leaves = 0;
+    for (const auto& children : ChildrenOf(s.reduce_parent)) leaves += children.empty();
+    EXPECT_EQ(leaves, 1);
+  }
+}
+
+TEST(Planners, StarServerCanBeChosen) {
+  const Topology t = MustLoad("klonet-9dc.yaml");
+  PlanOptions o;
+  o.star_root = 5;
+  absl::StatusOr<Policy> p = PlanTopology(t, "star", kModel, 1 << 20, o);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->shards[0].root, 5);
+  o.star_root = 9;
+  EXPECT_FALSE(PlanTopology(t, "star", kModel, 1 << 20, o).ok());
+}
+
+TEST(Planners, UnknownStrategyIsAnError) {
+  absl::StatusOr<Policy> p = PlanTopology(MustLoad("klonet-9dc.yaml"), "mesh-magic", kModel, 1 << 20);
+  ASSERT_FALSE(p.ok());
+  EXPECT_NE(std::string(p.status().message()).find("unknown strategy 'mesh-magic'"), std::string::npos);
+}
+
+// The headline: on the NetStorm testbed topology, 100 MB model.
+TEST(Planners, NetstormOnKlonetNearsTMinAndBeatsEveryBaseline) {
+  const Topology t = MustLoad("klonet-9dc.yaml");
+  const int64_t chunk = AutoChunkBytes(kModel);
+  auto all = PlanAll(t, kModel, chunk);
+  const Policy& ours = all["netstorm"];
+  EXPECT_LE(ours.predicted_seconds, 1.3 * ours.t_min_seconds);
+
+  double best_star = std::numeric_limits<double>::infinity();
+  for (int root = 0; root < 9; ++root) {
+    PlanOptions o;
+    o.star_root = root;
+    absl::StatusOr<Policy> star = PlanTopology(t, "star", kModel, chunk, o);
+    ASSERT_TRUE(star.ok());
+    best_star = std::min(best_star, star->predicted_seconds);
+  }
+  EXPECT_DOUBLE_EQ(all["star"].predicted_seconds, best_star);  // the default server is the best one
+  EXPECT_GE(best_star / ours.predicted_seconds, 5.0);
+  for (const char* other : {"netstorm-paper", "mlnet", "tsengine", "ring", "sharded-ps"}) {
+    EXPECT_LT(ours.predicted_seconds, all[other].predicted_seconds) << other;
+  }
+}
+
+TEST(Planners, NetstormBeatsThePaperOnUnevenMeshes) {
+  for (const char* file : {"mesh-5dc-hetero.yaml", "mesh-4dc-uniform.yaml"}) {
+    auto all = PlanAll(MustLoad(file), kModel, AutoChunkBytes(kModel));
+    EXPECT_LT(all["netstorm"].predicted_seconds, all["netstorm-paper"].predicted_seconds) << file;
+  }
+}
+
+TEST(Planners, MultipathRelaysHelpTheirPlanOrAreLeftOut) {
+  // Relays are kept only when the simulator says they shorten the iteration.
+  const Topology t = MustLoad("mesh-5dc-hetero.yaml");
+  PlanOptions single;
+  single.multipath = false;
+  absl::StatusOr<Policy> with = PlanTopology(t, "netstorm", kModel, AutoChunkBytes(kModel));
+  absl::StatusOr<Policy> without = PlanTopology(t, "netstorm", kModel, AutoChunkBytes(kModel), single);
+  ASSERT_TRUE(with.ok() && without.ok());
+  EXPECT_TRUE(without->aux_routes.empty());
+  EXPECT_LE(with->predicted_seconds, without->predicted_seconds);
+}
+
+}  // namespace
+}  // namespace geostorm::core
