@@ -22,7 +22,8 @@ void AddNetworkFlags(CLI::App& cmd, NetworkFlags& f) {
   cmd.add_option("--model-mb", f.model_mb, "gradient size M in MB (10^6 bytes)")->check(CLI::PositiveNumber);
   cmd.add_option("--chunk-kb", f.chunk_kb, "chunk size C in KiB (default: about 512 chunks per model)")
       ->check(CLI::PositiveNumber);
-  cmd.add_option("--roots", f.roots, "number of roots (netstorm-paper; 0 = strategy default)")->check(CLI::NonNegativeNumber);
+  cmd.add_option("--roots", f.roots, "number of roots (netstorm-paper; 0 = strategy default)")
+      ->check(CLI::NonNegativeNumber);
   cmd.add_option("--star-root", f.star_root, "star: index of the server DC (default: the best one)");
   cmd.add_flag("--no-multipath", f.no_multipath, "plan without aux relay routes");
 }
@@ -108,7 +109,8 @@ int RunSimulate(const SimulateFlags& flags) {
   for (const std::string& s : strategies) {
     absl::StatusOr<core::Policy> policy = core::PlanTopology(*topology, s, ModelBytes(flags.network),
                                                              ChunkBytes(flags.network), OptionsOf(flags.network));
-    if (!policy.ok()) return Fail(absl::Status(policy.status().code(), s + ": " + std::string(policy.status().message())));
+    if (!policy.ok())
+      return Fail(absl::Status(policy.status().code(), s + ": " + std::string(policy.status().message())));
     rows.push_back({s, *std::move(policy)});
   }
   const double star = rows.front().policy.predicted_seconds;

@@ -9,8 +9,8 @@
 
 namespace geostorm::core {
 
-NetworkView::NetworkView(std::vector<std::string> dcs, std::vector<Resource> resources,
-                         int64_t model_bytes, int64_t chunk_bytes)
+NetworkView::NetworkView(std::vector<std::string> dcs, std::vector<Resource> resources, int64_t model_bytes,
+                         int64_t chunk_bytes)
     : dcs_(std::move(dcs)),
       resources_(std::move(resources)),
       index_(dcs_.size() * dcs_.size(), -1),
@@ -99,13 +99,12 @@ std::vector<int> RouteTree(int n, const std::vector<Resource>& resources, int sr
 
 }  // namespace
 
-absl::StatusOr<NetworkView> BuildView(const Topology& topology, Overlay overlay,
-                                      int64_t model_bytes, int64_t chunk_bytes) {
+absl::StatusOr<NetworkView> BuildView(const Topology& topology, Overlay overlay, int64_t model_bytes,
+                                      int64_t chunk_bytes) {
   return BuildView(topology, topology.links, overlay, model_bytes, chunk_bytes);
 }
 
-absl::StatusOr<NetworkView> BuildView(const Topology& topology,
-                                      const std::vector<DirectedLink>& links, Overlay overlay,
+absl::StatusOr<NetworkView> BuildView(const Topology& topology, const std::vector<DirectedLink>& links, Overlay overlay,
                                       int64_t model_bytes, int64_t chunk_bytes) {
   if (model_bytes <= 0) return absl::InvalidArgumentError("model size must be positive");
   if (chunk_bytes <= 0) return absl::InvalidArgumentError("chunk size must be positive");

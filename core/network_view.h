@@ -31,8 +31,8 @@ struct Resource {
 struct OverlayLink {
   int from = 0;
   int to = 0;
-  double bytes_per_s = 0;       // the slowest resource on the route
-  std::vector<int> resources;   // indexes into NetworkView::resources(), in order
+  double bytes_per_s = 0;      // the slowest resource on the route
+  std::vector<int> resources;  // indexes into NetworkView::resources(), in order
 };
 
 // Which overlay links a physical topology offers.
@@ -44,8 +44,7 @@ enum class Overlay {
 class NetworkView {
  public:
   NetworkView() = default;
-  NetworkView(std::vector<std::string> dcs, std::vector<Resource> resources, int64_t model_bytes,
-              int64_t chunk_bytes);
+  NetworkView(std::vector<std::string> dcs, std::vector<Resource> resources, int64_t model_bytes, int64_t chunk_bytes);
 
   // Adds an overlay link routed over `route` (resource indexes). Replaces any
   // earlier link between the same pair.
@@ -97,13 +96,11 @@ int64_t AutoChunkBytes(int64_t model_bytes);
 
 // Builds the view of a topology at its configured (period 0) rates.
 //   NetworkView v = *BuildView(topology, Overlay::kAllPairs, 100'000'000, 1 << 20);
-[[nodiscard]] absl::StatusOr<NetworkView> BuildView(const Topology& topology, Overlay overlay,
-                                                    int64_t model_bytes, int64_t chunk_bytes);
-// The same for given link rates, such as Topology::LinksAt(period).
-[[nodiscard]] absl::StatusOr<NetworkView> BuildView(const Topology& topology,
-                                                    const std::vector<DirectedLink>& links,
-                                                    Overlay overlay, int64_t model_bytes,
+[[nodiscard]] absl::StatusOr<NetworkView> BuildView(const Topology& topology, Overlay overlay, int64_t model_bytes,
                                                     int64_t chunk_bytes);
+// The same for given link rates, such as Topology::LinksAt(period).
+[[nodiscard]] absl::StatusOr<NetworkView> BuildView(const Topology& topology, const std::vector<DirectedLink>& links,
+                                                    Overlay overlay, int64_t model_bytes, int64_t chunk_bytes);
 
 }  // namespace geostorm::core
 

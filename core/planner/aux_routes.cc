@@ -13,8 +13,7 @@ namespace {
 // The path from `src` to `dst` whose busiest resource (after adding one unit of
 // bytes per crossing, weighted by 1/rate) is least busy; never uses the overlay
 // link src -> dst itself nor any link over `avoid`. Empty when there is none.
-std::vector<int> LeastBusyPath(const NetworkView& view, const std::vector<double>& busy, int src, int dst,
-                               int avoid) {
+std::vector<int> LeastBusyPath(const NetworkView& view, const std::vector<double>& busy, int src, int dst, int avoid) {
   const int n = view.size();
   std::vector<double> worst(n, std::numeric_limits<double>::infinity());
   std::vector<int> prev(n, -1);
@@ -64,7 +63,8 @@ void AddAuxRoutes(const NetworkView& view, Policy& policy, const AuxOptions& opt
     const ShardPlan& shard = policy.shards[s];
     const double bytes = static_cast<double>(policy.BytesOf(shard.first_chunk, shard.num_chunks));
     for (Phase phase : {Phase::kReduce, Phase::kBroadcast}) {
-      for (auto [from, to] : TreeEdges(shard, phase)) direct[{static_cast<int>(s), static_cast<int>(phase), from, to}] = bytes;
+      for (auto [from, to] : TreeEdges(shard, phase))
+        direct[{static_cast<int>(s), static_cast<int>(phase), from, to}] = bytes;
     }
   }
   for (const AuxRoute& a : policy.aux_routes) {
@@ -93,7 +93,8 @@ void AddAuxRoutes(const NetworkView& view, Policy& policy, const AuxOptions& opt
     if (edge == nullptr || edge_bytes < chunk) return;
     std::vector<double> busy(nres);
     for (size_t r = 0; r < nres; ++r) busy[r] = load[r] / rate(static_cast<int>(r));
-    const auto [shard, phase, from, to] = *edge;
+    const int shard = std::get<0>(*edge), phase = std::get<1>(*edge), from = std::get<2>(*edge),
+              to = std::get<3>(*edge);
     const std::vector<int> path = LeastBusyPath(view, busy, from, to, bottleneck);
     if (path.size() < 3) return;
     // Resource crossings of the path; move delta so that t_star - delta/B* equals

@@ -16,8 +16,8 @@
 namespace geostorm::core {
 
 struct AuxOptions {
-  int max_routes = 0;          // 0: 4 per DC
-  double min_gain = 0.002;     // stop when a route shortens the busiest time by less
+  int max_routes = 0;       // 0: 4 per DC
+  double min_gain = 0.002;  // stop when a route shortens the busiest time by less
 };
 
 // Adds aux routes to `policy` (which must be valid on `view`).

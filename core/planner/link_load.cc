@@ -6,8 +6,7 @@
 namespace geostorm::core {
 
 ResourceLoads LoadsOf(const NetworkView& view, const Policy& policy) {
-  ResourceLoads loads{std::vector<double>(view.resources().size(), 0),
-                      std::vector<double>(view.resources().size(), 0)};
+  ResourceLoads loads{std::vector<double>(view.resources().size(), 0), std::vector<double>(view.resources().size(), 0)};
   std::map<std::tuple<int, int, int, int>, double> diverted;  // (shard, phase, from, to) -> fraction
   for (const AuxRoute& a : policy.aux_routes) {
     diverted[{a.shard, static_cast<int>(a.phase), a.path.front(), a.path.back()}] += a.fraction;

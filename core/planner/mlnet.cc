@@ -27,8 +27,8 @@ class MlnetPlanner : public Planner {
         const int v = (r + pos) % n;
         const int u = (r + (pos - 1) / kFanIn) % n;
         if (!view.HasLink(v, u) || !view.HasLink(u, v)) {
-          return absl::InvalidArgumentError(absl::StrCat("mlnet: no link between '", view.dcs()[v], "' and '",
-                                                         view.dcs()[u], "'"));
+          return absl::InvalidArgumentError(
+              absl::StrCat("mlnet: no link between '", view.dcs()[v], "' and '", view.dcs()[u], "'"));
         }
         parent[v] = u;
       }

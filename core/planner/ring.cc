@@ -68,7 +68,8 @@ class RingPlanner : public Planner {
   absl::StatusOr<Policy> Build(const NetworkView& view, const PlanOptions& options) const override {
     const int n = view.size();
     const std::vector<int> order = RingOrder(view);
-    if (Bottleneck(view, order) <= 0) return absl::InvalidArgumentError("ring: no order of the DCs forms a ring of links");
+    if (Bottleneck(view, order) <= 0)
+      return absl::InvalidArgumentError("ring: no order of the DCs forms a ring of links");
     std::vector<int> roots;
     std::vector<std::vector<int>> reduce, broadcast;
     for (int i = 0; i < n; ++i) {

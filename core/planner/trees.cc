@@ -169,9 +169,8 @@ std::vector<int64_t> SplitChunks(const std::vector<double>& shares, int64_t tota
     given += counts[i];
     remainders.push_back({exact - static_cast<double>(counts[i]), i});
   }
-  std::sort(remainders.begin(), remainders.end(), [](const auto& a, const auto& b) {
-    return a.first != b.first ? a.first > b.first : a.second < b.second;
-  });
+  std::sort(remainders.begin(), remainders.end(),
+            [](const auto& a, const auto& b) { return a.first != b.first ? a.first > b.first : a.second < b.second; });
   for (size_t k = 0; given < total; ++k, ++given) ++counts[remainders[k % remainders.size()].second];
   return counts;
 }

@@ -16,7 +16,8 @@ int64_t Policy::BytesOf(int64_t first_chunk, int64_t count) const {
 std::vector<std::vector<int>> ChildrenOf(const std::vector<int>& parent) {
   std::vector<std::vector<int>> children(parent.size());
   for (size_t v = 0; v < parent.size(); ++v) {
-    if (parent[v] >= 0 && parent[v] < static_cast<int>(parent.size())) children[parent[v]].push_back(static_cast<int>(v));
+    if (parent[v] >= 0 && parent[v] < static_cast<int>(parent.size()))
+      children[parent[v]].push_back(static_cast<int>(v));
   }
   return children;
 }
@@ -42,8 +43,8 @@ const char* PhaseName(Phase phase) { return phase == Phase::kReduce ? "reduce" :
 absl::Status CheckTree(const Policy& p, const NetworkView& view, size_t s, Phase phase) {
   const ShardPlan& shard = p.shards[s];
   const std::vector<int>& parent = phase == Phase::kReduce ? shard.reduce_parent : shard.broadcast_parent;
-  const std::string where = absl::StrCat("shard ", s, " (root ", p.data_centers[shard.root], ") ", PhaseName(phase),
-                                         " tree");
+  const std::string where =
+      absl::StrCat("shard ", s, " (root ", p.data_centers[shard.root], ") ", PhaseName(phase), " tree");
   const int n = view.size();
   if (static_cast<int>(parent.size()) != n) {
     return absl::InvalidArgumentError(absl::StrCat(where, ": has ", parent.size(), " entries for ", n, " DCs"));
@@ -51,7 +52,8 @@ absl::Status CheckTree(const Policy& p, const NetworkView& view, size_t s, Phase
   for (int v = 0; v < n; ++v) {
     const int u = parent[v];
     if (v == shard.root) {
-      if (u != -1) return absl::InvalidArgumentError(absl::StrCat(where, ": the root '", p.data_centers[v], "' has a parent"));
+      if (u != -1)
+        return absl::InvalidArgumentError(absl::StrCat(where, ": the root '", p.data_centers[v], "' has a parent"));
       continue;
     }
     if (u < 0 || u >= n || u == v) {
@@ -60,8 +62,8 @@ absl::Status CheckTree(const Policy& p, const NetworkView& view, size_t s, Phase
     const int from = phase == Phase::kReduce ? v : u;
     const int to = phase == Phase::kReduce ? u : v;
     if (!view.HasLink(from, to)) {
-      return absl::InvalidArgumentError(absl::StrCat(where, ": uses missing link ", p.data_centers[from], "->",
-                                                     p.data_centers[to]));
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": uses missing link ", p.data_centers[from], "->", p.data_centers[to]));
     }
   }
   // Every DC must reach the root by following parents, within n steps.
@@ -69,8 +71,8 @@ absl::Status CheckTree(const Policy& p, const NetworkView& view, size_t s, Phase
     int u = v;
     for (int steps = 0; u != shard.root; ++steps) {
       if (steps > n) {
-        return absl::InvalidArgumentError(absl::StrCat(where, ": DC '", p.data_centers[v],
-                                                       "' is on a cycle, not connected to the root"));
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, ": DC '", p.data_centers[v], "' is on a cycle, not connected to the root"));
       }
       u = parent[u];
     }
@@ -97,8 +99,8 @@ absl::Status CheckAux(const Policy& p, const NetworkView& view) {
       if (seen[v]) return absl::InvalidArgumentError(absl::StrCat(where, ": visits '", p.data_centers[v], "' twice"));
       seen[v] = true;
       if (h > 0 && !view.HasLink(a.path[h - 1], v)) {
-        return absl::InvalidArgumentError(absl::StrCat(where, ": uses missing link ", p.data_centers[a.path[h - 1]],
-                                                       "->", p.data_centers[v]));
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, ": uses missing link ", p.data_centers[a.path[h - 1]], "->", p.data_centers[v]));
       }
     }
     const auto edges = TreeEdges(p.shards[a.shard], a.phase);
@@ -111,8 +113,8 @@ absl::Status CheckAux(const Policy& p, const NetworkView& view) {
     double& sum = total[{a.shard, static_cast<int>(a.phase), edge.first, edge.second}];
     sum += a.fraction;
     if (sum > 1 + 1e-9) {
-      return absl::InvalidArgumentError(absl::StrCat(where, ": the aux fractions of ", p.data_centers[edge.first],
-                                                     "->", p.data_centers[edge.second], " sum to ", sum, " > 1"));
+      return absl::InvalidArgumentError(absl::StrCat(where, ": the aux fractions of ", p.data_centers[edge.first], "->",
+                                                     p.data_centers[edge.second], " sum to ", sum, " > 1"));
     }
   }
   return absl::OkStatus();
@@ -137,8 +139,8 @@ absl::Status ValidatePolicy(const Policy& p, const NetworkView& view) {
                                                      " overlap the previous shard, which ends at ", next));
     }
     if (shard.first_chunk > next) {
-      return absl::InvalidArgumentError(absl::StrCat("shard ", s, ": chunks ", next, "..", shard.first_chunk - 1,
-                                                     " belong to no shard"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("shard ", s, ": chunks ", next, "..", shard.first_chunk - 1, " belong to no shard"));
     }
     next = shard.first_chunk + shard.num_chunks;
     for (Phase phase : {Phase::kReduce, Phase::kBroadcast}) {

@@ -31,10 +31,10 @@ struct ShardPlan {
 };
 
 struct AuxRoute {
-  int shard = 0;                 // index into Policy::shards
+  int shard = 0;  // index into Policy::shards
   Phase phase = Phase::kReduce;
-  std::vector<int> path;         // path.front() -> path.back() is a tree edge of that phase
-  double fraction = 0;           // of that edge's chunks that take this path
+  std::vector<int> path;  // path.front() -> path.back() is a tree edge of that phase
+  double fraction = 0;    // of that edge's chunks that take this path
 };
 
 struct Policy {
@@ -43,7 +43,7 @@ struct Policy {
   std::vector<std::string> data_centers;
   int64_t model_bytes = 0;
   int64_t chunk_bytes = 0;
-  bool phase_barrier = false;    // push-then-pull: broadcast a shard only once fully reduced
+  bool phase_barrier = false;  // push-then-pull: broadcast a shard only once fully reduced
   std::vector<ShardPlan> shards;
   std::vector<AuxRoute> aux_routes;
   double predicted_seconds = 0;

@@ -264,7 +264,8 @@ absl::StatusOr<Policy> Decode(Parse parse) {
   } catch (const Json::exception& e) {
     return absl::InvalidArgumentError(absl::StrCat("policy JSON: ", e.what()));
   } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat("policy YAML:", e.mark.line + 1, ":", e.mark.column + 1, ": ", e.msg));
+    return absl::InvalidArgumentError(
+        absl::StrCat("policy YAML:", e.mark.line + 1, ":", e.mark.column + 1, ": ", e.msg));
   }
 }
 

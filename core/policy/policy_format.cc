@@ -14,7 +14,8 @@ double Mbps(double bytes_per_s) { return bytes_per_s / kBytesPerMbit; }
 std::string EdgeList(const Policy& p, const NetworkView& view, const ShardPlan& shard, Phase phase) {
   std::vector<std::string> parts;
   for (auto [from, to] : TreeEdges(shard, phase)) {
-    parts.push_back(absl::StrFormat("%s->%s (%.0f)", p.data_centers[from], p.data_centers[to], Mbps(view.Rate(from, to))));
+    parts.push_back(
+        absl::StrFormat("%s->%s (%.0f)", p.data_centers[from], p.data_centers[to], Mbps(view.Rate(from, to))));
   }
   return absl::StrJoin(parts, ", ");
 }
@@ -48,7 +49,8 @@ std::string FormatPolicyText(const Policy& p, const NetworkView& view) {
 }
 
 std::string FormatPolicyDot(const Policy& p, const NetworkView& view) {
-  std::string out = absl::StrFormat("digraph \"%s v%d\" {\n  rankdir=LR;\n  node [shape=box];\n", p.strategy, p.version);
+  std::string out =
+      absl::StrFormat("digraph \"%s v%d\" {\n  rankdir=LR;\n  node [shape=box];\n", p.strategy, p.version);
   for (size_t s = 0; s < p.shards.size(); ++s) {
     const ShardPlan& shard = p.shards[s];
     absl::StrAppendFormat(&out, "  subgraph cluster_%d {\n    label=\"shard %d root %s (%d chunks)\";\n", s, s,

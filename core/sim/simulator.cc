@@ -288,6 +288,7 @@ class Simulation {
     }
     active_.swap(still);
     std::vector<Transfer> done;
+    done.reserve(finished.size());
     for (int link : finished) done.push_back(Finish(link));
     for (const Transfer& t : done) Arrive(t);
     return true;
@@ -302,12 +303,12 @@ class Simulation {
   std::vector<LinkQueue> queues_;  // per overlay link
   int64_t next_seq_ = 0;
   bool dedicated_ = false;
-  using Finishing = std::pair<double, int>;  // (time, link)
+  using Finishing = std::pair<double, int>;                                          // (time, link)
   std::priority_queue<Finishing, std::vector<Finishing>, std::greater<>> finishes_;  // dedicated mode
   std::vector<int> active_;  // shared mode: links with a transfer in flight
   std::vector<double> rate_;
-  std::vector<int> users_;              // ShareRates scratch, per resource
-  std::vector<double> capacity_left_;   // ShareRates scratch, per resource
+  std::vector<int> users_;             // ShareRates scratch, per resource
+  std::vector<double> capacity_left_;  // ShareRates scratch, per resource
   double now_ = 0;
   SimResult result_;
 };

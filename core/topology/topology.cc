@@ -17,22 +17,19 @@ struct ParseError {
   std::string message;
 };
 
-std::string Where(const std::string& source, const YAML::Node& node,
-                  const std::string& field) {
+std::string Where(const std::string& source, const YAML::Node& node, const std::string& field) {
   const YAML::Mark mark = node.Mark();
   if (mark.line < 0) return absl::StrCat(source, ": field '", field, "'");
-  return absl::StrCat(source, ":", mark.line + 1, ":", mark.column + 1, ": field '",
-                      field, "'");
+  return absl::StrCat(source, ":", mark.line + 1, ":", mark.column + 1, ": field '", field, "'");
 }
 
-[[noreturn]] void Fail(const std::string& source, const YAML::Node& node,
-                       const std::string& field, const std::string& what) {
+[[noreturn]] void Fail(const std::string& source, const YAML::Node& node, const std::string& field,
+                       const std::string& what) {
   throw ParseError{absl::StrCat(Where(source, node, field), ": ", what)};
 }
 
 template <typename T>
-T Read(const std::string& source, const YAML::Node& node, const std::string& field,
-       const char* expected) {
+T Read(const std::string& source, const YAML::Node& node, const std::string& field, const char* expected) {
   try {
     return node.as<T>();
   } catch (const YAML::Exception&) {
@@ -40,8 +37,7 @@ T Read(const std::string& source, const YAML::Node& node, const std::string& fie
   }
 }
 
-double ReadRate(const std::string& source, const YAML::Node& node,
-                const std::string& field) {
+double ReadRate(const std::string& source, const YAML::Node& node, const std::string& field) {
   const double mbps = Read<double>(source, node, field, "a rate in Mbit/s");
   if (!(mbps >= 0)) Fail(source, node, field, absl::StrCat("rate must not be negative, got ", mbps));
   return mbps;
@@ -65,7 +61,7 @@ class Parser {
     }
     for (const auto& key : root) {
       const std::string k = key.first.as<std::string>();
-      static const std::set<std::string> kKnown = {"name", "kind", "dataCenters", "links",
+      static const std::set<std::string> kKnown = {"name", "kind",        "dataCenters", "links",
                                                    "mbps", "defaultMbps", "dynamic"};
       if (!kKnown.count(k)) Fail(source_, key.first, k, "unknown field");
     }
@@ -119,7 +115,8 @@ class Parser {
     d.mbps_min = Read<int64_t>(source_, need("mbpsMin"), "dynamic.mbpsMin", "an integer rate");
     d.mbps_max = Read<int64_t>(source_, need("mbpsMax"), "dynamic.mbpsMax", "an integer rate");
     d.seed = Read<uint64_t>(source_, need("seed"), "dynamic.seed", "an unsigned integer");
-    if (node["perDirection"]) d.per_direction = Read<bool>(source_, node["perDirection"], "dynamic.perDirection", "true or false");
+    if (node["perDirection"])
+      d.per_direction = Read<bool>(source_, node["perDirection"], "dynamic.perDirection", "true or false");
     if (!(d.period_seconds > 0)) Fail(source_, node["periodSeconds"], "dynamic.periodSeconds", "must be positive");
     if (d.mbps_min <= 0 || d.mbps_max < d.mbps_min)
       Fail(source_, node["mbpsMin"], "dynamic.mbpsMin", "need 0 < mbpsMin <= mbpsMax");
@@ -136,7 +133,8 @@ class Parser {
       if (!m.IsMap()) Fail(source_, m, "mbps", "expected a mapping from DC to {DC: rate}");
       for (const auto& row : m) {
         const int from = Dc(t, row.first, "mbps");
-        if (!row.second.IsMap()) Fail(source_, row.second, absl::StrCat("mbps.", t.data_centers[from]), "expected {DC: rate}");
+        if (!row.second.IsMap())
+          Fail(source_, row.second, absl::StrCat("mbps.", t.data_centers[from]), "expected {DC: rate}");
         for (const auto& cell : row.second) {
           const std::string field = absl::StrCat("mbps.", t.data_centers[from], ".", cell.first.as<std::string>());
           const int to = Dc(t, cell.first, field);
@@ -150,7 +148,9 @@ class Parser {
         if (u == v) continue;
         double r = rate[u][v] >= 0 ? rate[u][v] : fallback;
         if (r < 0) {
-          if (!t.dynamic) Fail(source_, root, absl::StrCat("mbps.", t.data_centers[u], ".", t.data_centers[v]), "no rate and no defaultMbps");
+          if (!t.dynamic)
+            Fail(source_, root, absl::StrCat("mbps.", t.data_centers[u], ".", t.data_centers[v]),
+                 "no rate and no defaultMbps");
           r = 0;  // drawn per period
         }
         t.links.push_back({u, v, r});
@@ -159,7 +159,8 @@ class Parser {
   }
 
   void ParsePhysical(const YAML::Node& root, Topology& t) {
-    if (root["mbps"] || root["defaultMbps"]) Fail(source_, root, "mbps", "a physical topology gives rates on its links");
+    if (root["mbps"] || root["defaultMbps"])
+      Fail(source_, root, "mbps", "a physical topology gives rates on its links");
     const YAML::Node links = root["links"];
     if (!links) Fail(source_, root, "links", "missing");
     if (!links.IsSequence()) Fail(source_, links, "links", "expected a list of {a, b, mbps}");
@@ -179,7 +180,8 @@ class Parser {
       if (link["mbps"]) ab = ba = ReadRate(source_, link["mbps"], field + ".mbps");
       if (link["mbpsAtoB"]) ab = ReadRate(source_, link["mbpsAtoB"], field + ".mbpsAtoB");
       if (link["mbpsBtoA"]) ba = ReadRate(source_, link["mbpsBtoA"], field + ".mbpsBtoA");
-      if ((ab < 0 || ba < 0) && !t.dynamic) Fail(source_, link, field + ".mbps", "missing (or give mbpsAtoB and mbpsBtoA)");
+      if ((ab < 0 || ba < 0) && !t.dynamic)
+        Fail(source_, link, field + ".mbps", "missing (or give mbpsAtoB and mbpsBtoA)");
       t.links.push_back({a, b, std::max(ab, 0.0)});
       t.links.push_back({b, a, std::max(ba, 0.0)});
     }
@@ -276,8 +278,8 @@ absl::StatusOr<Topology> ParseTopology(const std::string& text, const std::strin
   } catch (const ParseError& e) {
     return absl::InvalidArgumentError(e.message);
   } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat(source, ":", e.mark.line + 1, ":", e.mark.column + 1,
-                                                   ": bad YAML: ", e.msg));
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ":", e.mark.line + 1, ":", e.mark.column + 1, ": bad YAML: ", e.msg));
   }
 }
 

@@ -63,8 +63,7 @@ struct Topology {
 // Example:
 //   absl::StatusOr<Topology> t = ParseTopology(text, "klonet-9dc.yaml");
 //   if (!t.ok()) std::cerr << t.status() << "\n";
-[[nodiscard]] absl::StatusOr<Topology> ParseTopology(const std::string& text,
-                                                     const std::string& source);
+[[nodiscard]] absl::StatusOr<Topology> ParseTopology(const std::string& text, const std::string& source);
 
 // A full mesh of n DCs ("dc1".."dcN") with every direction drawn uniformly from
 // [min_mbps, max_mbps] by a seeded generator: large planning and simulation cases.

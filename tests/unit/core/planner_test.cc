@@ -52,7 +52,8 @@ TEST(Planners, NoneBeatsTMinOnTheUniformMesh) {
 }
 
 TEST(Planners, EveryStrategyGivesAValidPolicyOnEveryTopology) {
-  for (const char* file : {"klonet-9dc.yaml", "klonet-9dc-dynamic.yaml", "mesh-4dc-uniform.yaml", "mesh-5dc-hetero.yaml"}) {
+  for (const char* file :
+       {"klonet-9dc.yaml", "klonet-9dc-dynamic.yaml", "mesh-4dc-uniform.yaml", "mesh-5dc-hetero.yaml"}) {
     const Topology t = MustLoad(file);
     for (const auto& [name, p] : PlanAll(t, 20'000'000, 256 << 10)) {
       const NetworkView view = MustView(t, MakePlanner(name)->overlay(), 20'000'000, 256 << 10);

@@ -15,13 +15,13 @@ using fixtures::OneShard;
 constexpr int64_t kChunk = 1'000'000;
 constexpr int64_t kChunks = 10;
 constexpr double kRate = 100 * kBytesPerMbit;  // 12.5 MB/s
-constexpr double kChunkTime = kChunk / kRate;   // 0.08 s
+constexpr double kChunkTime = kChunk / kRate;  // 0.08 s
 
 TEST(Simulator, OneLinkPipelinesReduceIntoBroadcast) {
   // b -> a carries the reduce, a -> b the broadcast; chunk k is reduced at
   // (k+1) C/B and back at b at (k+2) C/B.
-  const NetworkView view = MustView(MustParse("kind: mesh\ndataCenters: [a, b]\ndefaultMbps: 100\n"), Overlay::kAllPairs,
-                                    kChunk * kChunks, kChunk);
+  const NetworkView view = MustView(MustParse("kind: mesh\ndataCenters: [a, b]\ndefaultMbps: 100\n"),
+                                    Overlay::kAllPairs, kChunk * kChunks, kChunk);
   absl::StatusOr<SimResult> r = Simulate(view, OneShard(view, 0, {-1, 0}, {-1, 0}));
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_NEAR(r->iteration_seconds, (kChunks + 1) * kChunkTime, 1e-9);
@@ -62,7 +62,8 @@ TEST(Simulator, RoutedLinksShareThePhysicalLink) {
   // a - b - c in a line. A star at a: c's traffic is routed over b's link to a,
   // so push and pull each move 2K chunks over one 100 Mbit/s link.
   const NetworkView view = MustView(
-      MustParse("kind: physical\ndataCenters: [a, b, c]\nlinks:\n  - {a: a, b: b, mbps: 100}\n  - {a: b, b: c, mbps: 100}\n"),
+      MustParse(
+          "kind: physical\ndataCenters: [a, b, c]\nlinks:\n  - {a: a, b: b, mbps: 100}\n  - {a: b, b: c, mbps: 100}\n"),
       Overlay::kAllPairs, kChunk * kChunks, kChunk);
   absl::StatusOr<SimResult> r = Simulate(view, OneShard(view, 0, {-1, 0, 0}, {-1, 0, 0}, /*barrier=*/true));
   ASSERT_TRUE(r.ok()) << r.status();
@@ -90,8 +91,8 @@ TEST(Simulator, AuxRouteTakesItsFractionOverTheRelay) {
 }
 
 TEST(Simulator, RejectsAnInvalidPolicy) {
-  const NetworkView view = MustView(MustParse("kind: mesh\ndataCenters: [a, b]\ndefaultMbps: 100\n"), Overlay::kAllPairs,
-                                    kChunk * kChunks, kChunk);
+  const NetworkView view = MustView(MustParse("kind: mesh\ndataCenters: [a, b]\ndefaultMbps: 100\n"),
+                                    Overlay::kAllPairs, kChunk * kChunks, kChunk);
   EXPECT_FALSE(Simulate(view, OneShard(view, 0, {-1, 1}, {-1, 0})).ok());
 }
 

@@ -19,7 +19,8 @@ std::string Data(const std::string& name) { return std::string(GEOSTORM_DATA_DIR
 }
 
 TEST(Topology, LoadsEveryShippedFile) {
-  for (const char* name : {"klonet-9dc.yaml", "klonet-9dc-dynamic.yaml", "mesh-4dc-uniform.yaml", "mesh-5dc-hetero.yaml"}) {
+  for (const char* name :
+       {"klonet-9dc.yaml", "klonet-9dc-dynamic.yaml", "mesh-4dc-uniform.yaml", "mesh-5dc-hetero.yaml"}) {
     absl::StatusOr<Topology> t = LoadTopologyFile(Data(name));
     EXPECT_TRUE(t.ok()) << name << ": " << t.status();
   }
@@ -50,7 +51,8 @@ TEST(Topology, MeshRatesArePerDirectionWithDefault) {
   };
   EXPECT_EQ(rate("us-east", "ap-south"), 60);
   EXPECT_EQ(rate("ap-south", "us-east"), 40);
-  absl::StatusOr<Topology> partial = ParseTopology("kind: mesh\ndataCenters: [a, b, c]\ndefaultMbps: 50\nmbps: {a: {b: 7}}\n", "x");
+  absl::StatusOr<Topology> partial =
+      ParseTopology("kind: mesh\ndataCenters: [a, b, c]\ndefaultMbps: 50\nmbps: {a: {b: 7}}\n", "x");
   ASSERT_TRUE(partial.ok()) << partial.status();
   for (const DirectedLink& l : partial->links) EXPECT_EQ(l.mbps, l.from == 0 && l.to == 1 ? 7 : 50);
 }
@@ -70,8 +72,8 @@ TEST(Topology, DynamicRatesAreSeededPerPeriodAndInRange) {
     differ += p0[i].mbps != p1[i].mbps;
     if (i % 2 == 1) asymmetric += p1[i].mbps != p1[i - 1].mbps;
   }
-  EXPECT_GT(differ, 13);      // a new draw, not a copy
-  EXPECT_GT(asymmetric, 6);   // perDirection: the two directions are drawn apart
+  EXPECT_GT(differ, 13);                    // a new draw, not a copy
+  EXPECT_GT(asymmetric, 6);                 // perDirection: the two directions are drawn apart
   EXPECT_EQ(t->links[0].mbps, p0[0].mbps);  // the static view is period 0
 }
 
@@ -91,10 +93,13 @@ TEST(Topology, ErrorsNameTheFieldAndLine) {
   EXPECT_TRUE(FailsWith("kind: ring\ndataCenters: [a, b]\n", "field 'kind': unknown kind 'ring'"));
   EXPECT_TRUE(FailsWith("dataCenters: [a, b]\n", "field 'kind': missing"));
   EXPECT_TRUE(FailsWith("kind: mesh\ndataCenters: [a, a]\ndefaultMbps: 1\n", "duplicate DC 'a'"));
-  EXPECT_TRUE(FailsWith("kind: mesh\ndataCenters: [a, b]\ndefaultMbps: fast\n", "field 'defaultMbps': expected a rate"));
-  EXPECT_TRUE(FailsWith("kind: mesh\ndataCenters: [a, b]\ndefaultMbps: 1\nlinkz: []\n", "field 'linkz': unknown field"));
+  EXPECT_TRUE(
+      FailsWith("kind: mesh\ndataCenters: [a, b]\ndefaultMbps: fast\n", "field 'defaultMbps': expected a rate"));
+  EXPECT_TRUE(
+      FailsWith("kind: mesh\ndataCenters: [a, b]\ndefaultMbps: 1\nlinkz: []\n", "field 'linkz': unknown field"));
   EXPECT_TRUE(FailsWith("kind: mesh\ndataCenters: [a, b]\n", "no rate and no defaultMbps"));
-  EXPECT_TRUE(FailsWith("kind: physical\ndataCenters: [a, b]\nlinks:\n  - {a: a, b: b}\n", "field 'links[0].mbps': missing"));
+  EXPECT_TRUE(
+      FailsWith("kind: physical\ndataCenters: [a, b]\nlinks:\n  - {a: a, b: b}\n", "field 'links[0].mbps': missing"));
 }
 
 TEST(Topology, BadYamlNamesTheLine) {

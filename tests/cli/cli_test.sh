@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# `geostorm plan` and `geostorm simulate` as a user runs them: outputs and errors.
+#   tests/cli/cli_test.sh GEOSTORM_BINARY TOPOLOGY_DIR
+set -uo pipefail
+bin=$1
+topologies=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+failures=0
+
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+
+# expect_ok NAME NEEDLE ARGS...: exits 0 and prints NEEDLE on stdout.
+expect_ok() {
+  local name=$1 needle=$2; shift 2
+  if ! "$bin" "$@" >"$tmp/out" 2>"$tmp/err"; then fail "$name: exit $? ($(cat "$tmp/err"))"; return; fi
+  grep -qF -- "$needle" "$tmp/out" || fail "$name: output lacks '$needle'"
+}
+
+# expect_error NAME NEEDLE ARGS...: exits non-zero and says NEEDLE on stderr.
+expect_error() {
+  local name=$1 needle=$2; shift 2
+  if "$bin" "$@" >"$tmp/out" 2>"$tmp/err"; then fail "$name: exited 0"; return; fi
+  grep -qF -- "$needle" "$tmp/err" || fail "$name: stderr '$(cat "$tmp/err")' lacks '$needle'"
+}
+
+klonet=$topologies/klonet-9dc.yaml
+expect_ok "plan text" "T_min 1.333 s" plan --topology "$klonet" --model-mb 100 --strategy netstorm
+expect_ok "plan text edges" "reduce:    dc" plan --topology "$klonet" --model-mb 100 --strategy netstorm-paper
+expect_ok "plan dot" "digraph" plan --topology "$klonet" --model-mb 100 --dot
+expect_ok "plan yaml" "dataCenters: [\"dc1\"" plan --topology "$klonet" --model-mb 100 --yaml
+expect_ok "plan random mesh" "policy v1  strategy netstorm" plan --random-mesh 12 --model-mb 10
+
+"$bin" plan --topology "$klonet" --model-mb 100 --json >"$tmp/plan.json" || fail "plan --json exited $?"
+python3 - "$tmp/plan.json" <<'PY' || fail "plan --json is not a policy"
+import json, sys
+p = json.load(open(sys.argv[1]))
+assert p["strategy"] == "netstorm" and p["modelBytes"] == 100000000, p
+assert sum(s["numChunks"] for s in p["shards"]) * p["chunkBytes"] >= p["modelBytes"]
+assert 0 < p["tMinSeconds"] < p["predictedSeconds"] < 1.3 * p["tMinSeconds"], p
+PY
+
+"$bin" simulate --topology "$klonet" --model-mb 100 --json >"$tmp/sim.json" || fail "simulate --json exited $?"
+python3 - "$tmp/sim.json" <<'PY' || fail "simulate --json lacks strategies or fields"
+import json, sys
+rows = json.load(open(sys.argv[1]))
+names = [r["strategy"] for r in rows]
+assert names == ["star", "sharded-ps", "ring", "mlnet", "tsengine", "netstorm-paper", "netstorm"], names
+for r in rows:
+    assert r["predicted_s"] >= r["t_min_s"] > 0, r
+best = min(rows, key=lambda r: r["predicted_s"])
+assert best["strategy"] == "netstorm", best
+PY
+expect_ok "simulate subset" "speed" simulate --topology "$klonet" --model-mb 10 --strategies ring,netstorm --json
+expect_ok "simulate table" "vs star" simulate --topology "$topologies/mesh-5dc-hetero.yaml" --model-mb 10
+
+printf 'kind: physical\ndataCenters: [a, b]\nlinks:\n  - {a: a, b: zz, mbps: 10}\n' >"$tmp/unknown.yaml"
+expect_error "unknown DC" "unknown.yaml:4:15: field 'links[0].b': unknown DC 'zz'" plan --topology "$tmp/unknown.yaml"
+printf 'kind: physical\ndataCenters: [a, b]\nlinks:\n  - {a: a, b: b, mbps: -3}\n' >"$tmp/negative.yaml"
+expect_error "negative rate" "field 'links[0].mbps': rate must not be negative" simulate --topology "$tmp/negative.yaml"
+printf 'kind: physical\ndataCenters: [a, b, c]\nlinks:\n  - {a: a, b: b, mbps: 10}\n' >"$tmp/split.yaml"
+expect_error "disconnected" "topology is disconnected: DC 'c' cannot be reached from 'a'" plan --topology "$tmp/split.yaml"
+printf 'kind: mesh\ndataCenters: [a, b\n' >"$tmp/bad.yaml"
+expect_error "bad YAML" "bad.yaml:3:1: bad YAML" plan --topology "$tmp/bad.yaml"
+expect_error "missing file" "$tmp/none.yaml: cannot open topology file" plan --topology "$tmp/none.yaml"
+expect_error "unknown strategy" "--strategy" plan --topology "$klonet" --strategy magic
+expect_error "no topology" "give --topology FILE or --random-mesh N" simulate
+
+if [ "$failures" -gt 0 ]; then
+  echo "$failures CLI checks failed"
+  exit 1
+fi
+echo "all CLI checks passed"
