@@ -100,6 +100,9 @@ class PackingLp {
 };
 
 constexpr int kSeedRounds = 2;
+// Beyond this many DCs the LP has too many rows (one per link) to solve quickly;
+// the seed trees with equal shares are the packing.
+constexpr int kMaxDcsForLp = 64;
 
 double TreeCost(const NetworkView& view, const std::vector<int>& parent, Phase phase, const LinkCost& cost) {
   double total = 0;
@@ -112,8 +115,10 @@ double TreeCost(const NetworkView& view, const std::vector<int>& parent, Phase p
 // links the earlier ones loaded (multiplicative weights on each resource's busy
 // time). With these, column generation starts near a good packing instead of
 // from N copies of the same fastest tree.
-bool SeedTrees(const NetworkView& view, PackingLp& lp, int rounds) {
+// Each seed tree carries an equal share; `fluid_seconds` is that packing's time.
+Packing SeedTrees(const NetworkView& view, int rounds) {
   const int n = view.size();
+  Packing seeds;
   std::vector<double> busy(view.resources().size(), 0);  // seconds per unit model
   double max_busy = 0;
   const double step = 1.0 / (n * rounds);
@@ -128,7 +133,7 @@ bool SeedTrees(const NetworkView& view, PackingLp& lp, int rounds) {
           link_cost[i] = weight / l.bytes_per_s;
         }
         std::vector<int> tree = MinCostTree(view, r, phase, [&](int link) { return link_cost[link]; });
-        if (tree.empty()) return false;
+        if (tree.empty()) return {};
         for (size_t v = 0; v < tree.size(); ++v) {
           if (tree[v] < 0) continue;
           const int from = phase == Phase::kReduce ? static_cast<int>(v) : tree[v];
@@ -138,20 +143,23 @@ bool SeedTrees(const NetworkView& view, PackingLp& lp, int rounds) {
             max_busy = std::max(max_busy, busy[e]);
           }
         }
-        lp.AddTree(r, phase, std::move(tree));
+        seeds.trees.push_back({r, phase, std::move(tree), step});
       }
     }
   }
-  return true;
+  seeds.fluid_seconds = max_busy * static_cast<double>(view.model_bytes());
+  return seeds;
 }
 
 }  // namespace
 
 Packing PackTrees(const NetworkView& view, int max_iterations) {
-  PackingLp lp(view);
   const int n = view.size();
-  if (!SeedTrees(view, lp, kSeedRounds)) return {};
-  if (max_iterations < 0) max_iterations = n <= 16 ? 40 : 2;
+  Packing seeds = SeedTrees(view, kSeedRounds);
+  if (seeds.trees.empty() || n > kMaxDcsForLp) return seeds;
+  PackingLp lp(view);
+  for (PackedTree& t : seeds.trees) lp.AddTree(t.root, t.phase, std::move(t.parent));
+  if (max_iterations < 0) max_iterations = n <= 12 ? 40 : n <= 32 ? 10 : 2;
   Packing packing;
   for (; packing.iterations < max_iterations; ++packing.iterations) {
     if (!lp.Solve()) return {};
@@ -210,9 +218,10 @@ void AppendPackedShards(const Packing& packing, Policy& policy) {
   AppendShards(policy, SplitChunks(shares, policy.num_chunks()), roots, reduce, broadcast);
 }
 
-// Above this many DCs the chunk-assignment program is skipped for planning speed;
-// LP shares are rounded instead.
-constexpr int kMaxDcsForAssignment = 24;
+// Beyond this many DCs or candidate trees the chunk-assignment program is skipped
+// for planning speed (branch and bound grows fast); LP shares are rounded instead.
+constexpr int kMaxDcsForAssignment = 12;
+constexpr size_t kMaxTreesForAssignment = 80;
 // How much pipeline latency counts in the chunk assignment; the simulator picks
 // the best of the resulting plans.
 constexpr double kLatencyWeights[] = {0.25, 0.5, 1.0};
@@ -248,6 +257,7 @@ class TreePackingPlanner : public Planner {
     for (double latency_weight : kLatencyWeights) {
       if (view.size() > kMaxDcsForAssignment) break;
       Packing assigned{CandidateTrees(view, packing), packing.fluid_seconds, packing.iterations};
+      if (assigned.trees.size() > kMaxTreesForAssignment) break;
       if (AssignChunks(view, assigned.trees, latency_weight)) {
         candidates.push_back(EmptyPolicy(view, name(), options));
         AppendPackedShards(assigned, candidates.back());
