@@ -159,7 +159,7 @@ Packing PackTrees(const NetworkView& view, int max_iterations) {
   if (seeds.trees.empty() || n > kMaxDcsForLp) return seeds;
   PackingLp lp(view);
   for (PackedTree& t : seeds.trees) lp.AddTree(t.root, t.phase, std::move(t.parent));
-  if (max_iterations < 0) max_iterations = n <= 12 ? 40 : n <= 32 ? 10 : 2;
+  if (max_iterations < 0) max_iterations = n <= 12 ? 40 : n <= 32 ? 10 : 0;
   Packing packing;
   for (; packing.iterations < max_iterations; ++packing.iterations) {
     if (!lp.Solve()) return {};

@@ -52,7 +52,7 @@ struct Packing {
 
 // Solves the tree-packing LP by column generation, from congestion-aware seed
 // trees. `max_iterations` < 0 picks a budget by size (40 up to 12 DCs, 10 up to
-// 32, then 2: on large meshes the seed trees are already close to the bound and
+// 32, then 0: on large meshes the seed trees are already close to the bound and
 // each LP solve is costly). Beyond 64 DCs the seed trees with equal shares are
 // returned without the LP. Empty trees when infeasible.
 Packing PackTrees(const NetworkView& view, int max_iterations = -1);
