@@ -1,0 +1,236 @@
+#include "sidecar/engine/aggregator.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+
+namespace geostorm::sidecar {
+
+Aggregator::Aggregator(AggregatorConfig config, core::Policy policy) : config_(std::move(config)) {
+  num_chunks_ = policy.num_chunks();
+  self_ = -1;
+  for (size_t i = 0; i < policy.data_centers.size(); ++i) {
+    if (policy.data_centers[i] == config_.data_center) self_ = static_cast<int>(i);
+  }
+  policies_[0] = std::make_unique<core::Policy>(std::move(policy));
+}
+
+absl::Status Aggregator::SetPolicy(core::Policy policy, uint64_t from_iteration) {
+  const core::Policy& current = *policies_.rbegin()->second;
+  if (policy.data_centers != current.data_centers || policy.model_bytes != current.model_bytes ||
+      policy.chunk_bytes != current.chunk_bytes) {
+    return absl::InvalidArgumentError("new policy has other DCs, model size or chunk size");
+  }
+  if (policy.version <= current.version) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("policy version ", policy.version, " is not newer than ", current.version));
+  }
+  if (from_iteration < policies_.rbegin()->first) {
+    return absl::InvalidArgumentError("a policy cannot apply before the one in force");
+  }
+  policies_[from_iteration] = std::make_unique<core::Policy>(std::move(policy));
+  return absl::OkStatus();
+}
+
+const core::Policy& Aggregator::PolicyFor(uint64_t iteration) const {
+  auto it = policies_.upper_bound(iteration);
+  return *std::prev(it)->second;
+}
+
+int64_t Aggregator::ChunkFloats(int64_t chunk) const {
+  const core::Policy& p = *policies_.begin()->second;
+  return p.BytesOf(chunk, 1) / static_cast<int64_t>(sizeof(float));
+}
+
+int Aggregator::DcIndex(const std::string& name) const {
+  const auto& dcs = policies_.begin()->second->data_centers;
+  auto it = std::find(dcs.begin(), dcs.end(), name);
+  return it == dcs.end() ? -1 : static_cast<int>(it - dcs.begin());
+}
+
+int Aggregator::ShardOf(const core::Policy& policy, int64_t chunk) const {
+  for (size_t s = 0; s < policy.shards.size(); ++s) {
+    const core::ShardPlan& shard = policy.shards[s];
+    if (chunk >= shard.first_chunk && chunk < shard.first_chunk + shard.num_chunks) return static_cast<int>(s);
+  }
+  return -1;
+}
+
+Aggregator::IterationState& Aggregator::Iteration(uint64_t iteration) {
+  IterationState& state = iterations_[iteration];
+  if (state.policy == nullptr) state.policy = &PolicyFor(iteration);
+  return state;
+}
+
+absl::Status Aggregator::CheckChunk(uint64_t iteration, int64_t chunk, const Payload& data) const {
+  if (iteration < oldest_open_ || finished_.count(iteration)) {
+    return absl::FailedPreconditionError(absl::StrCat("iteration ", iteration, " is already finished"));
+  }
+  if (chunk < 0 || chunk >= num_chunks_) {
+    return absl::OutOfRangeError(absl::StrCat("chunk ", chunk, " is out of range [0, ", num_chunks_, ")"));
+  }
+  if (data == nullptr || static_cast<int64_t>(data->size()) != ChunkFloats(chunk)) {
+    return absl::InvalidArgumentError(absl::StrCat("chunk ", chunk, " has ", data ? data->size() : 0,
+                                                   " values, expected ", ChunkFloats(chunk)));
+  }
+  return absl::OkStatus();
+}
+
+void Aggregator::Accumulate(ChunkState& state, const std::vector<float>& data) {
+  if (state.sum.empty()) {
+    state.sum = data;
+    return;
+  }
+  float* out = state.sum.data();
+  const float* in = data.data();
+  const size_t n = state.sum.size();
+  for (size_t i = 0; i < n; ++i) out[i] += in[i];
+}
+
+absl::Status Aggregator::OnLocal(uint64_t iteration, int64_t chunk, const std::string& contributor, Payload data,
+                                 int contributors) {
+  if (absl::Status s = CheckChunk(iteration, chunk, data); !s.ok()) return s;
+  ChunkState& state = Iteration(iteration).chunks[chunk];
+  if (state.local >= config_.local_contributors) {
+    return absl::AlreadyExistsError(absl::StrCat("chunk ", chunk, " already has all ", config_.local_contributors,
+                                                 " local contributions"));
+  }
+  if (!state.seen.insert("local:" + contributor).second) {
+    return absl::AlreadyExistsError(absl::StrCat("duplicate chunk ", chunk, " from '", contributor, "'"));
+  }
+  Accumulate(state, *data);
+  state.contributors += contributors;
+  if (++state.local == config_.local_contributors) ++state.inputs;
+  MaybeForward(iteration, chunk);
+  return absl::OkStatus();
+}
+
+absl::Status Aggregator::OnPeer(const Envelope& in) {
+  if (!in.route.empty()) {  // a relay: pass it on unread
+    if (DcIndex(in.route.front()) < 0) {
+      return absl::InvalidArgumentError(absl::StrCat("relay hop '", in.route.front(), "' is not a DC of the job"));
+    }
+    Envelope next = in;
+    next.route.erase(next.route.begin());
+    outgoing_.push_back({in.route.front(), std::move(next)});
+    return absl::OkStatus();
+  }
+  if (absl::Status s = CheckChunk(in.iteration, in.chunk, in.data); !s.ok()) return s;
+  const core::Policy& policy = PolicyFor(in.iteration);
+  if (in.policy_version != policy.version) {
+    return absl::FailedPreconditionError(absl::StrCat("chunk for policy version ", in.policy_version,
+                                                      ", iteration ", in.iteration, " uses ", policy.version));
+  }
+  const int shard = ShardOf(policy, in.chunk);
+  if (shard != in.shard) {
+    return absl::InvalidArgumentError(absl::StrCat("chunk ", in.chunk, " belongs to shard ", shard, ", not ", in.shard));
+  }
+  const int sender = DcIndex(in.sender);
+  const core::ShardPlan& plan = policy.shards[shard];
+  if (in.kind == ChunkKind::kReduce) {
+    if (sender < 0 || plan.reduce_parent[sender] != self_) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("'", in.sender, "' is not a reduce child of ", config_.data_center, " in shard ", shard));
+    }
+    ChunkState& state = Iteration(in.iteration).chunks[in.chunk];
+    if (state.sent || !state.seen.insert(in.sender).second) {
+      return absl::AlreadyExistsError(absl::StrCat("duplicate reduce chunk ", in.chunk, " from '", in.sender, "'"));
+    }
+    Accumulate(state, *in.data);
+    state.contributors += in.contributors;
+    ++state.inputs;
+    MaybeForward(in.iteration, in.chunk);
+    return absl::OkStatus();
+  }
+  if (in.kind == ChunkKind::kBroadcast) {
+    if (sender < 0 || plan.broadcast_parent[self_] != sender) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("'", in.sender, "' is not the broadcast parent of ", config_.data_center, " in shard ", shard));
+    }
+    ChunkState& state = Iteration(in.iteration).chunks[in.chunk];
+    if (state.delivered) {
+      return absl::AlreadyExistsError(absl::StrCat("duplicate broadcast chunk ", in.chunk));
+    }
+    if (in.contributors != config_.total_contributors) {
+      return absl::InvalidArgumentError(absl::StrCat("result chunk ", in.chunk, " sums ", in.contributors,
+                                                     " contributors, expected ", config_.total_contributors));
+    }
+    Deliver(in.iteration, in.chunk, in.contributors, in.data);
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError("a peer gateway may only send reduce or broadcast chunks");
+}
+
+void Aggregator::MaybeForward(uint64_t iteration, int64_t chunk) {
+  IterationState& it = iterations_[iteration];
+  ChunkState& state = it.chunks[chunk];
+  const core::Policy& policy = *it.policy;
+  const int shard = ShardOf(policy, chunk);
+  const core::ShardPlan& plan = policy.shards[shard];
+  int children = 0;
+  for (int p : plan.reduce_parent) children += p == self_;
+  if (state.sent || state.inputs < 1 + children) return;
+  state.sent = true;
+  auto data = std::make_shared<const std::vector<float>>(std::move(state.sum));
+  state.sum.clear();
+  if (plan.root == self_) {
+    Deliver(iteration, chunk, state.contributors, std::move(data));
+    return;
+  }
+  Envelope up{ChunkKind::kReduce, iteration, policy.version, shard, chunk, state.contributors, config_.data_center,
+              {}, std::move(data)};
+  SendOverEdge(std::move(up), policy, core::Phase::kReduce, plan.reduce_parent[self_]);
+}
+
+void Aggregator::Deliver(uint64_t iteration, int64_t chunk, int contributors, Payload data) {
+  IterationState& it = iterations_[iteration];
+  ChunkState& state = it.chunks[chunk];
+  state.delivered = true;
+  const core::Policy& policy = *it.policy;
+  const int shard = ShardOf(policy, chunk);
+  const core::ShardPlan& plan = policy.shards[shard];
+  for (size_t v = 0; v < plan.broadcast_parent.size(); ++v) {
+    if (plan.broadcast_parent[v] != self_) continue;
+    Envelope down{ChunkKind::kBroadcast, iteration, policy.version, shard, chunk, contributors, config_.data_center,
+                  {}, data};
+    SendOverEdge(std::move(down), policy, core::Phase::kBroadcast, static_cast<int>(v));
+  }
+  results_.push_back({iteration, chunk, contributors, std::move(data)});
+  if (++it.delivered == num_chunks_) {
+    iterations_.erase(iteration);
+    finished_.insert(iteration);
+    while (finished_.count(oldest_open_)) finished_.erase(oldest_open_++);
+  }
+}
+
+void Aggregator::SendOverEdge(Envelope chunk, const core::Policy& policy, core::Phase phase, int to) {
+  std::vector<std::vector<std::string>> paths = {{policy.data_centers[to]}};
+  for (const core::AuxRoute& a : policy.aux_routes) {
+    if (a.shard != chunk.shard || a.phase != phase || a.path.front() != self_ || a.path.back() != to) continue;
+    std::vector<std::string> hops;
+    for (size_t h = 1; h < a.path.size(); ++h) hops.push_back(policy.data_centers[a.path[h]]);
+    paths.push_back(std::move(hops));
+  }
+  const int64_t bytes = static_cast<int64_t>(chunk.data->size() * sizeof(float));
+  const size_t pick = paths.size() > 1 && chooser_ ? std::min(chooser_(paths, bytes), paths.size() - 1) : 0;
+  std::vector<std::string>& hops = paths[pick];
+  const std::string first = hops.front();
+  chunk.route.assign(hops.begin() + 1, hops.end());
+  outgoing_.push_back({first, std::move(chunk)});
+}
+
+std::vector<uint64_t> Aggregator::Abandon(uint64_t before_iteration) {
+  std::vector<uint64_t> failed;
+  for (auto it = iterations_.begin(); it != iterations_.end() && it->first < before_iteration;) {
+    failed.push_back(it->first);
+    it = iterations_.erase(it);
+  }
+  oldest_open_ = std::max(oldest_open_, before_iteration);
+  finished_.erase(finished_.begin(), finished_.lower_bound(oldest_open_));
+  return failed;
+}
+
+std::vector<Outgoing> Aggregator::TakeOutgoing() { return std::exchange(outgoing_, {}); }
+std::vector<Result> Aggregator::TakeResults() { return std::exchange(results_, {}); }
+
+}  // namespace geostorm::sidecar

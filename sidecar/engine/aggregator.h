@@ -1,0 +1,149 @@
+// Aggregator: a gateway sidecar's chunked aggregate-forward state machine, with no
+// I/O. It is fed chunks (from local workers, member sidecars and peer gateways)
+// and answers with what to send where and which results are ready.
+//
+// Per iteration and chunk k of shard s (root r):
+//   - the DC's W local contributions are summed first (hierarchical aggregation);
+//   - with the sums from all of this DC's children in s's reduce tree added, the
+//     chunk goes to the parent, or, at the root, becomes the result;
+//   - a result is delivered locally and sent to the broadcast children; a
+//     broadcast chunk from the parent is delivered and passed on the same way;
+//   - a chunk whose route has hops left is relayed unread.
+// A tree edge with aux routes goes over whichever path the PathChooser picks.
+//
+// Every input is checked before it changes state: a chunk that is out of range,
+// from a DC that is not the expected child or parent, of the wrong size, for a
+// policy version not in force, or a duplicate, is refused with a reason and
+// changes nothing. Policies apply from an iteration boundary (SetPolicy).
+//
+// Not thread-safe: the owner serialises calls (one mutex in the sidecar).
+#ifndef GEOSTORM_SIDECAR_ENGINE_AGGREGATOR_H_
+#define GEOSTORM_SIDECAR_ENGINE_AGGREGATOR_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "core/policy/policy.h"
+
+namespace geostorm::sidecar {
+
+using Payload = std::shared_ptr<const std::vector<float>>;
+
+enum class ChunkKind { kReduce, kBroadcast, kLocal, kResult };
+
+// A chunk as the engine sees it, decoded and checksum-verified by the transport.
+struct Envelope {
+  ChunkKind kind = ChunkKind::kReduce;
+  uint64_t iteration = 0;
+  uint64_t policy_version = 0;
+  int shard = 0;
+  int64_t chunk = 0;  // global chunk index
+  int contributors = 0;
+  std::string sender;              // the DC (or member) whose sum this is
+  std::vector<std::string> route;  // hops still to go after the receiver, final receiver last
+  Payload data;
+};
+
+// Something to send: `peer` is the next hop (a DC name or a member id).
+struct Outgoing {
+  std::string peer;
+  Envelope chunk;
+};
+
+// A finished chunk of the result, for the local workers and members.
+struct Result {
+  uint64_t iteration = 0;
+  int64_t chunk = 0;
+  int contributors = 0;
+  Payload data;
+};
+
+struct AggregatorConfig {
+  std::string job;
+  std::string data_center;  // this gateway's DC
+  int local_contributors = 1;  // W: workers in this DC
+  int total_contributors = 1;  // every worker of the job
+};
+
+// Picks one of the paths a chunk may take over a tree edge; each path is its
+// list of hops (first hop first, the edge's receiver last). Returns an index.
+using PathChooser = std::function<size_t(const std::vector<std::vector<std::string>>& paths, int64_t bytes)>;
+
+class Aggregator {
+ public:
+  Aggregator(AggregatorConfig config, core::Policy policy);
+
+  // Use `policy` from iteration `from_iteration` on. The policy must be valid for
+  // the same DCs, model and chunk size, with a higher version.
+  [[nodiscard]] absl::Status SetPolicy(core::Policy policy, uint64_t from_iteration);
+
+  void set_path_chooser(PathChooser chooser) { chooser_ = std::move(chooser); }
+
+  // One local contribution (a worker's gradient chunk or a member's LOCAL chunk).
+  // `contributor` names it for duplicate detection.
+  [[nodiscard]] absl::Status OnLocal(uint64_t iteration, int64_t chunk, const std::string& contributor, Payload data,
+                                     int contributors = 1);
+
+  // A chunk from a peer gateway (reduce, broadcast, or one to relay).
+  [[nodiscard]] absl::Status OnPeer(const Envelope& chunk);
+
+  // Fails every iteration that started before `iteration` and is unfinished:
+  // returns them so that the caller can tell their workers. State is dropped.
+  std::vector<uint64_t> Abandon(uint64_t before_iteration);
+
+  // What to send and deliver since the last call.
+  std::vector<Outgoing> TakeOutgoing();
+  std::vector<Result> TakeResults();
+
+  // True once every chunk of the iteration's result has been delivered here.
+  bool IterationDone(uint64_t iteration) const { return iteration < oldest_open_ || finished_.count(iteration) > 0; }
+  const core::Policy& PolicyFor(uint64_t iteration) const;
+  int64_t num_chunks() const { return num_chunks_; }
+  int64_t ChunkFloats(int64_t chunk) const;
+
+ private:
+  struct ChunkState {
+    std::vector<float> sum;
+    int inputs = 0;        // local sum (once complete) + children's sums
+    int local = 0;         // local contributions so far
+    int contributors = 0;  // workers in `sum`
+    bool sent = false;
+    bool delivered = false;
+    std::set<std::string> seen;  // contributors and child DCs already counted
+  };
+  struct IterationState {
+    const core::Policy* policy = nullptr;
+    std::map<int64_t, ChunkState> chunks;
+    int64_t delivered = 0;
+  };
+
+  IterationState& Iteration(uint64_t iteration);
+  absl::Status CheckChunk(uint64_t iteration, int64_t chunk, const Payload& data) const;
+  int ShardOf(const core::Policy& policy, int64_t chunk) const;
+  void Accumulate(ChunkState& state, const std::vector<float>& data);
+  void MaybeForward(uint64_t iteration, int64_t chunk);
+  void Deliver(uint64_t iteration, int64_t chunk, int contributors, Payload data);
+  void SendOverEdge(Envelope chunk, const core::Policy& policy, core::Phase phase, int to);
+  int DcIndex(const std::string& name) const;
+
+  AggregatorConfig config_;
+  int self_ = -1;
+  int64_t num_chunks_ = 0;
+  std::map<uint64_t, std::unique_ptr<core::Policy>> policies_;  // from iteration -> policy
+  std::map<uint64_t, IterationState> iterations_;
+  uint64_t oldest_open_ = 0;     // iterations below this are finished or abandoned
+  std::set<uint64_t> finished_;  // finished iterations at or above oldest_open_
+  std::vector<Outgoing> outgoing_;
+  std::vector<Result> results_;
+  PathChooser chooser_;
+};
+
+}  // namespace geostorm::sidecar
+
+#endif  // GEOSTORM_SIDECAR_ENGINE_AGGREGATOR_H_
