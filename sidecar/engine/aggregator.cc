@@ -70,8 +70,8 @@ absl::Status Aggregator::CheckChunk(uint64_t iteration, int64_t chunk, const Pay
     return absl::OutOfRangeError(absl::StrCat("chunk ", chunk, " is out of range [0, ", num_chunks_, ")"));
   }
   if (data == nullptr || static_cast<int64_t>(data->size()) != ChunkFloats(chunk)) {
-    return absl::InvalidArgumentError(absl::StrCat("chunk ", chunk, " has ", data ? data->size() : 0,
-                                                   " values, expected ", ChunkFloats(chunk)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("chunk ", chunk, " has ", data ? data->size() : 0, " values, expected ", ChunkFloats(chunk)));
   }
   return absl::OkStatus();
 }
@@ -92,8 +92,8 @@ absl::Status Aggregator::OnLocal(uint64_t iteration, int64_t chunk, const std::s
   if (absl::Status s = CheckChunk(iteration, chunk, data); !s.ok()) return s;
   ChunkState& state = Iteration(iteration).chunks[chunk];
   if (state.local >= config_.local_contributors) {
-    return absl::AlreadyExistsError(absl::StrCat("chunk ", chunk, " already has all ", config_.local_contributors,
-                                                 " local contributions"));
+    return absl::AlreadyExistsError(
+        absl::StrCat("chunk ", chunk, " already has all ", config_.local_contributors, " local contributions"));
   }
   if (!state.seen.insert("local:" + contributor).second) {
     return absl::AlreadyExistsError(absl::StrCat("duplicate chunk ", chunk, " from '", contributor, "'"));
@@ -118,12 +118,13 @@ absl::Status Aggregator::OnPeer(const Envelope& in) {
   if (absl::Status s = CheckChunk(in.iteration, in.chunk, in.data); !s.ok()) return s;
   const core::Policy& policy = PolicyFor(in.iteration);
   if (in.policy_version != policy.version) {
-    return absl::FailedPreconditionError(absl::StrCat("chunk for policy version ", in.policy_version,
-                                                      ", iteration ", in.iteration, " uses ", policy.version));
+    return absl::FailedPreconditionError(absl::StrCat("chunk for policy version ", in.policy_version, ", iteration ",
+                                                      in.iteration, " uses ", policy.version));
   }
   const int shard = ShardOf(policy, in.chunk);
   if (shard != in.shard) {
-    return absl::InvalidArgumentError(absl::StrCat("chunk ", in.chunk, " belongs to shard ", shard, ", not ", in.shard));
+    return absl::InvalidArgumentError(
+        absl::StrCat("chunk ", in.chunk, " belongs to shard ", shard, ", not ", in.shard));
   }
   const int sender = DcIndex(in.sender);
   const core::ShardPlan& plan = policy.shards[shard];
@@ -177,8 +178,8 @@ void Aggregator::MaybeForward(uint64_t iteration, int64_t chunk) {
     Deliver(iteration, chunk, state.contributors, std::move(data));
     return;
   }
-  Envelope up{ChunkKind::kReduce, iteration, policy.version, shard, chunk, state.contributors, config_.data_center,
-              {}, std::move(data)};
+  Envelope up{ChunkKind::kReduce,  iteration, policy.version, shard, chunk, state.contributors,
+              config_.data_center, {},        std::move(data)};
   SendOverEdge(std::move(up), policy, core::Phase::kReduce, plan.reduce_parent[self_]);
 }
 
@@ -191,8 +192,8 @@ void Aggregator::Deliver(uint64_t iteration, int64_t chunk, int contributors, Pa
   const core::ShardPlan& plan = policy.shards[shard];
   for (size_t v = 0; v < plan.broadcast_parent.size(); ++v) {
     if (plan.broadcast_parent[v] != self_) continue;
-    Envelope down{ChunkKind::kBroadcast, iteration, policy.version, shard, chunk, contributors, config_.data_center,
-                  {}, data};
+    Envelope down{
+        ChunkKind::kBroadcast, iteration, policy.version, shard, chunk, contributors, config_.data_center, {}, data};
     SendOverEdge(std::move(down), policy, core::Phase::kBroadcast, static_cast<int>(v));
   }
   results_.push_back({iteration, chunk, contributors, std::move(data)});

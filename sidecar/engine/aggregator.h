@@ -66,7 +66,7 @@ struct Result {
 
 struct AggregatorConfig {
   std::string job;
-  std::string data_center;  // this gateway's DC
+  std::string data_center;     // this gateway's DC
   int local_contributors = 1;  // W: workers in this DC
   int total_contributors = 1;  // every worker of the job
 };

@@ -30,8 +30,8 @@ struct Network {
     const int n = static_cast<int>(policy.data_centers.size());
     results.resize(n);
     for (int d = 0; d < n; ++d) {
-      dcs.push_back(std::make_unique<Aggregator>(
-          AggregatorConfig{"job", policy.data_centers[d], workers, workers * n}, policy));
+      dcs.push_back(
+          std::make_unique<Aggregator>(AggregatorConfig{"job", policy.data_centers[d], workers, workers * n}, policy));
       // Alternate between the direct edge and its aux paths.
       dcs.back()->set_path_chooser([k = size_t{0}](const auto& paths, int64_t) mutable { return k++ % paths.size(); });
     }
@@ -130,15 +130,22 @@ class AggregatorRejects : public ::testing::Test {
   Aggregator root_{{"job", policy_.data_centers[policy_.shards[0].root], 1, 4}, policy_};
   std::string Leaf() const { return policy_.data_centers[(policy_.shards[0].root + 1) % 4]; }
   Envelope Reduce(int64_t chunk, size_t floats = 250) const {
-    return {ChunkKind::kReduce, 0, policy_.version, 0, chunk, 1, Leaf(), {},
+    return {ChunkKind::kReduce,
+            0,
+            policy_.version,
+            0,
+            chunk,
+            1,
+            Leaf(),
+            {},
             std::make_shared<std::vector<float>>(floats, 1.0f)};
   }
 };
 
 TEST_F(AggregatorRejects, MalformedOutOfRangeDuplicateAndForeignChunks) {
   EXPECT_TRUE(root_.OnPeer(Reduce(0)).ok());
-  EXPECT_EQ(root_.OnPeer(Reduce(0)).code(), absl::StatusCode::kAlreadyExists);     // duplicate
-  EXPECT_EQ(root_.OnPeer(Reduce(4)).code(), absl::StatusCode::kOutOfRange);        // 4 chunks: 0..3
+  EXPECT_EQ(root_.OnPeer(Reduce(0)).code(), absl::StatusCode::kAlreadyExists);  // duplicate
+  EXPECT_EQ(root_.OnPeer(Reduce(4)).code(), absl::StatusCode::kOutOfRange);     // 4 chunks: 0..3
   EXPECT_EQ(root_.OnPeer(Reduce(-1)).code(), absl::StatusCode::kOutOfRange);
   EXPECT_EQ(root_.OnPeer(Reduce(1, 249)).code(), absl::StatusCode::kInvalidArgument);  // short payload
   Envelope stranger = Reduce(1);

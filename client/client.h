@@ -1,0 +1,58 @@
+// geostorm::Client: the worker-side library. A worker hands its gradient to its
+// local sidecar and gets back the sum over every worker of the job.
+//
+//   absl::StatusOr<geostorm::Client> c = geostorm::Client::Connect("unix:/run/geostorm/worker.sock");
+//   std::vector<float> grad(c->model_floats());
+//   absl::StatusOr<int> contributors = c->AllReduce(iteration, grad);  // grad now holds the sum
+//
+// Divide by the contributor count for a mean and apply your own optimiser: these
+// are all-reduce semantics, as with DDP. A Client is not thread-safe; use one per
+// thread.
+#ifndef GEOSTORM_CLIENT_CLIENT_H_
+#define GEOSTORM_CLIENT_CLIENT_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+
+namespace geostorm {
+
+class Client {
+ public:
+  // Connects to a sidecar's worker API and reads the job's shape.
+  [[nodiscard]] static absl::StatusOr<Client> Connect(const std::string& address);
+
+  Client(Client&&) noexcept;
+  Client& operator=(Client&&) noexcept;
+  ~Client();
+
+  int64_t model_floats() const;
+  int64_t chunk_floats() const;
+  int total_workers() const;
+  const std::string& data_center() const;
+
+  // Blocking all-reduce of one iteration: `gradient` (model_floats() values) is
+  // replaced by the sum. Returns the number of contributors, or the error that
+  // failed the iteration (a dead peer, a timeout, bad input).
+  [[nodiscard]] absl::StatusOr<int> AllReduce(uint64_t iteration, absl::Span<float> gradient);
+
+  // Streaming form: `on_chunk(first_float, values, contributors)` runs for each
+  // result chunk as it arrives, in arrival order, while the gradient is still
+  // being sent.
+  using ChunkCallback = std::function<void(int64_t first_float, absl::Span<const float> sum, int contributors)>;
+  [[nodiscard]] absl::Status AllReduceStreaming(uint64_t iteration, absl::Span<const float> gradient,
+                                                const ChunkCallback& on_chunk);
+
+ private:
+  struct Impl;
+  explicit Client(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace geostorm
+
+#endif  // GEOSTORM_CLIENT_CLIENT_H_

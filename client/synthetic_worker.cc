@@ -1,0 +1,72 @@
+// geostorm-synthetic-worker: a worker with integer-valued gradients, so that the
+// sum is exact and checkable. Worker w of DC d (index among --dcs) contributes at
+// iteration t the value Value(d, w, t, i) at index i; every worker checks that it
+// gets back exactly the sum over all DCs and workers. Exits 0 when every
+// iteration was exact, 1 on a wrong value, 3 on a failed iteration.
+#include <cstdio>
+
+#include "CLI/CLI.hpp"
+#include "client/client.h"
+
+namespace {
+
+float Value(int dc, int worker, uint64_t t, int64_t i) {
+  return static_cast<float>((dc * 131 + worker * 31 + static_cast<int64_t>(t) * 7 + i) % 17 - 8);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"geostorm-synthetic-worker"};
+  std::string address;
+  int dc = 0, worker = 0, dcs = 1, workers = 1, iterations = 1;
+  uint64_t first = 0;
+  bool keep_going = false;
+  app.add_option("--sidecar", address, "the sidecar's worker API")->required();
+  app.add_option("--dc-index", dc, "this worker's DC index");
+  app.add_option("--worker-index", worker, "this worker's index in its DC");
+  app.add_option("--dcs", dcs, "number of DCs");
+  app.add_option("--workers", workers, "workers per DC");
+  app.add_option("--iterations", iterations, "iterations to run");
+  app.add_option("--first-iteration", first, "number of the first iteration");
+  app.add_flag("--keep-going", keep_going, "after a failed iteration, go on to the next one");
+  CLI11_PARSE(app, argc, argv);
+
+  absl::StatusOr<geostorm::Client> client = geostorm::Client::Connect(address);
+  if (!client.ok()) {
+    std::fprintf(stderr, "worker %d/%d: %s\n", dc, worker, std::string(client.status().message()).c_str());
+    return 3;
+  }
+  std::vector<float> grad(client->model_floats());
+  int failed = 0;
+  for (uint64_t t = first; t < first + static_cast<uint64_t>(iterations); ++t) {
+    for (size_t i = 0; i < grad.size(); ++i) grad[i] = Value(dc, worker, t, static_cast<int64_t>(i));
+    absl::StatusOr<int> contributors = client->AllReduce(t, absl::MakeSpan(grad));
+    if (!contributors.ok()) {
+      std::printf("iteration %lu failed: %s\n", static_cast<unsigned long>(t),
+                  std::string(contributors.status().message()).c_str());
+      std::fflush(stdout);
+      ++failed;
+      if (!keep_going) return 3;
+      continue;
+    }
+    if (*contributors != dcs * workers) {
+      std::printf("iteration %lu: %d contributors, expected %d\n", static_cast<unsigned long>(t), *contributors,
+                  dcs * workers);
+      return 1;
+    }
+    for (size_t i = 0; i < grad.size(); ++i) {
+      float want = 0;
+      for (int d = 0; d < dcs; ++d) {
+        for (int w = 0; w < workers; ++w) want += Value(d, w, t, static_cast<int64_t>(i));
+      }
+      if (grad[i] != want) {
+        std::printf("iteration %lu: value %zu is %g, expected %g\n", static_cast<unsigned long>(t), i, grad[i], want);
+        return 1;
+      }
+    }
+    std::printf("iteration %lu exact\n", static_cast<unsigned long>(t));
+    std::fflush(stdout);
+  }
+  return failed > 0 ? 3 : 0;
+}

@@ -1,0 +1,93 @@
+// geostorm-sidecar: runs beside a worker; see sidecar.h.
+//   geostorm-sidecar --dc dc1 --policy policy.yaml --listen 0.0.0.0:7000
+//       --peer dc2=10.0.0.2:7000 --worker-listen unix:/run/geostorm/worker.sock --insecure
+#include <spdlog/spdlog.h>
+
+#include <pthread.h>
+
+#include <csignal>
+#include <fstream>
+#include <sstream>
+
+#include "CLI/CLI.hpp"
+#include "core/policy/policy_codec.h"
+#include "sidecar/sidecar.h"
+
+namespace {
+
+absl::StatusOr<geostorm::core::Policy> LoadPolicy(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError("--policy: cannot read '" + path + "'");
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string s = text.str();
+  const bool json = s.find_first_not_of(" \t\r\n") != std::string::npos && s[s.find_first_not_of(" \t\r\n")] == '{';
+  absl::StatusOr<geostorm::core::Policy> p = json ? geostorm::core::FromJson(s) : geostorm::core::FromYaml(s);
+  if (!p.ok()) return absl::InvalidArgumentError(path + ": " + std::string(p.status().message()));
+  return p;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"geostorm-sidecar: chunked aggregate-forward of gradients between data centers"};
+  geostorm::sidecar::SidecarConfig c;
+  std::string policy_file;
+  std::vector<std::string> peers;
+  int timeout_ms = 10000;
+  app.add_option("--job", c.job, "job name; chunks of other jobs are refused");
+  app.add_option("--dc", c.data_center, "this sidecar's data center")->required();
+  app.add_option("--policy", policy_file, "policy file from `geostorm plan --yaml` (or --json)")->required();
+  app.add_option("--peer", peers, "DC=HOST:PORT of a peer gateway (repeat)");
+  app.add_option("--listen", c.listen, "data-plane address (gateways)");
+  app.add_option("--worker-listen", c.worker_listen, "worker API: unix:/path or 127.0.0.1:PORT");
+  app.add_option("--gateway", c.gateway, "HOST:PORT of the DC's gateway: run as a member sidecar");
+  app.add_option("--member-id", c.member_id, "a member's name");
+  app.add_option("--workers", c.local_workers, "workers in this DC (gateway)")->check(CLI::PositiveNumber);
+  app.add_option("--total-workers", c.total_workers, "workers in the job (default: --workers x DCs)");
+  app.add_option("--timeout-ms", timeout_ms, "an iteration fails after this long")->check(CLI::PositiveNumber);
+  app.add_option("--max-queue-mb", c.max_queue_bytes, "per-peer send queue bound in bytes")
+      ->transform([](std::string v) { return std::to_string(std::stoll(v) << 20); });
+  app.add_option("--metrics", c.metrics_listen, "HOST:PORT for Prometheus /metrics");
+  app.add_flag("--insecure", c.insecure, "plaintext gRPC (local runs only)");
+  app.add_option("--tls-cert", c.tls.cert, "PEM certificate");
+  app.add_option("--tls-key", c.tls.key, "PEM private key");
+  app.add_option("--tls-ca", c.tls.ca, "PEM CA bundle that signs peers' certificates");
+  CLI11_PARSE(app, argc, argv);
+
+  c.timeout = std::chrono::milliseconds(timeout_ms);
+  for (const std::string& p : peers) {
+    const size_t eq = p.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == p.size()) {
+      spdlog::error("--peer '{}': expected DC=HOST:PORT", p);
+      return 2;
+    }
+    c.peers[p.substr(0, eq)] = p.substr(eq + 1);
+  }
+  absl::StatusOr<geostorm::core::Policy> policy = LoadPolicy(policy_file);
+  if (!policy.ok()) {
+    spdlog::error("{}", std::string(policy.status().message()));
+    return 2;
+  }
+  c.policy = *std::move(policy);
+  // SIGTERM and SIGINT are taken by one thread with sigwait, so every other thread
+  // (gRPC's among them) must block them from the start.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  auto sidecar = geostorm::sidecar::Sidecar::Start(std::move(c));
+  if (!sidecar.ok()) {
+    spdlog::error("{}", std::string(sidecar.status().message()));
+    return 2;
+  }
+  // Print the bound ports so that launchers using port 0 can find them.
+  std::printf("data_port=%d metrics_port=%d\n", (*sidecar)->data_port(), (*sidecar)->metrics_port());
+  std::fflush(stdout);
+  int signal = 0;
+  sigwait(&stop_signals, &signal);
+  spdlog::info("signal {}: shutting down", signal);
+  (*sidecar)->Shutdown();
+  return 0;
+}

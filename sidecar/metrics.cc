@@ -1,0 +1,118 @@
+#include "sidecar/metrics.h"
+
+#include <prometheus/counter.h>
+#include <prometheus/exposer.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace geostorm::sidecar {
+
+struct SidecarMetrics::Series {
+  prometheus::Family<prometheus::Gauge>& throughput;
+  prometheus::Family<prometheus::Counter>& link_bytes;
+  prometheus::Family<prometheus::Counter>& link_busy;
+  prometheus::Family<prometheus::Gauge>& iteration;
+  prometheus::Family<prometheus::Histogram>& duration;
+  prometheus::Family<prometheus::Gauge>& policy_version;
+  prometheus::Family<prometheus::Gauge>& topology_edge;
+  prometheus::Family<prometheus::Counter>& chunks;
+};
+
+SidecarMetrics::SidecarMetrics(const std::string& listen, std::string job, std::string dc)
+    : job_(std::move(job)), dc_(std::move(dc)), registry_(std::make_shared<prometheus::Registry>()) {
+  using prometheus::BuildCounter;
+  using prometheus::BuildGauge;
+  using prometheus::BuildHistogram;
+  series_.reset(new Series{
+      BuildGauge()
+          .Name("geostorm_link_throughput_bytes_per_second")
+          .Help("Passive estimate of a link's throughput: bytes acknowledged over busy time")
+          .Register(*registry_),
+      BuildCounter().Name("geostorm_link_bytes_total").Help("Bytes acknowledged on a link").Register(*registry_),
+      BuildCounter()
+          .Name("geostorm_link_busy_seconds_total")
+          .Help("Seconds a link had unacknowledged bytes")
+          .Register(*registry_),
+      BuildGauge().Name("geostorm_iteration").Help("Last iteration finished at this DC").Register(*registry_),
+      BuildHistogram()
+          .Name("geostorm_iteration_duration_seconds")
+          .Help("Time from a worker's first chunk to its last result chunk")
+          .Register(*registry_),
+      BuildGauge().Name("geostorm_policy_version").Help("Policy version in force").Register(*registry_),
+      BuildGauge()
+          .Name("geostorm_topology_edge")
+          .Help("Share of the model a tree or aux edge carries")
+          .Register(*registry_),
+      BuildCounter().Name("geostorm_chunks_total").Help("Chunks handled, by outcome").Register(*registry_),
+  });
+  exposer_ = std::make_unique<prometheus::Exposer>(listen);
+  exposer_->RegisterCollectable(registry_);
+}
+
+SidecarMetrics::~SidecarMetrics() = default;
+
+int SidecarMetrics::port() const {
+  const auto ports = exposer_->GetListeningPorts();
+  return ports.empty() ? 0 : ports.front();
+}
+
+void SidecarMetrics::CountChunk(const std::string& phase, const std::string& outcome) {
+  series_->chunks.Add({{"job", job_}, {"dc", dc_}, {"phase", phase}, {"outcome", outcome}}).Increment();
+}
+
+void SidecarMetrics::IterationDone(uint64_t iteration, double seconds) {
+  series_->iteration.Add({{"job", job_}, {"dc", dc_}}).Set(static_cast<double>(iteration));
+  series_->duration
+      .Add({{"job", job_}, {"dc", dc_}},
+           prometheus::Histogram::BucketBoundaries{0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64})
+      .Observe(seconds);
+}
+
+void SidecarMetrics::SetPolicy(const core::Policy& p) {
+  series_->policy_version.Add({{"job", job_}, {"dc", dc_}}).Set(static_cast<double>(p.version));
+  const double chunks = static_cast<double>(p.num_chunks());
+  for (const core::ShardPlan& s : p.shards) {
+    const double share = static_cast<double>(s.num_chunks) / chunks;
+    for (core::Phase phase : {core::Phase::kReduce, core::Phase::kBroadcast}) {
+      for (auto [from, to] : core::TreeEdges(s, phase)) {
+        if (p.data_centers[from] != dc_) continue;  // each sidecar reports its own edges
+        series_->topology_edge
+            .Add({{"job", job_},
+                  {"root", p.data_centers[s.root]},
+                  {"src", p.data_centers[from]},
+                  {"dst", p.data_centers[to]},
+                  {"kind", phase == core::Phase::kReduce ? "reduce" : "broadcast"}})
+            .Increment(share);
+      }
+    }
+  }
+  for (const core::AuxRoute& a : p.aux_routes) {
+    if (p.data_centers[a.path.front()] != dc_) continue;
+    const core::ShardPlan& s = p.shards[a.shard];
+    series_->topology_edge
+        .Add({{"job", job_},
+              {"root", p.data_centers[s.root]},
+              {"src", p.data_centers[a.path.front()]},
+              {"dst", p.data_centers[a.path[1]]},
+              {"kind", "aux"}})
+        .Increment(a.fraction * static_cast<double>(s.num_chunks) / chunks);
+  }
+}
+
+void SidecarMetrics::UpdateLink(const std::string& dst, const LinkMeter& meter) {
+  const prometheus::Labels labels{{"job", job_}, {"src", dc_}, {"dst", dst}};
+  series_->throughput.Add(labels).Set(meter.bytes_per_second());
+  const int64_t bytes = meter.acked_bytes_total();
+  const double busy = meter.busy_seconds_total();
+  std::lock_guard<std::mutex> lock(mu_);
+  auto& [last_bytes, last_busy] = last_link_[dst];
+  series_->link_bytes.Add(labels).Increment(static_cast<double>(bytes - last_bytes));
+  series_->link_busy.Add(labels).Increment(busy - last_busy);
+  last_bytes = bytes;
+  last_busy = busy;
+}
+
+}  // namespace geostorm::sidecar

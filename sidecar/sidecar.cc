@@ -1,0 +1,547 @@
+#include "sidecar/sidecar.h"
+
+#include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "geostorm/v1/dataplane.grpc.pb.h"
+#include "geostorm/v1/worker.grpc.pb.h"
+#include "sidecar/engine/aggregator.h"
+#include "sidecar/metrics.h"
+#include "sidecar/result_board.h"
+#include "sidecar/transport/peer_link.h"
+#include "sidecar/wire/chunk_codec.h"
+
+namespace geostorm::sidecar {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+absl::StatusOr<std::string> ReadFile(const std::string& path, const std::string& what) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat(what, ": cannot read '", path, "'"));
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+struct Credentials {
+  std::shared_ptr<grpc::ServerCredentials> server;
+  std::shared_ptr<grpc::ChannelCredentials> channel;
+};
+
+// mTLS from PEM files: servers require and verify client certificates.
+absl::StatusOr<Credentials> MakeCredentials(const SidecarConfig& c) {
+  if (c.insecure) return Credentials{grpc::InsecureServerCredentials(), grpc::InsecureChannelCredentials()};
+  if (c.tls.cert.empty() || c.tls.key.empty() || c.tls.ca.empty()) {
+    return absl::InvalidArgumentError("give --tls-cert, --tls-key and --tls-ca, or --insecure for plaintext");
+  }
+  absl::StatusOr<std::string> cert = ReadFile(c.tls.cert, "--tls-cert");
+  absl::StatusOr<std::string> key = ReadFile(c.tls.key, "--tls-key");
+  absl::StatusOr<std::string> ca = ReadFile(c.tls.ca, "--tls-ca");
+  for (const auto* s : {&cert, &key, &ca}) {
+    if (!s->ok()) return s->status();
+  }
+  grpc::SslServerCredentialsOptions server(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  server.pem_root_certs = *ca;
+  server.pem_key_cert_pairs.push_back({*key, *cert});
+  grpc::SslCredentialsOptions channel;
+  channel.pem_root_certs = *ca;
+  channel.pem_private_key = *key;
+  channel.pem_cert_chain = *cert;
+  return Credentials{grpc::SslServerCredentials(server), grpc::SslCredentials(channel)};
+}
+
+const char* PhaseName(ChunkKind k) {
+  switch (k) {
+    case ChunkKind::kReduce:
+      return "reduce";
+    case ChunkKind::kBroadcast:
+      return "broadcast";
+    case ChunkKind::kLocal:
+      return "local";
+    case ChunkKind::kResult:
+      return "result";
+  }
+  return "unknown";
+}
+
+std::string Outcome(const absl::Status& s) {
+  switch (s.code()) {
+    case absl::StatusCode::kOk:
+      return "accepted";
+    case absl::StatusCode::kDataLoss:
+      return "checksum_error";
+    case absl::StatusCode::kAlreadyExists:
+      return "duplicate";
+    default:
+      return "rejected";
+  }
+}
+
+// A member's long-lived Join stream to its gateway: LOCAL chunks up, RESULT back.
+class MemberLink {
+ public:
+  MemberLink(const std::string& address, std::shared_ptr<grpc::ChannelCredentials> creds,
+             std::function<void(const v1::Chunk&)> on_result)
+      : channel_(grpc::CreateChannel(address, creds)), on_result_(std::move(on_result)) {
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~MemberLink() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+      if (context_) context_->TryCancel();
+    }
+    changed_.notify_all();
+    thread_.join();
+  }
+  void Send(v1::Chunk chunk) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      queue_.push_back(std::move(chunk));
+    }
+    changed_.notify_all();
+  }
+
+ private:
+  void Run() {
+    while (true) {
+      v1::DataPlane::Stub stub(channel_);
+      grpc::ClientContext context;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (stopping_) return;
+        context_ = &context;
+      }
+      auto stream = stub.Join(&context);
+      std::thread reader([&] {
+        v1::Chunk chunk;
+        while (stream->Read(&chunk)) on_result_(chunk);
+      });
+      for (;;) {
+        std::unique_lock<std::mutex> lock(mu_);
+        changed_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+        if (stopping_) break;
+        v1::Chunk chunk = std::move(queue_.front());
+        queue_.pop_front();
+        lock.unlock();
+        if (!stream->Write(chunk)) break;
+      }
+      context.TryCancel();
+      reader.join();
+      std::unique_lock<std::mutex> lock(mu_);
+      context_ = nullptr;
+      if (changed_.wait_for(lock, std::chrono::milliseconds(200), [&] { return stopping_; })) return;
+    }
+  }
+
+  std::shared_ptr<grpc::Channel> channel_;
+  std::function<void(const v1::Chunk&)> on_result_;
+  std::mutex mu_;
+  std::condition_variable changed_;
+  std::deque<v1::Chunk> queue_;
+  grpc::ClientContext* context_ = nullptr;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+class SidecarImpl final : public Sidecar, public v1::DataPlane::Service, public v1::Worker::Service {
+ public:
+  explicit SidecarImpl(SidecarConfig config)
+      : config_(std::move(config)),
+        limits_{config_.job, config_.policy.model_bytes, config_.policy.chunk_bytes},
+        board_(config_.policy.num_chunks()) {}
+
+  ~SidecarImpl() override { Shutdown(); }
+
+  absl::Status Init() {
+    absl::StatusOr<Credentials> creds = MakeCredentials(config_);
+    if (!creds.ok()) return creds.status();
+    if (!config_.metrics_listen.empty()) {
+      try {
+        metrics_ = std::make_unique<SidecarMetrics>(config_.metrics_listen, config_.job, config_.data_center);
+      } catch (const std::exception& e) {
+        return absl::UnavailableError(absl::StrCat("--metrics ", config_.metrics_listen, ": ", e.what()));
+      }
+      metrics_->SetPolicy(config_.policy);
+    }
+    const bool member = !config_.gateway.empty();
+    if (member) {
+      member_ = std::make_unique<MemberLink>(config_.gateway, creds->channel,
+                                             [this](const v1::Chunk& c) { OnMemberResult(c); });
+    } else {
+      const int n = static_cast<int>(config_.policy.data_centers.size());
+      const int total = config_.total_workers > 0 ? config_.total_workers : config_.local_workers * n;
+      engine_ = std::make_unique<Aggregator>(
+          AggregatorConfig{config_.job, config_.data_center, config_.local_workers, total}, config_.policy);
+      engine_->set_path_chooser([this](const auto& paths, int64_t bytes) { return EarliestFinish(paths, bytes); });
+      total_workers_ = total;
+      for (const auto& [dc, address] : config_.peers) {
+        links_[dc] = std::make_unique<PeerLink>(dc, address, creds->channel, config_.max_queue_bytes);
+      }
+    }
+    grpc::ServerBuilder builder;
+    builder.SetMaxReceiveMessageSize(-1);
+    builder.SetMaxSendMessageSize(-1);
+    if (!member) {
+      builder.AddListeningPort(config_.listen, creds->server, &data_port_);
+      builder.RegisterService(static_cast<v1::DataPlane::Service*>(this));
+    }
+    if (!config_.worker_listen.empty()) {
+      // The worker API is local only: a Unix socket or loopback, never TLS-less off-host.
+      builder.AddListeningPort(config_.worker_listen, grpc::InsecureServerCredentials());
+      builder.RegisterService(static_cast<v1::Worker::Service*>(this));
+    }
+    server_ = builder.BuildAndStart();
+    if (!server_ || (!member && data_port_ == 0)) {
+      return absl::UnavailableError(absl::StrCat("cannot listen on ", member ? config_.worker_listen : config_.listen));
+    }
+    metrics_thread_ = std::thread([this] { ExportLinks(); });
+    spdlog::info("sidecar {} ({}) of job {} serving; policy v{} ({}), {} chunks", config_.data_center,
+                 member ? "member" : "gateway", config_.job, config_.policy.version, config_.policy.strategy,
+                 config_.policy.num_chunks());
+    return absl::OkStatus();
+  }
+
+  int data_port() const override { return data_port_; }
+  int metrics_port() const override { return metrics_ ? metrics_->port() : 0; }
+  void Wait() override { server_->Wait(); }
+
+  void Shutdown() override {
+    if (stopping_.exchange(true)) return;
+    if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
+    if (metrics_thread_.joinable()) metrics_thread_.join();
+    member_.reset();
+    links_.clear();
+  }
+
+  // ---- DataPlane (gateway) ----
+
+  grpc::Status Exchange(grpc::ServerContext*, grpc::ServerReaderWriter<v1::Ack, v1::Chunk>* stream) override {
+    v1::Chunk chunk;
+    while (stream->Read(&chunk)) {
+      const absl::Status s = OnWireChunk(chunk);
+      v1::Ack ack;
+      ack.set_chunk(chunk.chunk());
+      ack.set_iteration(chunk.iteration());
+      ack.set_accepted(s.ok());
+      if (!s.ok()) ack.set_error(std::string(std::string(s.message())));
+      if (!stream->Write(ack)) break;
+    }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Join(grpc::ServerContext* context, grpc::ServerReaderWriter<v1::Chunk, v1::Chunk>* stream) override {
+    // The handler thread writes results; a reader thread takes LOCAL chunks.
+    std::mutex mu;
+    std::condition_variable joined;
+    std::deque<uint64_t> iterations;  // in the order the member started them
+    bool closed = false;
+    std::thread reader([&] {
+      v1::Chunk chunk;
+      std::set<uint64_t> seen;
+      while (stream->Read(&chunk)) {
+        if (chunk.kind() == v1::CHUNK_LOCAL && seen.insert(chunk.iteration()).second) {
+          board_.Subscribe(chunk.iteration());
+          std::lock_guard<std::mutex> lock(mu);
+          iterations.push_back(chunk.iteration());
+          joined.notify_all();
+        }
+        OnWireChunk(chunk).IgnoreError();  // counted and logged there
+      }
+      std::lock_guard<std::mutex> lock(mu);
+      closed = true;
+      joined.notify_all();
+    });
+    for (;;) {
+      uint64_t t;
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        joined.wait(lock, [&] { return closed || !iterations.empty(); });
+        if (iterations.empty()) break;
+        t = iterations.front();
+        iterations.pop_front();
+      }
+      const auto deadline = Clock::now() + config_.timeout;
+      for (int64_t i = 0; i < engine_->num_chunks(); ++i) {
+        absl::StatusOr<Result> r = board_.Next(t, static_cast<size_t>(i), deadline);
+        if (!r.ok()) {
+          Abandon(t, r.status());
+          break;
+        }
+        v1::Chunk out;
+        Envelope e{ChunkKind::kResult, t, 0, 0, r->chunk, r->contributors, config_.data_center, {}, r->data};
+        EncodeChunk(config_.job, config_.policy.chunk_bytes, e, &out);
+        if (!stream->Write(out)) break;
+      }
+      board_.Unsubscribe(t);
+    }
+    context->TryCancel();
+    reader.join();
+    std::lock_guard<std::mutex> lock(mu);
+    for (uint64_t t : iterations) board_.Unsubscribe(t);
+    return grpc::Status::OK;
+  }
+
+  // ---- Worker API ----
+
+  grpc::Status Describe(grpc::ServerContext*, const v1::DescribeRequest*, v1::JobInfo* info) override {
+    info->set_job(config_.job);
+    info->set_data_center(config_.data_center);
+    info->set_model_bytes(config_.policy.model_bytes);
+    info->set_chunk_bytes(config_.policy.chunk_bytes);
+    info->set_total_workers(TotalWorkers());
+    return grpc::Status::OK;
+  }
+
+  grpc::Status AllReduce(grpc::ServerContext* context,
+                         grpc::ServerReaderWriter<v1::ResultChunk, v1::GradientChunk>* stream) override {
+    const std::string session = absl::StrCat(config_.member_id.empty() ? config_.data_center : config_.member_id,
+                                             "/worker", next_session_++);
+    v1::GradientChunk first;
+    if (!stream->Read(&first)) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no gradient chunks sent");
+    const uint64_t t = first.iteration();
+    const auto started = Clock::now();
+    board_.Subscribe(t);
+    std::atomic<bool> bad_input{false};
+    std::string bad_why;
+    std::thread reader([&] {
+      v1::GradientChunk chunk = first;
+      do {
+        absl::Status s = chunk.iteration() != t
+                             ? absl::InvalidArgumentError(absl::StrCat("chunk for iteration ", chunk.iteration(),
+                                                                       " in a call for iteration ", t))
+                             : OnWorkerChunk(session, chunk);
+        if (!s.ok() && !bad_input.exchange(true)) {
+          bad_why = std::string(std::string(s.message()));
+          board_.Fail(t, absl::StrCat("bad input from ", session, ": ", bad_why));
+        }
+      } while (stream->Read(&chunk));
+    });
+    const auto deadline = started + config_.timeout;
+    const int64_t chunks = config_.policy.num_chunks();
+    absl::Status outcome;
+    for (int64_t i = 0; i < chunks; ++i) {
+      absl::StatusOr<Result> r = board_.Next(t, static_cast<size_t>(i), deadline);
+      if (!r.ok()) {
+        outcome = r.status();
+        break;
+      }
+      v1::ResultChunk out;
+      out.set_iteration(t);
+      out.set_chunk(r->chunk);
+      out.set_contributors(r->contributors);
+      out.mutable_payload()->assign(reinterpret_cast<const char*>(r->data->data()), r->data->size() * sizeof(float));
+      if (!stream->Write(out)) break;
+    }
+    if (!outcome.ok()) {
+      Abandon(t, outcome);
+      v1::ResultChunk error;
+      error.set_iteration(t);
+      error.set_error(std::string(outcome.message()));
+      stream->Write(error);
+    } else if (metrics_) {
+      metrics_->IterationDone(t, std::chrono::duration<double>(Clock::now() - started).count());
+    }
+    board_.Unsubscribe(t);
+    context->TryCancel();
+    reader.join();
+    return grpc::Status::OK;
+  }
+
+ private:
+  int TotalWorkers() const { return total_workers_ > 0 ? total_workers_ : config_.total_workers; }
+
+  absl::Status OnWorkerChunk(const std::string& session, const v1::GradientChunk& chunk) {
+    const int64_t k = chunk.chunk();
+    const int64_t expected = config_.policy.BytesOf(k, 1);
+    if (k < 0 || k >= config_.policy.num_chunks() || static_cast<int64_t>(chunk.payload().size()) != expected) {
+      return absl::InvalidArgumentError(absl::StrCat("gradient chunk ", k, " has ", chunk.payload().size(),
+                                                     " bytes; the model has ", config_.policy.num_chunks(),
+                                                     " chunks of ", config_.policy.chunk_bytes, " bytes"));
+    }
+    auto data = std::make_shared<std::vector<float>>(expected / sizeof(float));
+    std::memcpy(data->data(), chunk.payload().data(), static_cast<size_t>(expected));
+    if (member_) {
+      v1::Chunk out;
+      Envelope e{ChunkKind::kLocal, chunk.iteration(), config_.policy.version, 0, k, 1, session, {}, std::move(data)};
+      EncodeChunk(config_.job, config_.policy.chunk_bytes, e, &out);
+      member_->Send(std::move(out));
+      return absl::OkStatus();
+    }
+    return Engine([&](Aggregator& a) { return a.OnLocal(chunk.iteration(), k, session, data); });
+  }
+
+  absl::Status OnWireChunk(const v1::Chunk& wire) {
+    absl::StatusOr<Envelope> e = DecodeChunk(limits_, wire);
+    const char* phase = e.ok() ? PhaseName(e->kind) : "unknown";
+    absl::Status s = e.status();
+    if (e.ok()) {
+      if (e->kind == ChunkKind::kLocal) {
+        s = Engine([&](Aggregator& a) { return a.OnLocal(e->iteration, e->chunk, e->sender, e->data, e->contributors); });
+      } else {
+        const bool relay = !e->route.empty();
+        s = Engine([&](Aggregator& a) { return a.OnPeer(*e); });
+        if (s.ok() && relay) {
+          Count(phase, "relayed");
+          return s;
+        }
+      }
+    }
+    Count(phase, Outcome(s));
+    if (!s.ok()) LogRefusal(wire, s);
+    return s;
+  }
+
+  // Runs one engine call under the lock, then sends what it produced.
+  absl::Status Engine(const std::function<absl::Status(Aggregator&)>& call) {
+    std::vector<Outgoing> out;
+    std::vector<Result> results;
+    absl::Status s;
+    {
+      std::lock_guard<std::mutex> lock(engine_mu_);
+      s = call(*engine_);
+      out = engine_->TakeOutgoing();
+      results = engine_->TakeResults();
+    }
+    for (Result& r : results) board_.Publish(std::move(r));
+    for (Outgoing& o : out) SendToPeer(o);
+    return s;
+  }
+
+  void SendToPeer(const Outgoing& o) {
+    auto it = links_.find(o.peer);
+    if (it == links_.end()) {
+      Count(PhaseName(o.chunk.kind), "dropped");
+      spdlog::error("{}: no address for peer '{}' (add --peer {}=HOST:PORT)", config_.data_center, o.peer, o.peer);
+      return;
+    }
+    v1::Chunk wire;
+    EncodeChunk(config_.job, config_.policy.chunk_bytes, o.chunk, &wire);
+    if (!it->second->Send(std::move(wire), config_.timeout)) {
+      Count(PhaseName(o.chunk.kind), "dropped");
+      spdlog::warn("{}: peer '{}' did not take chunk {} of iteration {} in time", config_.data_center, o.peer,
+                   o.chunk.chunk, o.chunk.iteration);
+    }
+  }
+
+  // Earliest expected finish: queued bytes plus this chunk over the measured rate.
+  size_t EarliestFinish(const std::vector<std::vector<std::string>>& paths, int64_t bytes) {
+    size_t best = 0;
+    double best_finish = 0;
+    for (size_t i = 0; i < paths.size(); ++i) {
+      auto it = links_.find(paths[i].front());
+      if (it == links_.end()) continue;
+      const LinkMeter& m = it->second->meter();
+      const double rate = m.bytes_per_second() > 0 ? m.bytes_per_second() : 1e8;  // unmeasured: probe it
+      const double finish = static_cast<double>(m.outstanding_bytes() + bytes * static_cast<int64_t>(paths[i].size())) / rate;
+      if (i == 0 || finish < best_finish) {
+        best = i;
+        best_finish = finish;
+      }
+    }
+    return best;
+  }
+
+  void OnMemberResult(const v1::Chunk& wire) {
+    absl::StatusOr<Envelope> e = DecodeChunk(limits_, wire);
+    if (!e.ok() || e->kind != ChunkKind::kResult) {
+      Count("result", e.ok() ? "rejected" : Outcome(e.status()));
+      return;
+    }
+    Count("result", "accepted");
+    board_.Publish({e->iteration, e->chunk, e->contributors, e->data});
+  }
+
+  void Abandon(uint64_t t, const absl::Status& why) {
+    spdlog::error("{}: iteration {} failed: {}", config_.data_center, t, std::string(why.message()));
+    board_.Fail(t, std::string(std::string(why.message())));
+    if (engine_) {
+      std::lock_guard<std::mutex> lock(engine_mu_);
+      engine_->Abandon(t + 1);
+    }
+  }
+
+  void Count(const char* phase, const std::string& outcome) {
+    if (metrics_) metrics_->CountChunk(phase, outcome);
+  }
+
+  void LogRefusal(const v1::Chunk& wire, const absl::Status& s) {
+    // Rate-limited: the first few, then one in a thousand.
+    const int64_t n = refusals_++;
+    if (n < 20 || n % 1000 == 0) {
+      spdlog::warn("{}: refused chunk {} of iteration {} from '{}': {} ({} refused so far)", config_.data_center,
+                   wire.chunk(), wire.iteration(), wire.sender(), std::string(s.message()), n + 1);
+    }
+  }
+
+  void ExportLinks() {
+    while (!stopping_) {
+      if (metrics_) {
+        for (const auto& [dc, link] : links_) metrics_->UpdateLink(dc, link->meter());
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  }
+
+  SidecarConfig config_;
+  WireLimits limits_;
+  ResultBoard board_;
+  std::unique_ptr<SidecarMetrics> metrics_;
+  std::mutex engine_mu_;
+  std::unique_ptr<Aggregator> engine_;
+  int total_workers_ = 0;
+  std::map<std::string, std::unique_ptr<PeerLink>> links_;
+  std::unique_ptr<MemberLink> member_;
+  std::unique_ptr<grpc::Server> server_;
+  int data_port_ = 0;
+  std::atomic<int64_t> next_session_{0};
+  std::atomic<int64_t> refusals_{0};
+  std::atomic<bool> stopping_{false};
+  std::thread metrics_thread_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Start(SidecarConfig config) {
+  const core::Policy& p = config.policy;
+  if (config.data_center.empty()) return absl::InvalidArgumentError("--dc: the DC name is required");
+  if (std::find(p.data_centers.begin(), p.data_centers.end(), config.data_center) == p.data_centers.end()) {
+    return absl::InvalidArgumentError(absl::StrCat("--dc: '", config.data_center, "' is not a DC of the policy"));
+  }
+  if (p.model_bytes % 4 != 0 || p.chunk_bytes % 4 != 0) {
+    return absl::InvalidArgumentError("policy: model and chunk sizes must be whole float32 values (multiples of 4)");
+  }
+  if (config.gateway.empty()) {
+    for (const std::string& dc : p.data_centers) {
+      if (dc != config.data_center && !config.peers.count(dc)) {
+        // A gateway talks only to the DCs its trees and relays name; check those.
+        bool needed = false;
+        for (const core::ShardPlan& s : p.shards) {
+          for (core::Phase phase : {core::Phase::kReduce, core::Phase::kBroadcast}) {
+            for (auto [from, to] : core::TreeEdges(s, phase)) {
+              needed |= p.data_centers[from] == config.data_center && p.data_centers[to] == dc;
+            }
+          }
+        }
+        for (const core::AuxRoute& a : p.aux_routes) {
+          for (size_t h = 0; h + 1 < a.path.size(); ++h) {
+            needed |= p.data_centers[a.path[h]] == config.data_center && p.data_centers[a.path[h + 1]] == dc;
+          }
+        }
+        if (needed) return absl::InvalidArgumentError(absl::StrCat("--peer: no address for '", dc, "', which the policy sends to"));
+      }
+    }
+  }
+  auto sidecar = std::make_unique<SidecarImpl>(std::move(config));
+  if (absl::Status s = sidecar->Init(); !s.ok()) return s;
+  return sidecar;
+}
+
+}  // namespace geostorm::sidecar

@@ -1,0 +1,62 @@
+// Sidecar: the process beside each worker. Either
+//   - a gateway (one per DC): runs the Aggregator, serves the DataPlane to peer
+//     gateways and member sidecars, and streams chunks to its peers; or
+//   - a member: forwards its worker's chunks to the DC's gateway (Join stream)
+//     and hands the results back.
+// Both serve the Worker API to their local workers.
+//
+//   absl::StatusOr<std::unique_ptr<Sidecar>> s = Sidecar::Start(config);
+//   (*s)->Wait();
+// Thread-safe; Shutdown() may be called from any thread.
+#ifndef GEOSTORM_SIDECAR_SIDECAR_H_
+#define GEOSTORM_SIDECAR_SIDECAR_H_
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "core/policy/policy.h"
+
+namespace geostorm::sidecar {
+
+struct TlsFiles {
+  std::string cert, key, ca;  // PEM files; all three, or none with `insecure`
+};
+
+struct SidecarConfig {
+  std::string job = "job";
+  std::string data_center;
+  core::Policy policy;
+  std::map<std::string, std::string> peers;  // peer gateway DC -> host:port
+  std::string listen = "127.0.0.1:0";        // DataPlane (gateways only)
+  std::string worker_listen;                 // Worker API: unix:/path or host:port
+  std::string gateway;                       // set: run as a member of that gateway
+  std::string member_id;                     // a member's name in its gateway's logs
+  int local_workers = 1;                     // W: workers of this DC (gateway)
+  int total_workers = 0;                     // all workers of the job; 0 = W * DCs
+  std::chrono::milliseconds timeout{10000};  // an iteration fails after this long
+  int64_t max_queue_bytes = 64 << 20;        // per peer link
+  std::string metrics_listen;                // host:port for /metrics; empty = off
+  bool insecure = false;
+  TlsFiles tls;
+};
+
+class Sidecar {
+ public:
+  virtual ~Sidecar() = default;
+
+  // Validates the configuration (naming the bad field), binds, and serves.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Sidecar>> Start(SidecarConfig config);
+
+  // The bound DataPlane port (gateways) and metrics port, for `:0` listens.
+  virtual int data_port() const = 0;
+  virtual int metrics_port() const = 0;
+  virtual void Wait() = 0;
+  virtual void Shutdown() = 0;
+};
+
+}  // namespace geostorm::sidecar
+
+#endif  // GEOSTORM_SIDECAR_SIDECAR_H_

@@ -1,0 +1,51 @@
+// LinkMeter: passive throughput of one outgoing link, from the training traffic
+// itself. The link is busy while it has bytes sent but not yet acknowledged; the
+// estimate is bytes acknowledged over busy time, on the sender's clock only, and
+// smoothed (EWMA over samples of at least `min_sample` busy time).
+// Thread-safe.
+#ifndef GEOSTORM_SIDECAR_TRANSPORT_LINK_METER_H_
+#define GEOSTORM_SIDECAR_TRANSPORT_LINK_METER_H_
+
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+
+namespace geostorm::sidecar {
+
+class LinkMeter {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  explicit LinkMeter(std::chrono::milliseconds min_sample = std::chrono::milliseconds(50), double smoothing = 0.3)
+      : min_sample_(min_sample), smoothing_(smoothing) {}
+
+  // Bytes handed to the link at `now`.
+  void OnSend(int64_t bytes, Clock::time_point now = Clock::now());
+  // Bytes the receiver acknowledged at `now`.
+  void OnAck(int64_t bytes, Clock::time_point now = Clock::now());
+  // Bytes that will never be acknowledged (the stream broke).
+  void OnLost(int64_t bytes, Clock::time_point now = Clock::now());
+
+  double bytes_per_second() const;  // 0 until the first sample
+  int64_t outstanding_bytes() const;
+  int64_t acked_bytes_total() const;
+  double busy_seconds_total() const;
+
+ private:
+  void AdvanceBusy(Clock::time_point now);
+
+  const std::chrono::milliseconds min_sample_;
+  const double smoothing_;
+  mutable std::mutex mu_;
+  int64_t outstanding_ = 0;
+  Clock::time_point busy_since_{};
+  double busy_total_ = 0;
+  int64_t acked_total_ = 0;
+  double sample_busy_ = 0;
+  int64_t sample_bytes_ = 0;
+  double estimate_ = 0;
+};
+
+}  // namespace geostorm::sidecar
+
+#endif  // GEOSTORM_SIDECAR_TRANSPORT_LINK_METER_H_

@@ -1,0 +1,61 @@
+// PeerLink: the sending side of one peer link. Chunks wait in a queue bounded in
+// bytes (callers block while it is full: backpressure), a writer thread streams
+// them on a long-lived gRPC Exchange stream, and a reader takes the peer's
+// acknowledgements to feed the passive LinkMeter. A broken stream is redialled
+// with backoff; chunks in flight on it are lost (their iteration times out).
+// Thread-safe.
+#ifndef GEOSTORM_SIDECAR_TRANSPORT_PEER_LINK_H_
+#define GEOSTORM_SIDECAR_TRANSPORT_PEER_LINK_H_
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+
+#include "geostorm/v1/dataplane.pb.h"
+#include "sidecar/transport/link_meter.h"
+
+namespace geostorm::sidecar {
+
+class PeerLink {
+ public:
+  PeerLink(std::string peer, std::string address, std::shared_ptr<grpc::ChannelCredentials> credentials,
+           int64_t max_queue_bytes);
+  ~PeerLink();
+
+  // Queues a chunk. Blocks while the queue is full, up to `timeout`; returns false
+  // (and drops the chunk) when it could not be queued in time.
+  bool Send(v1::Chunk chunk, std::chrono::milliseconds timeout);
+
+  const std::string& peer() const { return peer_; }
+  const LinkMeter& meter() const { return meter_; }
+  int64_t queued_bytes() const;
+  int64_t refused_acks() const { return refused_.load(); }
+
+ private:
+  void Run();
+  bool Stream();  // one connection until it breaks; false when stopping
+
+  const std::string peer_;
+  const std::string address_;
+  const int64_t max_queue_bytes_;
+  std::shared_ptr<grpc::Channel> channel_;
+  LinkMeter meter_;
+  mutable std::mutex mu_;
+  std::condition_variable changed_;
+  std::deque<v1::Chunk> queue_;
+  int64_t queued_bytes_ = 0;
+  bool stopping_ = false;
+  std::atomic<int64_t> refused_{0};
+  std::thread thread_;
+};
+
+}  // namespace geostorm::sidecar
+
+#endif  // GEOSTORM_SIDECAR_TRANSPORT_PEER_LINK_H_

@@ -1,0 +1,16 @@
+// CRC32C (Castagnoli) of a byte range: SSE4.2 instructions where the CPU has them,
+// Boost.CRC otherwise. Thread-safe.
+#ifndef GEOSTORM_SIDECAR_WIRE_CRC32C_H_
+#define GEOSTORM_SIDECAR_WIRE_CRC32C_H_
+
+#include <cstddef>
+#include <cstdint>
+
+namespace geostorm::sidecar {
+
+//   uint32_t crc = Crc32c(payload.data(), payload.size());
+uint32_t Crc32c(const void* data, size_t size);
+
+}  // namespace geostorm::sidecar
+
+#endif  // GEOSTORM_SIDECAR_WIRE_CRC32C_H_
