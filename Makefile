@@ -9,9 +9,9 @@ MODEL_MB ?= 100
 .PHONY: run test deps configure build lint format bench clean
 
 run: build
-	$(BUILD)/cli/geostorm simulate --topology $(TOPOLOGY) --model-mb $(MODEL_MB)
+	$(BUILD)/bin/geostorm simulate --topology $(TOPOLOGY) --model-mb $(MODEL_MB)
 	@echo
-	$(BUILD)/cli/geostorm plan --topology $(TOPOLOGY) --model-mb $(MODEL_MB) --strategy netstorm
+	$(BUILD)/bin/geostorm plan --topology $(TOPOLOGY) --model-mb $(MODEL_MB) --strategy netstorm
 
 test: build lint
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
@@ -32,7 +32,7 @@ format:
 	./scripts/lint.sh --fix
 
 bench: build
-	$(BUILD)/bench/planner_bench
+	$(BUILD)/bin/planner_bench
 
 clean:
 	rm -rf $(BUILD)

@@ -114,6 +114,7 @@ class MemberLink {
     while (true) {
       v1::DataPlane::Stub stub(channel_);
       grpc::ClientContext context;
+      context.set_wait_for_ready(true);  // the gateway may not be up yet
       {
         std::lock_guard<std::mutex> lock(mu_);
         if (stopping_) return;
@@ -131,7 +132,11 @@ class MemberLink {
         v1::Chunk chunk = std::move(queue_.front());
         queue_.pop_front();
         lock.unlock();
-        if (!stream->Write(chunk)) break;
+        if (!stream->Write(chunk)) {  // never left: first on the next stream
+          std::lock_guard<std::mutex> relock(mu_);
+          queue_.push_front(std::move(chunk));
+          break;
+        }
       }
       context.TryCancel();
       reader.join();

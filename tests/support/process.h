@@ -1,0 +1,56 @@
+// Test support: child processes, free ports and a plain HTTP GET, for tests that
+// run the real binaries on loopback. Not thread-safe; one owner per object.
+#ifndef GEOSTORM_TESTS_SUPPORT_PROCESS_H_
+#define GEOSTORM_TESTS_SUPPORT_PROCESS_H_
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace geostorm::testing {
+
+// A child process with stdout and stderr in `log_path`. Killed (SIGKILL) when
+// destroyed if still running.
+class Process {
+ public:
+  Process(const std::vector<std::string>& argv, const std::string& log_path);
+  Process(Process&& other) noexcept;
+  Process& operator=(Process&&) = delete;
+  ~Process();
+
+  // The exit code, or nullopt if it is still running after `timeout`.
+  std::optional<int> Wait(std::chrono::milliseconds timeout);
+  void Signal(int signal);
+  bool running();
+  const std::string& log_path() const { return log_path_; }
+  std::string Log() const;
+
+ private:
+  pid_t pid_ = -1;
+  std::optional<int> status_;
+  std::string log_path_;
+};
+
+// A TCP port on 127.0.0.1 that was free a moment ago.
+int FreePort();
+
+// The body of http://127.0.0.1:port/path, or an empty string on failure.
+std::string HttpGet(int port, const std::string& path);
+
+// A fresh temporary directory, removed with its contents when destroyed.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace geostorm::testing
+
+#endif  // GEOSTORM_TESTS_SUPPORT_PROCESS_H_
