@@ -53,8 +53,8 @@ absl::StatusOr<Result> ResultBoard::Next(uint64_t iteration, size_t index, Clock
       if (!it->second.error.empty()) return absl::AbortedError(it->second.error);
     }
     if (changed_.wait_until(lock, deadline) == std::cv_status::timeout) {
-      return absl::DeadlineExceededError(
-          absl::StrCat("iteration ", iteration, ": result chunk ", index + 1, " of ", chunks_, " did not arrive in time"));
+      return absl::DeadlineExceededError(absl::StrCat("iteration ", iteration, ": result chunk ", index + 1, " of ",
+                                                      chunks_, " did not arrive in time"));
     }
   }
 }

@@ -89,7 +89,7 @@ class MemberLink {
  public:
   MemberLink(const std::string& address, std::shared_ptr<grpc::ChannelCredentials> creds,
              std::function<void(const v1::Chunk&)> on_result)
-      : channel_(grpc::CreateChannel(address, creds)), on_result_(std::move(on_result)) {
+      : channel_(grpc::CreateCustomChannel(address, creds, PeerChannelArguments())), on_result_(std::move(on_result)) {
     thread_ = std::thread([this] { Run(); });
   }
   ~MemberLink() {
@@ -307,13 +307,20 @@ class SidecarImpl final : public Sidecar, public v1::DataPlane::Service, public 
 
   grpc::Status AllReduce(grpc::ServerContext* context,
                          grpc::ServerReaderWriter<v1::ResultChunk, v1::GradientChunk>* stream) override {
-    const std::string session = absl::StrCat(config_.member_id.empty() ? config_.data_center : config_.member_id,
-                                             "/worker", next_session_++);
+    const std::string session =
+        absl::StrCat(config_.member_id.empty() ? config_.data_center : config_.member_id, "/worker", next_session_++);
     v1::GradientChunk first;
     if (!stream->Read(&first)) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no gradient chunks sent");
     const uint64_t t = first.iteration();
     const auto started = Clock::now();
     board_.Subscribe(t);
+    if (engine_) {
+      // This DC's workers have moved on to t, so an unfinished older iteration
+      // (leftovers of a failure, or chunks resent to a restarted sidecar) can
+      // never be used: drop it.
+      std::lock_guard<std::mutex> lock(engine_mu_);
+      engine_->Abandon(t);
+    }
     std::atomic<bool> bad_input{false};
     std::string bad_why;
     std::thread reader([&] {
@@ -389,7 +396,8 @@ class SidecarImpl final : public Sidecar, public v1::DataPlane::Service, public 
     absl::Status s = e.status();
     if (e.ok()) {
       if (e->kind == ChunkKind::kLocal) {
-        s = Engine([&](Aggregator& a) { return a.OnLocal(e->iteration, e->chunk, e->sender, e->data, e->contributors); });
+        s = Engine(
+            [&](Aggregator& a) { return a.OnLocal(e->iteration, e->chunk, e->sender, e->data, e->contributors); });
       } else {
         const bool relay = !e->route.empty();
         s = Engine([&](Aggregator& a) { return a.OnPeer(*e); });
@@ -445,7 +453,8 @@ class SidecarImpl final : public Sidecar, public v1::DataPlane::Service, public 
       if (it == links_.end()) continue;
       const LinkMeter& m = it->second->meter();
       const double rate = m.bytes_per_second() > 0 ? m.bytes_per_second() : 1e8;  // unmeasured: probe it
-      const double finish = static_cast<double>(m.outstanding_bytes() + bytes * static_cast<int64_t>(paths[i].size())) / rate;
+      const double finish =
+          static_cast<double>(m.outstanding_bytes() + bytes * static_cast<int64_t>(paths[i].size())) / rate;
       if (i == 0 || finish < best_finish) {
         best = i;
         best_finish = finish;
@@ -540,7 +549,9 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Start(SidecarConfig config) {
             needed |= p.data_centers[a.path[h]] == config.data_center && p.data_centers[a.path[h + 1]] == dc;
           }
         }
-        if (needed) return absl::InvalidArgumentError(absl::StrCat("--peer: no address for '", dc, "', which the policy sends to"));
+        if (needed)
+          return absl::InvalidArgumentError(
+              absl::StrCat("--peer: no address for '", dc, "', which the policy sends to"));
       }
     }
   }

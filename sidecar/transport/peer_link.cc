@@ -4,13 +4,22 @@
 
 namespace geostorm::sidecar {
 
-PeerLink::PeerLink(std::string peer, std::string address, std::shared_ptr<grpc::ChannelCredentials> credentials,
-                   int64_t max_queue_bytes)
-    : peer_(std::move(peer)), address_(std::move(address)), max_queue_bytes_(max_queue_bytes) {
+grpc::ChannelArguments PeerChannelArguments() {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(-1);
   args.SetMaxSendMessageSize(-1);
-  channel_ = grpc::CreateCustomChannel(address_, credentials, args);
+  // A restarted peer must be redialled within a fraction of an iteration timeout,
+  // not after gRPC's default backoff of up to two minutes.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);
+  return args;
+}
+
+PeerLink::PeerLink(std::string peer, std::string address, std::shared_ptr<grpc::ChannelCredentials> credentials,
+                   int64_t max_queue_bytes)
+    : peer_(std::move(peer)), address_(std::move(address)), max_queue_bytes_(max_queue_bytes) {
+  channel_ = grpc::CreateCustomChannel(address_, credentials, PeerChannelArguments());
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -27,9 +36,8 @@ bool PeerLink::Send(v1::Chunk chunk, std::chrono::milliseconds timeout) {
   const int64_t bytes = static_cast<int64_t>(chunk.payload().size());
   std::unique_lock<std::mutex> lock(mu_);
   // A chunk larger than the whole bound still goes once the queue is empty.
-  const bool room = changed_.wait_for(lock, timeout, [&] {
-    return stopping_ || queued_bytes_ == 0 || queued_bytes_ + bytes <= max_queue_bytes_;
-  });
+  const bool room = changed_.wait_for(
+      lock, timeout, [&] { return stopping_ || queued_bytes_ == 0 || queued_bytes_ + bytes <= max_queue_bytes_; });
   if (!room || stopping_) return false;
   queued_bytes_ += bytes;
   queue_.push_back(std::move(chunk));
@@ -58,55 +66,52 @@ bool PeerLink::Stream() {
   grpc::ClientContext context;
   context.set_wait_for_ready(true);  // a peer that is not up yet is waited for, not failed
   std::unique_ptr<grpc::ClientReaderWriter<v1::Chunk, v1::Ack>> stream = stub.Exchange(&context);
-  std::mutex sizes_mu;
-  std::deque<int64_t> in_flight;  // payload sizes of chunks written, not yet acknowledged
+  // Chunks written on this stream and not yet acknowledged, in order. They count
+  // against the queue bound until acknowledged, and go out again on the next
+  // stream if this one breaks (the receiver drops duplicates).
+  std::deque<std::shared_ptr<v1::Chunk>> in_flight;
+  bool broken = false;
   std::thread acks([&] {
     v1::Ack ack;
     while (stream->Read(&ack)) {
       int64_t bytes = 0;
       {
-        std::lock_guard<std::mutex> lock(sizes_mu);
+        std::lock_guard<std::mutex> lock(mu_);
         if (!in_flight.empty()) {
-          bytes = in_flight.front();
+          bytes = static_cast<int64_t>(in_flight.front()->payload().size());
           in_flight.pop_front();
+          queued_bytes_ -= bytes;
         }
       }
+      changed_.notify_all();
       if (!ack.accepted()) ++refused_;
       meter_.OnAck(bytes);
     }
+    std::lock_guard<std::mutex> lock(mu_);
+    broken = true;
+    changed_.notify_all();
   });
   for (;;) {
     std::unique_lock<std::mutex> lock(mu_);
-    changed_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-    if (stopping_) break;
-    v1::Chunk chunk = std::move(queue_.front());
+    changed_.wait(lock, [&] { return stopping_ || broken || !queue_.empty(); });
+    if (stopping_ || broken) break;
+    auto chunk = std::make_shared<v1::Chunk>(std::move(queue_.front()));
     queue_.pop_front();
-    const int64_t bytes = static_cast<int64_t>(chunk.payload().size());
+    in_flight.push_back(chunk);
     lock.unlock();
-    {
-      std::lock_guard<std::mutex> sizes(sizes_mu);
-      in_flight.push_back(bytes);
-    }
-    if (!stream->Write(chunk)) {
-      // The stream is broken: this chunk never left, so it goes first on the next.
-      std::lock_guard<std::mutex> relock(mu_);
-      queue_.push_front(std::move(chunk));
-      std::lock_guard<std::mutex> sizes(sizes_mu);
-      in_flight.pop_back();
-      break;
-    }
-    lock.lock();
-    queued_bytes_ -= bytes;
-    lock.unlock();
-    changed_.notify_all();
+    if (!stream->Write(*chunk)) break;
   }
   context.TryCancel();
   acks.join();
-  // Whatever was in flight on this stream is gone: stop counting it as busy.
-  int64_t lost = 0;
-  for (int64_t b : in_flight) lost += b;
-  meter_.OnLost(lost);
   std::lock_guard<std::mutex> lock(mu_);
+  int64_t resent = 0;
+  for (auto it = in_flight.rbegin(); it != in_flight.rend(); ++it) {
+    resent += static_cast<int64_t>((*it)->payload().size());
+    queue_.push_front(std::move(**it));
+  }
+  // Their first trip ended unacknowledged: stop counting them as busy.
+  meter_.OnLost(resent);
+  meter_.OnSend(resent);
   return !stopping_;
 }
 

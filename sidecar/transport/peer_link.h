@@ -1,8 +1,9 @@
 // PeerLink: the sending side of one peer link. Chunks wait in a queue bounded in
-// bytes (callers block while it is full: backpressure), a writer thread streams
-// them on a long-lived gRPC Exchange stream, and a reader takes the peer's
-// acknowledgements to feed the passive LinkMeter. A broken stream is redialled
-// with backoff; chunks in flight on it are lost (their iteration times out).
+// bytes, counting those sent but not yet acknowledged (callers block while it is
+// full: backpressure). A writer thread streams them on a long-lived gRPC Exchange
+// stream, and a reader takes the peer's acknowledgements to feed the passive
+// LinkMeter. A broken stream is redialled with backoff, and the chunks it had not
+// acknowledged are sent again (the receiver refuses duplicates).
 // Thread-safe.
 #ifndef GEOSTORM_SIDECAR_TRANSPORT_PEER_LINK_H_
 #define GEOSTORM_SIDECAR_TRANSPORT_PEER_LINK_H_
@@ -22,6 +23,10 @@
 #include "sidecar/transport/link_meter.h"
 
 namespace geostorm::sidecar {
+
+// Channel settings for sidecar-to-sidecar links: no message size limit, and
+// quick redials.
+grpc::ChannelArguments PeerChannelArguments();
 
 class PeerLink {
  public:

@@ -50,7 +50,8 @@ absl::StatusOr<Envelope> DecodeChunk(const WireLimits& limits, const v1::Chunk& 
     return absl::OutOfRangeError(absl::StrCat("field 'chunk': ", in.chunk(), " is outside [0, ", chunks, ")"));
   }
   if (in.offset() != in.chunk() * limits.chunk_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat("field 'offset': ", in.offset(), " does not match chunk ", in.chunk()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("field 'offset': ", in.offset(), " does not match chunk ", in.chunk()));
   }
   const int64_t expected = std::min(limits.chunk_bytes, limits.model_bytes - in.offset());
   if (in.length() != expected || static_cast<int64_t>(in.payload().size()) != expected) {
@@ -58,8 +59,8 @@ absl::StatusOr<Envelope> DecodeChunk(const WireLimits& limits, const v1::Chunk& 
                                                    in.payload().size(), " bytes, expected ", expected));
   }
   if (Crc32c(in.payload().data(), in.payload().size()) != in.crc32c()) {
-    return absl::DataLossError(absl::StrCat("chunk ", in.chunk(), " of iteration ", in.iteration(),
-                                            " from '", in.sender(), "' fails its CRC32C"));
+    return absl::DataLossError(absl::StrCat("chunk ", in.chunk(), " of iteration ", in.iteration(), " from '",
+                                            in.sender(), "' fails its CRC32C"));
   }
   Envelope e;
   switch (in.kind()) {

@@ -43,8 +43,8 @@ class LocalJob {
                                                   ? core::LoadTopologyFile(Topology(spec.topology))
                                                   : core::ParseTopology(spec.topology, "inline");
     EXPECT_TRUE(topology.ok()) << topology.status();
-    absl::StatusOr<core::Policy> policy = core::PlanTopology(*topology, spec.strategy, spec.model_bytes,
-                                                             core::AutoChunkBytes(spec.model_bytes));
+    absl::StatusOr<core::Policy> policy =
+        core::PlanTopology(*topology, spec.strategy, spec.model_bytes, core::AutoChunkBytes(spec.model_bytes));
     EXPECT_TRUE(policy.ok()) << policy.status();
     policy_ = *policy;
     policy_file_ = dir_.path() + "/policy.yaml";
@@ -60,13 +60,20 @@ class LocalJob {
 
   void StartGateway(int i) {
     std::vector<std::string> argv = {Bin("geostorm-sidecar"),
-                                     "--dc", policy_.data_centers[i],
-                                     "--policy", policy_file_,
-                                     "--listen", absl::StrCat("127.0.0.1:", ports_[i]),
-                                     "--worker-listen", WorkerSocket(i, 0),
-                                     "--workers", std::to_string(spec_.workers),
-                                     "--metrics", absl::StrCat("127.0.0.1:", metrics_ports_[i]),
-                                     "--timeout-ms", std::to_string(spec_.timeout_ms),
+                                     "--dc",
+                                     policy_.data_centers[i],
+                                     "--policy",
+                                     policy_file_,
+                                     "--listen",
+                                     absl::StrCat("127.0.0.1:", ports_[i]),
+                                     "--worker-listen",
+                                     WorkerSocket(i, 0),
+                                     "--workers",
+                                     std::to_string(spec_.workers),
+                                     "--metrics",
+                                     absl::StrCat("127.0.0.1:", metrics_ports_[i]),
+                                     "--timeout-ms",
+                                     std::to_string(spec_.timeout_ms),
                                      "--insecure"};
     for (int j = 0; j < dcs(); ++j) {
       if (j != i) argv.insert(argv.end(), {"--peer", absl::StrCat(policy_.data_centers[j], "=127.0.0.1:", ports_[j])});
@@ -79,12 +86,12 @@ class LocalJob {
     for (int i = 0; i < dcs(); ++i) {
       StartGateway(i);
       for (int w = 1; w < spec_.workers; ++w) {
-        members_.emplace_back(std::vector<std::string>{Bin("geostorm-sidecar"), "--dc", policy_.data_centers[i],
-                                                       "--policy", policy_file_, "--gateway",
-                                                       absl::StrCat("127.0.0.1:", ports_[i]), "--member-id",
-                                                       absl::StrCat(policy_.data_centers[i], "-", w),
-                                                       "--worker-listen", WorkerSocket(i, w), "--insecure"},
-                              Log("member", i, w));
+        members_.emplace_back(
+            std::vector<std::string>{Bin("geostorm-sidecar"), "--dc", policy_.data_centers[i], "--policy", policy_file_,
+                                     "--gateway", absl::StrCat("127.0.0.1:", ports_[i]), "--member-id",
+                                     absl::StrCat(policy_.data_centers[i], "-", w), "--worker-listen",
+                                     WorkerSocket(i, w), "--insecure"},
+            Log("member", i, w));
       }
     }
   }
@@ -94,11 +101,21 @@ class LocalJob {
     workers_.clear();
     for (int i = 0; i < dcs(); ++i) {
       for (int w = 0; w < spec_.workers; ++w) {
-        std::vector<std::string> argv = {
-            Bin("geostorm-synthetic-worker"), "--sidecar", WorkerSocket(i, w), "--dc-index", std::to_string(i),
-            "--worker-index", std::to_string(w), "--dcs", std::to_string(dcs()), "--workers",
-            std::to_string(spec_.workers), "--iterations", std::to_string(iterations), "--first-iteration",
-            std::to_string(first)};
+        std::vector<std::string> argv = {Bin("geostorm-synthetic-worker"),
+                                         "--sidecar",
+                                         WorkerSocket(i, w),
+                                         "--dc-index",
+                                         std::to_string(i),
+                                         "--worker-index",
+                                         std::to_string(w),
+                                         "--dcs",
+                                         std::to_string(dcs()),
+                                         "--workers",
+                                         std::to_string(spec_.workers),
+                                         "--iterations",
+                                         std::to_string(iterations),
+                                         "--first-iteration",
+                                         std::to_string(first)};
         if (keep_going) argv.push_back("--keep-going");
         workers_.emplace_back(argv, Log(absl::StrCat("worker-from-", first), i, w));
       }
@@ -139,7 +156,9 @@ class LocalJob {
   }
 
  private:
-  std::string WorkerSocket(int dc, int w) const { return absl::StrCat("unix:", dir_.path(), "/w", dc, "-", w, ".sock"); }
+  std::string WorkerSocket(int dc, int w) const {
+    return absl::StrCat("unix:", dir_.path(), "/w", dc, "-", w, ".sock");
+  }
   std::string Log(const std::string& what, int dc, int w) const {
     return absl::StrCat(dir_.path(), "/", what, "-", dc, "-", w, ".log");
   }
@@ -225,18 +244,26 @@ TEST(Faults, KilledPeerFailsTheIterationInTimeAndTheJobRecovers) {
   // within the timeout, with an error, not hang.
   job.gateway(2).Signal(SIGKILL);
   ASSERT_TRUE(job.gateway(2).Wait(std::chrono::seconds(5)).has_value());
-  const auto started = std::chrono::steady_clock::now();
+  // (DC 2's own worker cannot reach its sidecar at all; it gives up after 10 s.)
   job.StartWorkers(3, 1);
-  const std::vector<int> codes = job.WaitWorkers(std::chrono::seconds(20));
-  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  for (int code : codes) EXPECT_EQ(code, 3) << job.WorkerLogs();  // 3: the iteration failed
-  EXPECT_LT(took, 10.0);
-  EXPECT_NE(job.WorkerLogs().find("iteration 3 failed"), std::string::npos) << job.WorkerLogs();
+  const std::vector<int> codes = job.WaitWorkers(std::chrono::seconds(6));  // timeout 2 s + slack
+  for (size_t w = 0; w < codes.size(); ++w) {
+    if (w != 2) {
+      EXPECT_EQ(codes[w], 3) << job.WorkerLogs();  // 3: the iteration failed, in time
+    }
+  }
+  EXPECT_NE(job.WorkerLogs().find("iteration 3 failed: iteration 3: iteration 3: result chunk"), std::string::npos)
+      << job.WorkerLogs();
+  job.WaitWorkers(std::chrono::seconds(15));
 
   // Bring it back: the next iterations are exact again.
   job.StartGateway(2);
   job.StartWorkers(4, 3);
-  for (int code : job.WaitWorkers(std::chrono::seconds(30))) EXPECT_EQ(code, 0) << job.WorkerLogs();
+  for (int code : job.WaitWorkers(std::chrono::seconds(30))) {
+    EXPECT_EQ(code, 0) << job.WorkerLogs() << "\ngateway 0:\n"
+                       << job.GatewayLog(0) << "\ngateway 2:\n"
+                       << job.GatewayLog(2);
+  }
 }
 
 }  // namespace
