@@ -387,7 +387,9 @@ class SidecarImpl final : public Sidecar, public v1::DataPlane::Service, public 
       member_->Send(std::move(out));
       return absl::OkStatus();
     }
-    return Engine([&](Aggregator& a) { return a.OnLocal(chunk.iteration(), k, session, data); });
+    const absl::Status s = Engine([&](Aggregator& a) { return a.OnLocal(chunk.iteration(), k, session, data); });
+    Count("local", Outcome(s));
+    return s;
   }
 
   absl::Status OnWireChunk(const v1::Chunk& wire) {

@@ -1,0 +1,164 @@
+// Bad input on the wire, against a real gateway process; and backpressure from a
+// slow receiver. A gateway refuses each bad chunk with a reason, counts it, keeps
+// serving, and still sums exactly afterwards.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <regex>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "client/client.h"
+#include "core/planner/planner.h"
+#include "core/policy/policy_codec.h"
+#include "geostorm/v1/dataplane.grpc.pb.h"
+#include "sidecar/transport/peer_link.h"
+#include "sidecar/wire/chunk_codec.h"
+#include "tests/support/process.h"
+
+namespace geostorm {
+namespace {
+
+using testing::FreePort;
+using testing::Process;
+
+double Metric(int port, const std::string& outcome) {
+  const std::string body = testing::HttpGet(port, "/metrics");
+  std::regex line("^geostorm_chunks_total\\{[^}]*outcome=\"" + outcome + "\"[^}]*\\} ([0-9.e+]+)$",
+                  std::regex::multiline);
+  double total = 0;
+  for (auto it = std::sregex_iterator(body.begin(), body.end(), line); it != std::sregex_iterator(); ++it) {
+    total += std::stod((*it)[1]);
+  }
+  return total;
+}
+
+TEST(WireFaults, GatewayRefusesBadChunksCountsThemAndStillSumsExactly) {
+  testing::TempDir dir;
+  // Two DCs, star with the server at "east": we play "west" by hand.
+  absl::StatusOr<core::Topology> topology =
+      core::ParseTopology("kind: mesh\ndataCenters: [east, west]\ndefaultMbps: 100\n", "inline");
+  core::PlanOptions options;
+  options.star_root = 0;
+  absl::StatusOr<core::Policy> policy = core::PlanTopology(*topology, "star", 8'000, 4'000, options);
+  ASSERT_TRUE(policy.ok()) << policy.status();
+  const std::string policy_file = dir.path() + "/policy.yaml";
+  std::ofstream(policy_file) << core::ToYaml(*policy);
+  const int port = FreePort(), metrics = FreePort();
+  const std::string socket = "unix:" + dir.path() + "/east.sock";
+  Process gateway({std::string(GEOSTORM_BIN_DIR) + "/geostorm-sidecar", "--dc", "east", "--policy", policy_file,
+                   "--listen", absl::StrCat("127.0.0.1:", port), "--peer", absl::StrCat("west=127.0.0.1:", FreePort()),
+                   "--worker-listen", socket, "--metrics", absl::StrCat("127.0.0.1:", metrics), "--insecure"},
+                  dir.path() + "/east.log");
+
+  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
+  auto stub = v1::DataPlane::NewStub(channel);
+  grpc::ClientContext context;
+  context.set_wait_for_ready(true);
+  auto stream = stub->Exchange(&context);
+  auto send = [&](const v1::Chunk& c) {
+    EXPECT_TRUE(stream->Write(c));
+    v1::Ack ack;
+    EXPECT_TRUE(stream->Read(&ack));
+    return ack;
+  };
+  auto west = [&](int64_t chunk, float value) {
+    sidecar::Envelope e{sidecar::ChunkKind::kReduce, 0, policy->version, 0, chunk, 1, "west", {},
+                        std::make_shared<std::vector<float>>(1000, value)};
+    v1::Chunk wire;
+    sidecar::EncodeChunk("job", 4'000, e, &wire);
+    return wire;
+  };
+
+  EXPECT_TRUE(send(west(0, 3)).accepted());
+  v1::Ack dup = send(west(0, 3));
+  EXPECT_FALSE(dup.accepted());
+  EXPECT_NE(dup.error().find("duplicate reduce chunk 0 from 'west'"), std::string::npos) << dup.error();
+  v1::Chunk corrupt = west(1, 3);
+  (*corrupt.mutable_payload())[5] ^= 0x40;
+  v1::Ack crc = send(corrupt);
+  EXPECT_FALSE(crc.accepted());
+  EXPECT_NE(crc.error().find("fails its CRC32C"), std::string::npos) << crc.error();
+  v1::Chunk far = west(1, 3);
+  far.set_chunk(2);
+  far.set_offset(8'000);
+  EXPECT_NE(send(far).error().find("field 'chunk': 2 is outside [0, 2)"), std::string::npos);
+  v1::Chunk other_job = west(1, 3);
+  other_job.set_job("someone-else");
+  EXPECT_NE(send(other_job).error().find("unknown job 'someone-else'"), std::string::npos);
+  v1::Chunk stranger = west(1, 3);
+  stranger.set_sender("mallory");
+  EXPECT_NE(send(stranger).error().find("'mallory' is not a reduce child of east"), std::string::npos);
+
+  // The refusals changed nothing: with west's second chunk and east's own worker,
+  // the sum is exact (east contributes 1.0 everywhere, west 3.0).
+  EXPECT_TRUE(send(west(1, 3)).accepted());
+  absl::StatusOr<Client> worker = Client::Connect(socket);
+  ASSERT_TRUE(worker.ok()) << worker.status();
+  std::vector<float> grad(2'000, 1.0f);
+  absl::StatusOr<int> contributors = worker->AllReduce(0, absl::MakeSpan(grad));
+  ASSERT_TRUE(contributors.ok()) << contributors.status();
+  EXPECT_EQ(*contributors, 2);
+  for (float v : grad) ASSERT_EQ(v, 4.0f);
+
+  EXPECT_EQ(Metric(metrics, "accepted"), 2 + 2);  // west's two chunks + east's worker's two
+  EXPECT_EQ(Metric(metrics, "duplicate"), 1);
+  EXPECT_EQ(Metric(metrics, "checksum_error"), 1);
+  EXPECT_EQ(Metric(metrics, "rejected"), 3);
+  EXPECT_TRUE(gateway.running());
+  context.TryCancel();
+}
+
+// A receiver that takes one chunk every 100 ms.
+class SlowReceiver final : public v1::DataPlane::Service {
+ public:
+  grpc::Status Exchange(grpc::ServerContext*, grpc::ServerReaderWriter<v1::Ack, v1::Chunk>* stream) override {
+    v1::Chunk chunk;
+    while (stream->Read(&chunk)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      ++received;
+      v1::Ack ack;
+      ack.set_accepted(true);
+      if (!stream->Write(ack)) break;
+    }
+    return grpc::Status::OK;
+  }
+  std::atomic<int> received{0};
+};
+
+TEST(Backpressure, SlowReceiverBlocksTheSenderWithinTheQueueBound) {
+  SlowReceiver receiver;
+  int port = 0;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&receiver);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_GT(port, 0);
+
+  constexpr int64_t kChunk = 256 << 10, kBound = 4 << 20;
+  auto link = std::make_unique<sidecar::PeerLink>("slow", absl::StrCat("127.0.0.1:", port),
+                                                  grpc::InsecureChannelCredentials(), kBound);
+  v1::Chunk chunk;
+  chunk.mutable_payload()->assign(kChunk, 'x');
+  int queued = 0;
+  int64_t most = 0;
+  // Offer far more than the bound: Send must start refusing (after its timeout)
+  // instead of buffering everything.
+  for (int i = 0; i < 200; ++i) {
+    if (!link->Send(chunk, std::chrono::milliseconds(10))) break;
+    ++queued;
+    most = std::max(most, link->queued_bytes());
+  }
+  EXPECT_LT(queued, 200);
+  EXPECT_LE(most, kBound);
+  EXPECT_GE(queued, kBound / kChunk);
+  // What was queued is delivered in the end.
+  for (int i = 0; i < 500 && receiver.received < queued; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(receiver.received, queued);
+  link.reset();  // closes the stream, so that the server can shut down
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+}
+
+}  // namespace
+}  // namespace geostorm

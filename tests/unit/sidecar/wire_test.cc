@@ -1,0 +1,107 @@
+// The wire codec and the passive link meter.
+#include <gtest/gtest.h>
+
+#include "geostorm/v1/dataplane.pb.h"
+#include "sidecar/transport/link_meter.h"
+#include "sidecar/wire/chunk_codec.h"
+#include "sidecar/wire/crc32c.h"
+
+namespace geostorm::sidecar {
+namespace {
+
+TEST(Crc32c, KnownVectors) {
+  // RFC 3720 (iSCSI) test vectors.
+  EXPECT_EQ(Crc32c("123456789", 9), 0xE3069283u);
+  std::vector<unsigned char> zeros(32, 0), ones(32, 0xff);
+  EXPECT_EQ(Crc32c(zeros.data(), zeros.size()), 0x8A9136AAu);
+  EXPECT_EQ(Crc32c(ones.data(), ones.size()), 0x62A8AB43u);
+}
+
+class ChunkCodec : public ::testing::Test {
+ protected:
+  WireLimits limits_{"job", 10'000, 4'000};  // chunks of 4000, 4000 and 2000 bytes
+  Envelope Sample(int64_t chunk) const {
+    const size_t floats = chunk == 2 ? 500 : 1000;
+    auto data = std::make_shared<std::vector<float>>(floats);
+    for (size_t i = 0; i < floats; ++i) (*data)[i] = static_cast<float>(i);
+    return {ChunkKind::kReduce, 7, 3, 1, chunk, 2, "dc1", {"dc2", "dc3"}, data};
+  }
+  v1::Chunk Encoded(int64_t chunk) const {
+    v1::Chunk wire;
+    EncodeChunk("job", limits_.chunk_bytes, Sample(chunk), &wire);
+    return wire;
+  }
+};
+
+TEST_F(ChunkCodec, RoundTrips) {
+  absl::StatusOr<Envelope> e = DecodeChunk(limits_, Encoded(2));
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(e->iteration, 7u);
+  EXPECT_EQ(e->policy_version, 3u);
+  EXPECT_EQ(e->chunk, 2);
+  EXPECT_EQ(e->contributors, 2);
+  EXPECT_EQ(e->route, (std::vector<std::string>{"dc2", "dc3"}));
+  EXPECT_EQ(*e->data, *Sample(2).data);
+}
+
+TEST_F(ChunkCodec, RefusesWhatTheWireGotWrong) {
+  v1::Chunk c = Encoded(0);
+  (*c.mutable_payload())[17] ^= 0x01;
+  EXPECT_EQ(DecodeChunk(limits_, c).status().code(), absl::StatusCode::kDataLoss);
+  c = Encoded(0);
+  c.set_job("other");
+  EXPECT_EQ(DecodeChunk(limits_, c).status().code(), absl::StatusCode::kNotFound);
+  c = Encoded(0);
+  c.set_chunk(3);
+  EXPECT_EQ(DecodeChunk(limits_, c).status().code(), absl::StatusCode::kOutOfRange);
+  c = Encoded(0);
+  c.set_offset(4);
+  EXPECT_EQ(DecodeChunk(limits_, c).status().code(), absl::StatusCode::kInvalidArgument);
+  c = Encoded(0);
+  c.mutable_payload()->resize(3996);
+  c.set_crc32c(Crc32c(c.payload().data(), c.payload().size()));
+  absl::StatusOr<Envelope> short_payload = DecodeChunk(limits_, c);
+  EXPECT_EQ(short_payload.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(std::string(short_payload.status().message()).find("field 'length'"), std::string::npos);
+  c = Encoded(0);
+  c.set_kind(v1::CHUNK_KIND_UNSPECIFIED);
+  EXPECT_EQ(DecodeChunk(limits_, c).status().code(), absl::StatusCode::kInvalidArgument);
+  c = Encoded(0);
+  c.set_contributors(0);
+  EXPECT_EQ(DecodeChunk(limits_, c).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(LinkMeter, BytesAcknowledgedOverBusyTime) {
+  using std::chrono::milliseconds;
+  LinkMeter meter(milliseconds(50), 1.0);  // no smoothing: the last sample
+  const auto t0 = LinkMeter::Clock::time_point{};
+  meter.OnSend(1'000'000, t0);
+  meter.OnAck(500'000, t0 + milliseconds(100));
+  meter.OnAck(500'000, t0 + milliseconds(200));
+  EXPECT_DOUBLE_EQ(meter.bytes_per_second(), 5'000'000);  // 1 MB in 0.2 s busy
+  // Idle time does not count: nothing outstanding from 200 ms to 10 s.
+  meter.OnSend(1'000'000, t0 + milliseconds(10'000));
+  meter.OnAck(1'000'000, t0 + milliseconds(10'100));
+  EXPECT_DOUBLE_EQ(meter.bytes_per_second(), 10'000'000);
+  EXPECT_NEAR(meter.busy_seconds_total(), 0.3, 1e-9);
+  EXPECT_EQ(meter.acked_bytes_total(), 2'000'000);
+  EXPECT_EQ(meter.outstanding_bytes(), 0);
+}
+
+TEST(LinkMeter, SmoothsAndForgetsLostBytes) {
+  using std::chrono::milliseconds;
+  LinkMeter meter(milliseconds(50), 0.5);
+  const auto t0 = LinkMeter::Clock::time_point{};
+  meter.OnSend(100, t0);
+  meter.OnAck(100, t0 + milliseconds(100));  // 1000 B/s
+  meter.OnSend(300, t0 + milliseconds(100));
+  meter.OnAck(300, t0 + milliseconds(200));  // 3000 B/s
+  EXPECT_DOUBLE_EQ(meter.bytes_per_second(), 2000);
+  meter.OnSend(500, t0 + milliseconds(300));
+  meter.OnLost(500, t0 + milliseconds(400));
+  EXPECT_EQ(meter.outstanding_bytes(), 0);
+  EXPECT_DOUBLE_EQ(meter.bytes_per_second(), 2000);
+}
+
+}  // namespace
+}  // namespace geostorm::sidecar
