@@ -64,7 +64,14 @@ TEST(WireFaults, GatewayRefusesBadChunksCountsThemAndStillSumsExactly) {
     return ack;
   };
   auto west = [&](int64_t chunk, float value) {
-    sidecar::Envelope e{sidecar::ChunkKind::kReduce, 0, policy->version, 0, chunk, 1, "west", {},
+    sidecar::Envelope e{sidecar::ChunkKind::kReduce,
+                        0,
+                        policy->version,
+                        0,
+                        chunk,
+                        1,
+                        "west",
+                        {},
                         std::make_shared<std::vector<float>>(1000, value)};
     v1::Chunk wire;
     sidecar::EncodeChunk("job", 4'000, e, &wire);
@@ -154,7 +161,8 @@ TEST(Backpressure, SlowReceiverBlocksTheSenderWithinTheQueueBound) {
   EXPECT_LE(most, kBound);
   EXPECT_GE(queued, kBound / kChunk);
   // What was queued is delivered in the end.
-  for (int i = 0; i < 500 && receiver.received < queued; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  for (int i = 0; i < 500 && receiver.received < queued; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   EXPECT_EQ(receiver.received, queued);
   link.reset();  // closes the stream, so that the server can shut down
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
