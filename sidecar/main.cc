@@ -47,7 +47,7 @@ int main(int argc, char** argv) {
   app.add_option("--total-workers", c.total_workers, "workers in the job (default: --workers x DCs)");
   app.add_option("--timeout-ms", timeout_ms, "an iteration fails after this long")->check(CLI::PositiveNumber);
   app.add_option("--max-queue-mb", c.max_queue_bytes, "per-peer send queue bound in bytes")
-      ->transform([](std::string v) { return std::to_string(std::stoll(v) << 20); });
+      ->transform([](const std::string& v) { return std::to_string(std::stoll(v) << 20); });
   app.add_option("--metrics", c.metrics_listen, "HOST:PORT for Prometheus /metrics");
   app.add_flag("--insecure", c.insecure, "plaintext gRPC (local runs only)");
   app.add_option("--tls-cert", c.tls.cert, "PEM certificate");

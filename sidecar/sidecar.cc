@@ -87,7 +87,7 @@ std::string Outcome(const absl::Status& s) {
 // A member's long-lived Join stream to its gateway: LOCAL chunks up, RESULT back.
 class MemberLink {
  public:
-  MemberLink(const std::string& address, std::shared_ptr<grpc::ChannelCredentials> creds,
+  MemberLink(const std::string& address, const std::shared_ptr<grpc::ChannelCredentials>& creds,
              std::function<void(const v1::Chunk&)> on_result)
       : channel_(grpc::CreateCustomChannel(address, creds, PeerChannelArguments())), on_result_(std::move(on_result)) {
     thread_ = std::thread([this] { Run(); });
@@ -387,7 +387,7 @@ class SidecarImpl final : public Sidecar, public v1::DataPlane::Service, public 
       member_->Send(std::move(out));
       return absl::OkStatus();
     }
-    const absl::Status s = Engine([&](Aggregator& a) { return a.OnLocal(chunk.iteration(), k, session, data); });
+    absl::Status s = Engine([&](Aggregator& a) { return a.OnLocal(chunk.iteration(), k, session, data); });
     Count("local", Outcome(s));
     return s;
   }

@@ -87,7 +87,7 @@ void Aggregator::Accumulate(ChunkState& state, const std::vector<float>& data) {
   for (size_t i = 0; i < n; ++i) out[i] += in[i];
 }
 
-absl::Status Aggregator::OnLocal(uint64_t iteration, int64_t chunk, const std::string& contributor, Payload data,
+absl::Status Aggregator::OnLocal(uint64_t iteration, int64_t chunk, const std::string& contributor, const Payload& data,
                                  int contributors) {
   if (absl::Status s = CheckChunk(iteration, chunk, data); !s.ok()) return s;
   ChunkState& state = Iteration(iteration).chunks[chunk];

@@ -87,8 +87,8 @@ class Aggregator {
 
   // One local contribution (a worker's gradient chunk or a member's LOCAL chunk).
   // `contributor` names it for duplicate detection.
-  [[nodiscard]] absl::Status OnLocal(uint64_t iteration, int64_t chunk, const std::string& contributor, Payload data,
-                                     int contributors = 1);
+  [[nodiscard]] absl::Status OnLocal(uint64_t iteration, int64_t chunk, const std::string& contributor,
+                                     const Payload& data, int contributors = 1);
 
   // A chunk from a peer gateway (reduce, broadcast, or one to relay).
   [[nodiscard]] absl::Status OnPeer(const Envelope& chunk);

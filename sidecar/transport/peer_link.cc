@@ -16,7 +16,7 @@ grpc::ChannelArguments PeerChannelArguments() {
   return args;
 }
 
-PeerLink::PeerLink(std::string peer, std::string address, std::shared_ptr<grpc::ChannelCredentials> credentials,
+PeerLink::PeerLink(std::string peer, std::string address, const std::shared_ptr<grpc::ChannelCredentials>& credentials,
                    int64_t max_queue_bytes)
     : peer_(std::move(peer)), address_(std::move(address)), max_queue_bytes_(max_queue_bytes) {
   channel_ = grpc::CreateCustomChannel(address_, credentials, PeerChannelArguments());

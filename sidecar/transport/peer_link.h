@@ -30,7 +30,7 @@ grpc::ChannelArguments PeerChannelArguments();
 
 class PeerLink {
  public:
-  PeerLink(std::string peer, std::string address, std::shared_ptr<grpc::ChannelCredentials> credentials,
+  PeerLink(std::string peer, std::string address, const std::shared_ptr<grpc::ChannelCredentials>& credentials,
            int64_t max_queue_bytes);
   ~PeerLink();
 
