@@ -11,6 +11,7 @@
 
 #include "CLI/CLI.hpp"
 #include "core/policy/policy_codec.h"
+#include "sidecar/engine/aggregator.h"
 #include "sidecar/sidecar.h"
 
 namespace {
@@ -70,6 +71,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   c.policy = *std::move(policy);
+  geostorm::sidecar::KeepChunkMemory();
   // SIGTERM and SIGINT are taken by one thread with sigwait, so every other thread
   // (gRPC's among them) must block them from the start.
   sigset_t stop_signals;

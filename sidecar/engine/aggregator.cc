@@ -1,10 +1,17 @@
 #include "sidecar/engine/aggregator.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
 
 namespace geostorm::sidecar {
+
+void KeepChunkMemory() {
+  mallopt(M_MMAP_THRESHOLD, 256 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+}
 
 Aggregator::Aggregator(AggregatorConfig config, core::Policy policy) : config_(std::move(config)) {
   num_chunks_ = policy.num_chunks();
@@ -76,14 +83,25 @@ absl::Status Aggregator::CheckChunk(uint64_t iteration, int64_t chunk, const Pay
   return absl::OkStatus();
 }
 
-void Aggregator::Accumulate(ChunkState& state, const std::vector<float>& data) {
-  if (state.sum.empty()) {
-    state.sum = data;
+// The first input is kept by reference (a leaf forwards its own chunk without a
+// copy); the second is summed with it into a new buffer in one pass; later ones
+// are added in place.
+void Aggregator::Accumulate(ChunkState& state, const Payload& data) {
+  if (state.sum.empty() && state.first == nullptr) {
+    state.first = data;
+    return;
+  }
+  const float* in = data->data();
+  const size_t n = data->size();
+  if (state.first != nullptr) {
+    state.sum.resize(n);
+    const float* a = state.first->data();
+    float* out = state.sum.data();
+    for (size_t i = 0; i < n; ++i) out[i] = a[i] + in[i];
+    state.first.reset();
     return;
   }
   float* out = state.sum.data();
-  const float* in = data.data();
-  const size_t n = state.sum.size();
   for (size_t i = 0; i < n; ++i) out[i] += in[i];
 }
 
@@ -98,7 +116,7 @@ absl::Status Aggregator::OnLocal(uint64_t iteration, int64_t chunk, const std::s
   if (!state.seen.insert("local:" + contributor).second) {
     return absl::AlreadyExistsError(absl::StrCat("duplicate chunk ", chunk, " from '", contributor, "'"));
   }
-  Accumulate(state, *data);
+  Accumulate(state, data);
   state.contributors += contributors;
   if (++state.local == config_.local_contributors) ++state.inputs;
   MaybeForward(iteration, chunk);
@@ -137,7 +155,7 @@ absl::Status Aggregator::OnPeer(const Envelope& in) {
     if (state.sent || !state.seen.insert(in.sender).second) {
       return absl::AlreadyExistsError(absl::StrCat("duplicate reduce chunk ", in.chunk, " from '", in.sender, "'"));
     }
-    Accumulate(state, *in.data);
+    Accumulate(state, in.data);
     state.contributors += in.contributors;
     ++state.inputs;
     MaybeForward(in.iteration, in.chunk);
@@ -172,7 +190,9 @@ void Aggregator::MaybeForward(uint64_t iteration, int64_t chunk) {
   for (int p : plan.reduce_parent) children += p == self_;
   if (state.sent || state.inputs < 1 + children) return;
   state.sent = true;
-  auto data = std::make_shared<const std::vector<float>>(std::move(state.sum));
+  Payload data = state.first != nullptr ? std::move(state.first)
+                                        : std::make_shared<const std::vector<float>>(std::move(state.sum));
+  state.first.reset();
   state.sum.clear();
   if (plan.root == self_) {
     Deliver(iteration, chunk, state.contributors, std::move(data));

@@ -75,6 +75,11 @@ struct AggregatorConfig {
 // list of hops (first hop first, the edge's receiver last). Returns an index.
 using PathChooser = std::function<size_t(const std::vector<std::vector<std::string>>& paths, int64_t bytes)>;
 
+// Chunk buffers are a few MiB each and come and go at line rate. By default glibc
+// maps and unmaps each one, so every chunk pays page faults on fresh memory; this
+// keeps freed chunk memory in the heap for reuse. Call once at start-up.
+void KeepChunkMemory();
+
 class Aggregator {
  public:
   Aggregator(AggregatorConfig config, core::Policy policy);
@@ -109,10 +114,11 @@ class Aggregator {
 
  private:
   struct ChunkState {
-    std::vector<float> sum;
-    int inputs = 0;        // local sum (once complete) + children's sums
-    int local = 0;         // local contributions so far
-    int contributors = 0;  // workers in `sum`
+    Payload first;           // the only input so far, not copied
+    std::vector<float> sum;  // the sum of two or more inputs
+    int inputs = 0;          // local sum (once complete) + children's sums
+    int local = 0;           // local contributions so far
+    int contributors = 0;    // workers in `sum`
     bool sent = false;
     bool delivered = false;
     std::set<std::string> seen;  // contributors and child DCs already counted
@@ -126,7 +132,7 @@ class Aggregator {
   IterationState& Iteration(uint64_t iteration);
   absl::Status CheckChunk(uint64_t iteration, int64_t chunk, const Payload& data) const;
   int ShardOf(const core::Policy& policy, int64_t chunk) const;
-  void Accumulate(ChunkState& state, const std::vector<float>& data);
+  void Accumulate(ChunkState& state, const Payload& data);
   void MaybeForward(uint64_t iteration, int64_t chunk);
   void Deliver(uint64_t iteration, int64_t chunk, int contributors, Payload data);
   void SendOverEdge(Envelope chunk, const core::Policy& policy, core::Phase phase, int to);
