@@ -41,8 +41,8 @@ void BM_AggregateChunks(benchmark::State& state) {
   geostorm::sidecar::Aggregator root({"job", "a", 1, 2}, policy);
   for (auto _ : state) {
     for (int64_t k = 0; k < policy.num_chunks(); ++k) {
-      geostorm::sidecar::Envelope e{geostorm::sidecar::ChunkKind::kReduce, iteration, policy.version, 0, k, 1, "b", {},
-                                    remote};
+      geostorm::sidecar::Envelope e{
+          geostorm::sidecar::ChunkKind::kReduce, iteration, policy.version, 0, k, 1, "b", {}, remote};
       if (!root.OnPeer(e).ok() || !root.OnLocal(iteration, k, "w", local).ok()) state.SkipWithError("refused");
     }
     benchmark::DoNotOptimize(root.TakeResults());

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -58,7 +60,9 @@ class LocalJob {
   const core::Policy& policy() const { return policy_; }
   int dcs() const { return static_cast<int>(policy_.data_centers.size()); }
 
-  void StartGateway(int i) {
+  void StartGateway(int i) { StartGatewayWithFlags(i, spec_.sidecar_flags); }
+
+  void StartGatewayWithFlags(int i, const std::vector<std::string>& flags) {
     std::vector<std::string> argv = {Bin("geostorm-sidecar"),
                                      "--dc",
                                      policy_.data_centers[i],
@@ -73,12 +77,12 @@ class LocalJob {
                                      "--metrics",
                                      absl::StrCat("127.0.0.1:", metrics_ports_[i]),
                                      "--timeout-ms",
-                                     std::to_string(spec_.timeout_ms),
-                                     "--insecure"};
+                                     std::to_string(spec_.timeout_ms)};
+    if (std::find(flags.begin(), flags.end(), "--tls-cert") == flags.end()) argv.push_back("--insecure");
     for (int j = 0; j < dcs(); ++j) {
       if (j != i) argv.insert(argv.end(), {"--peer", absl::StrCat(policy_.data_centers[j], "=127.0.0.1:", ports_[j])});
     }
-    argv.insert(argv.end(), spec_.sidecar_flags.begin(), spec_.sidecar_flags.end());
+    argv.insert(argv.end(), flags.begin(), flags.end());
     gateways_[i] = std::make_unique<Process>(argv, Log("gateway", i, 0));
   }
 
@@ -264,6 +268,54 @@ TEST(Faults, KilledPeerFailsTheIterationInTimeAndTheJobRecovers) {
                        << job.GatewayLog(0) << "\ngateway 2:\n"
                        << job.GatewayLog(2);
   }
+}
+
+// A CA and a certificate for 127.0.0.1 signed by it, made with the openssl tool.
+struct Certificates {
+  std::string ca, cert, key;
+};
+
+Certificates MakeCertificates(const std::string& dir, const std::string& name) {
+  const std::string base = dir + "/" + name;
+  const std::string script =
+      absl::StrCat("set -e; cd ", dir, "; ", "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=", name,
+                   "-ca -keyout ", base, "-ca.key -out ", base, "-ca.pem 2>/dev/null; ",
+                   "openssl req -newkey rsa:2048 -nodes -subj /CN=geostorm-sidecar -keyout ", base, ".key -out ", base,
+                   ".csr 2>/dev/null; ",
+                   "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\nextendedKeyUsage=serverAuth,clientAuth\\n' > ",
+                   base, ".ext; ", "openssl x509 -req -in ", base, ".csr -CA ", base, "-ca.pem -CAkey ", base,
+                   "-ca.key -CAcreateserial -days 1 -extfile ", base, ".ext -out ", base, ".pem 2>/dev/null");
+  EXPECT_EQ(std::system(script.c_str()), 0) << script;
+  return {base + "-ca.pem", base + ".pem", base + ".key"};
+}
+
+TEST(MutualTls, SidecarsWithCertificatesFromTheJobCaSumExactly) {
+  testing::TempDir certs;
+  const Certificates c = MakeCertificates(certs.path(), "job");
+  JobSpec spec;
+  spec.topology = "mesh-4dc-uniform.yaml";
+  spec.strategy = "netstorm";
+  spec.iterations = 3;
+  spec.sidecar_flags = {"--tls-cert", c.cert, "--tls-key", c.key, "--tls-ca", c.ca};
+  ExpectExactRun(spec);
+}
+
+TEST(MutualTls, APeerWithACertificateFromAnotherCaIsRefused) {
+  testing::TempDir certs;
+  const Certificates good = MakeCertificates(certs.path(), "job");
+  const Certificates rogue = MakeCertificates(certs.path(), "rogue");
+  JobSpec spec;
+  spec.topology = kTwoDcs;
+  spec.strategy = "star";
+  spec.timeout_ms = 2000;
+  spec.sidecar_flags = {"--tls-cert", good.cert, "--tls-key", good.key, "--tls-ca", good.ca};
+  LocalJob job(spec);
+  job.StartGateway(0);
+  // DC 1 trusts the job's CA but presents a certificate the job's CA never signed:
+  // neither side accepts the other, so the iteration fails on both workers.
+  job.StartGatewayWithFlags(1, {"--tls-cert", rogue.cert, "--tls-key", rogue.key, "--tls-ca", good.ca});
+  job.StartWorkers(0, 1);
+  for (int code : job.WaitWorkers(std::chrono::seconds(20))) EXPECT_EQ(code, 3) << job.WorkerLogs();
 }
 
 }  // namespace
