@@ -195,7 +195,18 @@ void Aggregator::MaybeForward(uint64_t iteration, int64_t chunk) {
   state.first.reset();
   state.sum.clear();
   if (plan.root == self_) {
-    Deliver(iteration, chunk, state.contributors, std::move(data));
+    if (!policy.phase_barrier) {
+      Deliver(iteration, chunk, state.contributors, std::move(data));
+      return;
+    }
+    // Push, then pull: the shard's sum goes out only once all of it is reduced.
+    std::vector<std::pair<int64_t, Payload>>& held = it.held[shard];
+    held.emplace_back(chunk, std::move(data));
+    if (static_cast<int64_t>(held.size()) < plan.num_chunks) return;
+    const int contributors = state.contributors;
+    std::vector<std::pair<int64_t, Payload>> ready = std::move(held);
+    std::sort(ready.begin(), ready.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (auto& [k, sum] : ready) Deliver(iteration, k, contributors, std::move(sum));
     return;
   }
   Envelope up{ChunkKind::kReduce,  iteration, policy.version, shard, chunk, state.contributors,

@@ -8,7 +8,9 @@
 //     chunk goes to the parent, or, at the root, becomes the result;
 //   - a result is delivered locally and sent to the broadcast children; a
 //     broadcast chunk from the parent is delivered and passed on the same way;
-//   - a chunk whose route has hops left is relayed unread.
+//   - a chunk whose route has hops left is relayed unread;
+//   - with phase_barrier (parameter-server semantics) a root holds its shard's
+//     sums until the whole shard is reduced, then broadcasts them.
 // A tree edge with aux routes goes over whichever path the PathChooser picks.
 //
 // Every input is checked before it changes state: a chunk that is out of range,
@@ -127,6 +129,7 @@ class Aggregator {
     const core::Policy* policy = nullptr;
     std::map<int64_t, ChunkState> chunks;
     int64_t delivered = 0;
+    std::map<int, std::vector<std::pair<int64_t, Payload>>> held;  // phase_barrier: reduced, not yet sent
   };
 
   IterationState& Iteration(uint64_t iteration);

@@ -171,13 +171,28 @@ TEST_F(AggregatorRejects, MalformedOutOfRangeDuplicateAndForeignChunks) {
     ASSERT_TRUE(root_.OnPeer(e).ok());
   }
   ASSERT_TRUE(root_.OnLocal(0, 1, "w0", std::make_shared<std::vector<float>>(250, 2.0f)).ok());
-  std::vector<Result> results = root_.TakeResults();
-  ASSERT_EQ(results.size(), 1u);
-  EXPECT_EQ(results[0].chunk, 1);
-  EXPECT_EQ(results[0].contributors, 4);
-  EXPECT_EQ((*results[0].data)[0], 5.0f);
   EXPECT_EQ(root_.OnLocal(0, 1, "w0", std::make_shared<std::vector<float>>(250, 2.0f)).code(),
             absl::StatusCode::kAlreadyExists);
+  // Star is push-then-pull: nothing leaves the root until the whole shard is summed.
+  EXPECT_TRUE(root_.TakeResults().empty());
+  EXPECT_TRUE(root_.TakeOutgoing().empty());
+  for (int64_t k : {0, 2, 3}) {
+    for (int leaf = 1; leaf <= 3; ++leaf) {
+      Envelope e = Reduce(k);
+      e.sender = policy_.data_centers[(policy_.shards[0].root + leaf) % 4];
+      if (k == 0 && e.sender == Leaf()) continue;  // already in, from the first accepted chunk
+      ASSERT_TRUE(root_.OnPeer(e).ok());
+    }
+    ASSERT_TRUE(root_.OnLocal(0, k, "w0", std::make_shared<std::vector<float>>(250, 2.0f)).ok());
+  }
+  std::vector<Result> results = root_.TakeResults();
+  ASSERT_EQ(results.size(), 4u);
+  EXPECT_EQ(root_.TakeOutgoing().size(), 4u * 3);  // every chunk to each of three DCs
+  for (const Result& r : results) {
+    EXPECT_EQ(r.contributors, 4);
+    EXPECT_EQ((*r.data)[0], 5.0f) << "chunk " << r.chunk;
+  }
+  EXPECT_TRUE(root_.IterationDone(0));
 }
 
 TEST_F(AggregatorRejects, AbandonedIterationsRefuseLateChunks) {
