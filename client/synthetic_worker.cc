@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   int dc = 0, worker = 0, dcs = 1, workers = 1, iterations = 1;
   uint64_t first = 0;
   bool keep_going = false;
+  bool unchecked = false;
   app.add_option("--sidecar", address, "the sidecar's worker API")->required();
   app.add_option("--dc-index", dc, "this worker's DC index");
   app.add_option("--worker-index", worker, "this worker's index in its DC");
@@ -30,6 +31,8 @@ int main(int argc, char** argv) {
   app.add_option("--iterations", iterations, "iterations to run");
   app.add_option("--first-iteration", first, "number of the first iteration");
   app.add_flag("--keep-going", keep_going, "after a failed iteration, go on to the next one");
+  app.add_flag("--unchecked", unchecked,
+               "benchmarks: send the same gradient every time and check only the contributors");
   CLI11_PARSE(app, argc, argv);
 
   absl::StatusOr<geostorm::Client> client = geostorm::Client::Connect(address);
@@ -40,7 +43,9 @@ int main(int argc, char** argv) {
   std::vector<float> grad(client->model_floats());
   int failed = 0;
   for (uint64_t t = first; t < first + static_cast<uint64_t>(iterations); ++t) {
-    for (size_t i = 0; i < grad.size(); ++i) grad[i] = Value(dc, worker, t, static_cast<int64_t>(i));
+    if (!unchecked || t == first) {
+      for (size_t i = 0; i < grad.size(); ++i) grad[i] = Value(dc, worker, t, static_cast<int64_t>(i));
+    }
     absl::StatusOr<int> contributors = client->AllReduce(t, absl::MakeSpan(grad));
     if (!contributors.ok()) {
       std::printf("iteration %lu failed: %s\n", static_cast<unsigned long>(t),
@@ -55,7 +60,7 @@ int main(int argc, char** argv) {
                   dcs * workers);
       return 1;
     }
-    for (size_t i = 0; i < grad.size(); ++i) {
+    for (size_t i = 0; i < grad.size() && !unchecked; ++i) {
       float want = 0;
       for (int d = 0; d < dcs; ++d) {
         for (int w = 0; w < workers; ++w) want += Value(d, w, t, static_cast<int64_t>(i));
@@ -65,7 +70,7 @@ int main(int argc, char** argv) {
         return 1;
       }
     }
-    std::printf("iteration %lu exact\n", static_cast<unsigned long>(t));
+    std::printf(unchecked ? "iteration %lu done\n" : "iteration %lu exact\n", static_cast<unsigned long>(t));
     std::fflush(stdout);
   }
   return failed > 0 ? 3 : 0;
