@@ -439,7 +439,7 @@ class SidecarImpl final : public Sidecar, public v1::DataPlane::Service, public 
     }
     v1::Chunk wire;
     EncodeChunk(config_.job, config_.policy.chunk_bytes, o.chunk, &wire);
-    if (!it->second->Send(std::move(wire), config_.timeout)) {
+    if (!it->second->Send(std::move(wire), config_.timeout, o.priority)) {
       Count(PhaseName(o.chunk.kind), "dropped");
       spdlog::warn("{}: peer '{}' did not take chunk {} of iteration {} in time", config_.data_center, o.peer,
                    o.chunk.chunk, o.chunk.iteration);

@@ -55,6 +55,13 @@ int Aggregator::DcIndex(const std::string& name) const {
   return it == dcs.end() ? -1 : static_cast<int>(it - dcs.begin());
 }
 
+double Aggregator::Priority(uint64_t iteration, int shard, int64_t chunk) const {
+  const core::Policy& policy = PolicyFor(iteration);
+  if (policy.phase_barrier || shard < 0 || shard >= static_cast<int>(policy.shards.size())) return 0;
+  const core::ShardPlan& s = policy.shards[shard];
+  return static_cast<double>(chunk - s.first_chunk) / static_cast<double>(s.num_chunks);
+}
+
 int Aggregator::ShardOf(const core::Policy& policy, int64_t chunk) const {
   for (size_t s = 0; s < policy.shards.size(); ++s) {
     const core::ShardPlan& shard = policy.shards[s];
@@ -130,7 +137,8 @@ absl::Status Aggregator::OnPeer(const Envelope& in) {
     }
     Envelope next = in;
     next.route.erase(next.route.begin());
-    outgoing_.push_back({in.route.front(), std::move(next)});
+    const double priority = Priority(in.iteration, in.shard, in.chunk);
+    outgoing_.push_back({in.route.front(), std::move(next), priority});
     return absl::OkStatus();
   }
   if (absl::Status s = CheckChunk(in.iteration, in.chunk, in.data); !s.ok()) return s;
@@ -248,7 +256,8 @@ void Aggregator::SendOverEdge(Envelope chunk, const core::Policy& policy, core::
   std::vector<std::string>& hops = paths[pick];
   const std::string first = hops.front();
   chunk.route.assign(hops.begin() + 1, hops.end());
-  outgoing_.push_back({first, std::move(chunk)});
+  const double priority = Priority(chunk.iteration, chunk.shard, chunk.chunk);
+  outgoing_.push_back({first, std::move(chunk), priority});
 }
 
 std::vector<uint64_t> Aggregator::Abandon(uint64_t before_iteration) {

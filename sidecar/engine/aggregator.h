@@ -56,6 +56,10 @@ struct Envelope {
 struct Outgoing {
   std::string peer;
   Envelope chunk;
+  // Send order on the peer link, lowest first: the chunk's position in its shard
+  // (k / chunks), so that all shards advance together as the planner assumes;
+  // 0 for every chunk of a push-then-pull policy, which keeps them in order.
+  double priority = 0;
 };
 
 // A finished chunk of the result, for the local workers and members.
@@ -140,6 +144,7 @@ class Aggregator {
   void Deliver(uint64_t iteration, int64_t chunk, int contributors, Payload data);
   void SendOverEdge(Envelope chunk, const core::Policy& policy, core::Phase phase, int to);
   int DcIndex(const std::string& name) const;
+  double Priority(uint64_t iteration, int shard, int64_t chunk) const;
 
   AggregatorConfig config_;
   int self_ = -1;

@@ -1,5 +1,7 @@
 #include "sidecar/transport/peer_link.h"
 
+#include <algorithm>
+
 #include "geostorm/v1/dataplane.grpc.pb.h"
 
 namespace geostorm::sidecar {
@@ -32,7 +34,7 @@ PeerLink::~PeerLink() {
   thread_.join();
 }
 
-bool PeerLink::Send(v1::Chunk chunk, std::chrono::milliseconds timeout) {
+bool PeerLink::Send(v1::Chunk chunk, std::chrono::milliseconds timeout, double priority) {
   const int64_t bytes = static_cast<int64_t>(chunk.payload().size());
   std::unique_lock<std::mutex> lock(mu_);
   // A chunk larger than the whole bound still goes once the queue is empty.
@@ -40,7 +42,9 @@ bool PeerLink::Send(v1::Chunk chunk, std::chrono::milliseconds timeout) {
       lock, timeout, [&] { return stopping_ || queued_bytes_ == 0 || queued_bytes_ + bytes <= max_queue_bytes_; });
   if (!room || stopping_) return false;
   queued_bytes_ += bytes;
-  queue_.push_back(std::move(chunk));
+  auto at = std::upper_bound(queue_.begin(), queue_.end(), priority,
+                             [](double p, const auto& queued) { return p < queued.first; });
+  queue_.emplace(at, priority, std::move(chunk));
   lock.unlock();
   meter_.OnSend(bytes);
   changed_.notify_all();
@@ -95,7 +99,7 @@ bool PeerLink::Stream() {
     std::unique_lock<std::mutex> lock(mu_);
     changed_.wait(lock, [&] { return stopping_ || broken || !queue_.empty(); });
     if (stopping_ || broken) break;
-    auto chunk = std::make_shared<v1::Chunk>(std::move(queue_.front()));
+    auto chunk = std::make_shared<v1::Chunk>(std::move(queue_.front().second));
     queue_.pop_front();
     in_flight.push_back(chunk);
     lock.unlock();
@@ -107,7 +111,7 @@ bool PeerLink::Stream() {
   int64_t resent = 0;
   for (auto it = in_flight.rbegin(); it != in_flight.rend(); ++it) {
     resent += static_cast<int64_t>((*it)->payload().size());
-    queue_.push_front(std::move(**it));
+    queue_.emplace_front(-1.0, std::move(**it));  // they were sent before anything waiting
   }
   // Their first trip ended unacknowledged: stop counting them as busy.
   meter_.OnLost(resent);

@@ -36,7 +36,9 @@ class PeerLink {
 
   // Queues a chunk. Blocks while the queue is full, up to `timeout`; returns false
   // (and drops the chunk) when it could not be queued in time.
-  bool Send(v1::Chunk chunk, std::chrono::milliseconds timeout);
+  // Waiting chunks leave lowest `priority` first (ties in arrival order); a chunk
+  // already on the wire is never overtaken.
+  bool Send(v1::Chunk chunk, std::chrono::milliseconds timeout, double priority = 0);
 
   const std::string& peer() const { return peer_; }
   const LinkMeter& meter() const { return meter_; }
@@ -54,7 +56,7 @@ class PeerLink {
   LinkMeter meter_;
   mutable std::mutex mu_;
   std::condition_variable changed_;
-  std::deque<v1::Chunk> queue_;
+  std::deque<std::pair<double, v1::Chunk>> queue_;  // (priority, chunk), sorted
   int64_t queued_bytes_ = 0;
   bool stopping_ = false;
   std::atomic<int64_t> refused_{0};

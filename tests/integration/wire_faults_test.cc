@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <mutex>
 #include <regex>
 #include <thread>
 
@@ -117,13 +118,17 @@ TEST(WireFaults, GatewayRefusesBadChunksCountsThemAndStillSumsExactly) {
   context.TryCancel();
 }
 
-// A receiver that takes one chunk every 100 ms.
+// A receiver that takes one chunk every 100 ms and notes their order.
 class SlowReceiver final : public v1::DataPlane::Service {
  public:
   grpc::Status Exchange(grpc::ServerContext*, grpc::ServerReaderWriter<v1::Ack, v1::Chunk>* stream) override {
     v1::Chunk chunk;
     while (stream->Read(&chunk)) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        order.push_back(chunk.chunk());
+      }
       ++received;
       v1::Ack ack;
       ack.set_accepted(true);
@@ -132,15 +137,47 @@ class SlowReceiver final : public v1::DataPlane::Service {
     return grpc::Status::OK;
   }
   std::atomic<int> received{0};
+  std::mutex mu;
+  std::vector<int64_t> order;
 };
+
+std::unique_ptr<grpc::Server> Serve(grpc::Service* service, int* port) {
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), port);
+  builder.SetMaxReceiveMessageSize(-1);
+  builder.RegisterService(service);
+  return builder.BuildAndStart();
+}
+
+TEST(PeerLinkOrder, WaitingChunksLeaveLowestPriorityFirst) {
+  SlowReceiver receiver;
+  int port = 0;
+  std::unique_ptr<grpc::Server> server = Serve(&receiver, &port);
+  auto link = std::make_unique<sidecar::PeerLink>("slow", absl::StrCat("127.0.0.1:", port),
+                                                  grpc::InsecureChannelCredentials(), 64 << 20);
+  v1::Chunk chunk;
+  chunk.mutable_payload()->assign(8 << 20, 'x');
+  // gRPC takes chunk 0 at once and chunk 1 into its own buffer; being larger than
+  // the flow-control window, chunk 1 then holds the writer until the slow
+  // receiver has read chunk 0. The rest wait in the link's queue and leave by
+  // shard position: 0.9, 0.1, 0.5, 0.1 (the tie keeps arrival order).
+  const std::vector<std::pair<int64_t, double>> sends = {{0, 0}, {1, 0}, {2, 0.9}, {3, 0.1}, {4, 0.5}, {5, 0.1}};
+  for (size_t i = 0; i < sends.size(); ++i) {
+    chunk.set_chunk(sends[i].first);
+    ASSERT_TRUE(link->Send(chunk, std::chrono::seconds(1), sends[i].second));
+    if (i == 1) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  for (int i = 0; i < 100 && receiver.received < 6; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  std::lock_guard<std::mutex> lock(receiver.mu);
+  EXPECT_EQ(receiver.order, (std::vector<int64_t>{0, 1, 3, 5, 4, 2}));
+  link.reset();
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+}
 
 TEST(Backpressure, SlowReceiverBlocksTheSenderWithinTheQueueBound) {
   SlowReceiver receiver;
   int port = 0;
-  grpc::ServerBuilder builder;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(&receiver);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  std::unique_ptr<grpc::Server> server = Serve(&receiver, &port);
   ASSERT_GT(port, 0);
 
   constexpr int64_t kChunk = 256 << 10, kBound = 4 << 20;
