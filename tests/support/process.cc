@@ -73,12 +73,36 @@ std::string Process::Log() const {
   return text.str();
 }
 
-int FreePort() {
+namespace {
+
+bool CanBind(int port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  ::close(fd);
+  return ok;
+}
+
+}  // namespace
+
+int FreePort() {
+  // Each test process takes ports from its own block below the kernel's
+  // ephemeral range, chosen by its pid: tests run in parallel (ctest -j) would
+  // otherwise race for the same kernel-chosen port between "free" and "bound".
+  constexpr int kBlock = 40;
+  static int next = 10000 + static_cast<int>(::getpid() % 500) * kBlock;
+  static const int end = next + kBlock;
+  while (next < end) {
+    const int port = next++;
+    if (CanBind(port)) return port;
+  }
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);  // block used up: ask the kernel
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
   socklen_t len = sizeof(addr);
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);

@@ -34,7 +34,8 @@ class Process {
   std::string log_path_;
 };
 
-// A TCP port on 127.0.0.1 that was free a moment ago.
+// A TCP port on 127.0.0.1 that was free a moment ago, from a block of ports
+// that no other test process running at the same time draws from.
 int FreePort();
 
 // The body of http://127.0.0.1:port/path, or an empty string on failure.
