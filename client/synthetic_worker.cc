@@ -40,6 +40,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "worker %d/%d: %s\n", dc, worker, std::string(client.status().message()).c_str());
     return 3;
   }
+  if (client->total_workers() != dcs * workers) {
+    std::printf("the sidecar says the job has %d workers, expected %d\n", client->total_workers(), dcs * workers);
+    return 1;
+  }
   std::vector<float> grad(client->model_floats());
   int failed = 0;
   for (uint64_t t = first; t < first + static_cast<uint64_t>(iterations); ++t) {

@@ -176,17 +176,20 @@ class SidecarImpl final : public Sidecar, public v1::DataPlane::Service, public 
       }
       metrics_->SetPolicy(config_.policy);
     }
+    // Workers of the whole job: given, or W in every DC. Members report it to their
+    // workers too (pass them the gateway's --workers or --total-workers).
+    if (config_.total_workers <= 0) {
+      config_.total_workers = config_.local_workers * static_cast<int>(config_.policy.data_centers.size());
+    }
     const bool member = !config_.gateway.empty();
     if (member) {
       member_ = std::make_unique<MemberLink>(config_.gateway, creds->channel,
                                              [this](const v1::Chunk& c) { OnMemberResult(c); });
     } else {
-      const int n = static_cast<int>(config_.policy.data_centers.size());
-      const int total = config_.total_workers > 0 ? config_.total_workers : config_.local_workers * n;
       engine_ = std::make_unique<Aggregator>(
-          AggregatorConfig{config_.job, config_.data_center, config_.local_workers, total}, config_.policy);
+          AggregatorConfig{config_.job, config_.data_center, config_.local_workers, config_.total_workers},
+          config_.policy);
       engine_->set_path_chooser([this](const auto& paths, int64_t bytes) { return EarliestFinish(paths, bytes); });
-      total_workers_ = total;
       for (const auto& [dc, address] : config_.peers) {
         links_[dc] = std::make_unique<PeerLink>(dc, address, creds->channel, config_.max_queue_bytes);
       }
@@ -301,7 +304,7 @@ class SidecarImpl final : public Sidecar, public v1::DataPlane::Service, public 
     info->set_data_center(config_.data_center);
     info->set_model_bytes(config_.policy.model_bytes);
     info->set_chunk_bytes(config_.policy.chunk_bytes);
-    info->set_total_workers(TotalWorkers());
+    info->set_total_workers(config_.total_workers);
     return grpc::Status::OK;
   }
 
@@ -368,8 +371,6 @@ class SidecarImpl final : public Sidecar, public v1::DataPlane::Service, public 
   }
 
  private:
-  int TotalWorkers() const { return total_workers_ > 0 ? total_workers_ : config_.total_workers; }
-
   absl::Status OnWorkerChunk(const std::string& session, const v1::GradientChunk& chunk) {
     const int64_t k = chunk.chunk();
     const int64_t expected = config_.policy.BytesOf(k, 1);
@@ -512,7 +513,6 @@ class SidecarImpl final : public Sidecar, public v1::DataPlane::Service, public 
   std::unique_ptr<SidecarMetrics> metrics_;
   std::mutex engine_mu_;
   std::unique_ptr<Aggregator> engine_;
-  int total_workers_ = 0;
   std::map<std::string, std::unique_ptr<PeerLink>> links_;
   std::unique_ptr<MemberLink> member_;
   std::unique_ptr<grpc::Server> server_;

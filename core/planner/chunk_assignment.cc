@@ -80,8 +80,7 @@ bool AssignChunks(const NetworkView& view, std::vector<PackedTree>& trees, doubl
     if (t.phase == Phase::kReduce) put(1, nj, 1);
     put(2 + t.root, nj, t.phase == Phase::kReduce ? 1 : -1);
     std::map<int, double> uses;
-    ShardPlan shard{t.root, 0, 0, t.parent, t.parent};
-    for (auto [from, to] : TreeEdges(shard, t.phase)) {
+    for (auto [from, to] : TreeEdges(t.parent, t.phase)) {
       for (int e : view.link(from, to).resources) uses[e] += 1;
     }
     for (auto [e, k] : uses) put(first_res + e, nj, k);

@@ -48,8 +48,7 @@ class PackingLp {
     std::map<int, double> coef;
     if (phase == Phase::kReduce) coef[1] = 1;
     coef[2 + root] = phase == Phase::kReduce ? 1 : -1;
-    ShardPlan shard{root, 0, 0, parent, parent};
-    for (auto [from, to] : TreeEdges(shard, phase)) {
+    for (auto [from, to] : TreeEdges(parent, phase)) {
       for (int e : view_.link(from, to).resources) coef[ResourceRow(e)] += 1;
     }
     std::vector<int> rows = {0};
@@ -106,8 +105,7 @@ constexpr int kMaxDcsForLp = 64;
 
 double TreeCost(const NetworkView& view, const std::vector<int>& parent, Phase phase, const LinkCost& cost) {
   double total = 0;
-  ShardPlan shard{0, 0, 0, parent, parent};
-  for (auto [from, to] : TreeEdges(shard, phase)) total += cost(view.LinkIndex(from, to));
+  for (auto [from, to] : TreeEdges(parent, phase)) total += cost(view.LinkIndex(from, to));
   return total;
 }
 
@@ -134,10 +132,7 @@ Packing SeedTrees(const NetworkView& view, int rounds) {
         }
         std::vector<int> tree = MinCostTree(view, r, phase, [&](int link) { return link_cost[link]; });
         if (tree.empty()) return {};
-        for (size_t v = 0; v < tree.size(); ++v) {
-          if (tree[v] < 0) continue;
-          const int from = phase == Phase::kReduce ? static_cast<int>(v) : tree[v];
-          const int to = phase == Phase::kReduce ? tree[v] : static_cast<int>(v);
+        for (auto [from, to] : TreeEdges(tree, phase)) {
           for (int e : view.link(from, to).resources) {
             busy[e] += step / view.resources()[e].bytes_per_s;
             max_busy = std::max(max_busy, busy[e]);

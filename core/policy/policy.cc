@@ -23,8 +23,11 @@ std::vector<std::vector<int>> ChildrenOf(const std::vector<int>& parent) {
 }
 
 std::vector<std::pair<int, int>> TreeEdges(const ShardPlan& shard, Phase phase) {
+  return TreeEdges(phase == Phase::kReduce ? shard.reduce_parent : shard.broadcast_parent, phase);
+}
+
+std::vector<std::pair<int, int>> TreeEdges(const std::vector<int>& parent, Phase phase) {
   std::vector<std::pair<int, int>> edges;
-  const std::vector<int>& parent = phase == Phase::kReduce ? shard.reduce_parent : shard.broadcast_parent;
   for (size_t v = 0; v < parent.size(); ++v) {
     if (parent[v] < 0) continue;
     if (phase == Phase::kReduce) {

@@ -70,6 +70,8 @@ std::vector<std::vector<int>> ChildrenOf(const std::vector<int>& parent);
 
 // Tree edges of a shard for a phase, as (from, to) in the direction bytes flow.
 std::vector<std::pair<int, int>> TreeEdges(const ShardPlan& shard, Phase phase);
+// The same for a bare parent array read as a tree of that phase.
+std::vector<std::pair<int, int>> TreeEdges(const std::vector<int>& parent, Phase phase);
 
 }  // namespace geostorm::core
 

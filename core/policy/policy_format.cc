@@ -1,7 +1,5 @@
 #include "core/policy/policy_format.h"
 
-#include <cstdio>
-
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"

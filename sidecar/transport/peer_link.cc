@@ -88,7 +88,6 @@ bool PeerLink::Stream() {
         }
       }
       changed_.notify_all();
-      if (!ack.accepted()) ++refused_;
       meter_.OnAck(bytes);
     }
     std::lock_guard<std::mutex> lock(mu_);

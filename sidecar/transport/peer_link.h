@@ -8,7 +8,6 @@
 #ifndef GEOSTORM_SIDECAR_TRANSPORT_PEER_LINK_H_
 #define GEOSTORM_SIDECAR_TRANSPORT_PEER_LINK_H_
 
-#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -43,7 +42,6 @@ class PeerLink {
   const std::string& peer() const { return peer_; }
   const LinkMeter& meter() const { return meter_; }
   int64_t queued_bytes() const;
-  int64_t refused_acks() const { return refused_.load(); }
 
  private:
   void Run();
@@ -59,7 +57,6 @@ class PeerLink {
   std::deque<std::pair<double, v1::Chunk>> queue_;  // (priority, chunk), sorted
   int64_t queued_bytes_ = 0;
   bool stopping_ = false;
-  std::atomic<int64_t> refused_{0};
   std::thread thread_;
 };
 
