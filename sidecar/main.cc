@@ -38,7 +38,10 @@ int main(int argc, char** argv) {
   int timeout_ms = 10000;
   app.add_option("--job", c.job, "job name; chunks of other jobs are refused");
   app.add_option("--dc", c.data_center, "this sidecar's data center")->required();
-  app.add_option("--policy", policy_file, "policy file from `geostorm plan --yaml` (or --json)")->required();
+  auto* policy_flag = app.add_option("--policy", policy_file, "policy file from `geostorm plan --yaml` (or --json)");
+  auto* controller_flag =
+      app.add_option("--controller", c.controller, "HOST:PORT of the policy controller (gateways): policies come from it");
+  policy_flag->excludes(controller_flag);
   app.add_option("--peer", peers, "DC=HOST:PORT of a peer gateway (repeat)");
   app.add_option("--listen", c.listen, "data-plane address (gateways)");
   app.add_option("--worker-listen", c.worker_listen, "worker API: unix:/path or 127.0.0.1:PORT");
@@ -54,7 +57,15 @@ int main(int argc, char** argv) {
   app.add_option("--tls-cert", c.tls.cert, "PEM certificate");
   app.add_option("--tls-key", c.tls.key, "PEM private key");
   app.add_option("--tls-ca", c.tls.ca, "PEM CA bundle that signs peers' certificates");
+  int inject_delay_ms = 0;
+  app.add_option("--inject-delay-ms", inject_delay_ms, "testing: delay each chunk sent to a peer by up to this long");
+  app.add_flag("--inject-ignore-prepare", c.ignore_prepare, "testing: never acknowledge a rollout");
   CLI11_PARSE(app, argc, argv);
+  if (policy_file.empty() && c.controller.empty()) {
+    spdlog::error("give --policy FILE, or --controller HOST:PORT");
+    return 2;
+  }
+  c.inject_delay = std::chrono::milliseconds(inject_delay_ms);
 
   c.timeout = std::chrono::milliseconds(timeout_ms);
   for (const std::string& p : peers) {
@@ -65,12 +76,14 @@ int main(int argc, char** argv) {
     }
     c.peers[p.substr(0, eq)] = p.substr(eq + 1);
   }
-  absl::StatusOr<geostorm::core::Policy> policy = LoadPolicy(policy_file);
-  if (!policy.ok()) {
-    spdlog::error("{}", std::string(policy.status().message()));
-    return 2;
+  if (!policy_file.empty()) {
+    absl::StatusOr<geostorm::core::Policy> policy = LoadPolicy(policy_file);
+    if (!policy.ok()) {
+      spdlog::error("{}", std::string(policy.status().message()));
+      return 2;
+    }
+    c.policy = *std::move(policy);
   }
-  c.policy = *std::move(policy);
   geostorm::sidecar::KeepChunkMemory();
   // SIGTERM and SIGINT are taken by one thread with sigwait, so every other thread
   // (gRPC's among them) must block them from the start.

@@ -4,14 +4,17 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
-#include <fstream>
-#include <sstream>
+#include <random>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "geostorm/v1/dataplane.grpc.pb.h"
 #include "geostorm/v1/worker.grpc.pb.h"
+#include "core/policy/policy_codec.h"
+#include "geostorm/v1/control.pb.h"
+#include "sidecar/control_link.h"
 #include "sidecar/engine/aggregator.h"
+#include "sidecar/engine/policy_switch.h"
 #include "sidecar/metrics.h"
 #include "sidecar/result_board.h"
 #include "sidecar/transport/peer_link.h"
@@ -21,41 +24,6 @@ namespace geostorm::sidecar {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-absl::StatusOr<std::string> ReadFile(const std::string& path, const std::string& what) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat(what, ": cannot read '", path, "'"));
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-struct Credentials {
-  std::shared_ptr<grpc::ServerCredentials> server;
-  std::shared_ptr<grpc::ChannelCredentials> channel;
-};
-
-// mTLS from PEM files: servers require and verify client certificates.
-absl::StatusOr<Credentials> MakeCredentials(const SidecarConfig& c) {
-  if (c.insecure) return Credentials{grpc::InsecureServerCredentials(), grpc::InsecureChannelCredentials()};
-  if (c.tls.cert.empty() || c.tls.key.empty() || c.tls.ca.empty()) {
-    return absl::InvalidArgumentError("give --tls-cert, --tls-key and --tls-ca, or --insecure for plaintext");
-  }
-  absl::StatusOr<std::string> cert = ReadFile(c.tls.cert, "--tls-cert");
-  absl::StatusOr<std::string> key = ReadFile(c.tls.key, "--tls-key");
-  absl::StatusOr<std::string> ca = ReadFile(c.tls.ca, "--tls-ca");
-  for (const auto* s : {&cert, &key, &ca}) {
-    if (!s->ok()) return s->status();
-  }
-  grpc::SslServerCredentialsOptions server(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
-  server.pem_root_certs = *ca;
-  server.pem_key_cert_pairs.push_back({*key, *cert});
-  grpc::SslCredentialsOptions channel;
-  channel.pem_root_certs = *ca;
-  channel.pem_private_key = *key;
-  channel.pem_cert_chain = *cert;
-  return Credentials{grpc::SslServerCredentials(server), grpc::SslCredentials(channel)};
-}
 
 const char* PhaseName(ChunkKind k) {
   switch (k) {
@@ -67,6 +35,8 @@ const char* PhaseName(ChunkKind k) {
       return "local";
     case ChunkKind::kResult:
       return "result";
+    case ChunkKind::kProbe:
+      return "probe";
   }
   return "unknown";
 }
@@ -82,6 +52,45 @@ std::string Outcome(const absl::Status& s) {
     default:
       return "rejected";
   }
+}
+
+// The first DC that `dc` sends to under `policy` (tree edges and relay hops) and
+// has no address for, or "".
+std::string UnreachablePeer(const core::Policy& p, const std::string& dc,
+                            const std::map<std::string, std::string>& peers) {
+  auto missing = [&](int from, int to) {
+    return p.data_centers[from] == dc && p.data_centers[to] != dc && !peers.count(p.data_centers[to]);
+  };
+  for (const core::ShardPlan& s : p.shards) {
+    for (core::Phase phase : {core::Phase::kReduce, core::Phase::kBroadcast}) {
+      for (auto [from, to] : core::TreeEdges(s, phase)) {
+        if (missing(from, to)) return p.data_centers[to];
+      }
+    }
+  }
+  for (const core::AuxRoute& a : p.aux_routes) {
+    for (size_t h = 0; h + 1 < a.path.size(); ++h) {
+      if (missing(a.path[h], a.path[h + 1])) return p.data_centers[a.path[h + 1]];
+    }
+  }
+  return "";
+}
+
+std::vector<Activation> ActivationsOf(const v1::Current& current, std::optional<Activation>* pending) {
+  std::vector<Activation> committed;
+  for (const v1::Activation& a : current.committed()) {
+    absl::StatusOr<core::Policy> p = core::FromProto(a.policy());
+    if (!p.ok()) {
+      spdlog::error("controller sent a committed policy that does not decode: {}", std::string(p.status().message()));
+      continue;
+    }
+    committed.push_back({*std::move(p), a.activate_at()});
+  }
+  if (current.has_pending()) {
+    absl::StatusOr<core::Policy> p = core::FromProto(current.pending().policy());
+    if (p.ok()) *pending = Activation{*std::move(p), current.pending().activate_at()};
+  }
+  return committed;
 }
 
 // A member's long-lived Join stream to its gateway: LOCAL chunks up, RESULT back.
@@ -158,16 +167,27 @@ class MemberLink {
 
 class SidecarImpl final : public Sidecar, public v1::DataPlane::Service, public v1::Worker::Service {
  public:
-  explicit SidecarImpl(SidecarConfig config)
-      : config_(std::move(config)),
-        limits_{config_.job, config_.policy.model_bytes, config_.policy.chunk_bytes},
-        board_(config_.policy.num_chunks()) {}
+  explicit SidecarImpl(SidecarConfig config) : config_(std::move(config)) {}
 
   ~SidecarImpl() override { Shutdown(); }
 
   absl::Status Init() {
-    absl::StatusOr<Credentials> creds = MakeCredentials(config_);
+    absl::StatusOr<control::Credentials> creds = control::MakeCredentials(config_.tls, config_.insecure);
     if (!creds.ok()) return creds.status();
+    std::vector<Activation> later;  // committed policies newer than the first
+    if (!config_.controller.empty()) {
+      absl::StatusOr<std::vector<Activation>> committed = ConnectController(creds->channel);
+      if (!committed.ok()) return committed.status();
+      config_.policy = committed->front().policy;
+      later.assign(committed->begin() + 1, committed->end());
+      const auto& dcs = config_.policy.data_centers;
+      if (std::find(dcs.begin(), dcs.end(), config_.data_center) == dcs.end()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--dc: '", config_.data_center, "' is not a DC of the controller's policy"));
+      }
+    }
+    limits_ = {config_.job, config_.policy.model_bytes, config_.policy.chunk_bytes};
+    board_ = std::make_unique<ResultBoard>(config_.policy.num_chunks());
     if (!config_.metrics_listen.empty()) {
       try {
         metrics_ = std::make_unique<SidecarMetrics>(config_.metrics_listen, config_.job, config_.data_center);
@@ -193,6 +213,16 @@ class SidecarImpl final : public Sidecar, public v1::DataPlane::Service, public 
       for (const auto& [dc, address] : config_.peers) {
         links_[dc] = std::make_unique<PeerLink>(dc, address, creds->channel, config_.max_queue_bytes);
       }
+      for (Activation& a : later) {
+        if (absl::Status s = engine_->SetPolicy(std::move(a.policy), a.activate_at); !s.ok()) return s;
+      }
+      std::vector<v1::PolicyUpdate> early;
+      {
+        std::lock_guard<std::mutex> lock(control_mu_);
+        engine_ready_ = true;
+        early.swap(early_updates_);
+      }
+      for (const v1::PolicyUpdate& u : early) Apply(u);
     }
     grpc::ServerBuilder builder;
     builder.SetMaxReceiveMessageSize(-1);
@@ -225,6 +255,7 @@ class SidecarImpl final : public Sidecar, public v1::DataPlane::Service, public 
     if (stopping_.exchange(true)) return;
     if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
     if (metrics_thread_.joinable()) metrics_thread_.join();
+    control_.reset();
     member_.reset();
     links_.clear();
   }
@@ -256,7 +287,7 @@ class SidecarImpl final : public Sidecar, public v1::DataPlane::Service, public 
       std::set<uint64_t> seen;
       while (stream->Read(&chunk)) {
         if (chunk.kind() == v1::CHUNK_LOCAL && seen.insert(chunk.iteration()).second) {
-          board_.Subscribe(chunk.iteration());
+          board_->Subscribe(chunk.iteration());
           std::lock_guard<std::mutex> lock(mu);
           iterations.push_back(chunk.iteration());
           joined.notify_all();
@@ -278,7 +309,7 @@ class SidecarImpl final : public Sidecar, public v1::DataPlane::Service, public 
       }
       const auto deadline = Clock::now() + config_.timeout;
       for (int64_t i = 0; i < engine_->num_chunks(); ++i) {
-        absl::StatusOr<Result> r = board_.Next(t, static_cast<size_t>(i), deadline);
+        absl::StatusOr<Result> r = board_->Next(t, static_cast<size_t>(i), deadline);
         if (!r.ok()) {
           Abandon(t, r.status());
           break;
@@ -288,12 +319,12 @@ class SidecarImpl final : public Sidecar, public v1::DataPlane::Service, public 
         EncodeChunk(config_.job, config_.policy.chunk_bytes, e, &out);
         if (!stream->Write(out)) break;
       }
-      board_.Unsubscribe(t);
+      board_->Unsubscribe(t);
     }
     context->TryCancel();
     reader.join();
     std::lock_guard<std::mutex> lock(mu);
-    for (uint64_t t : iterations) board_.Unsubscribe(t);
+    for (uint64_t t : iterations) board_->Unsubscribe(t);
     return grpc::Status::OK;
   }
 
@@ -316,7 +347,16 @@ class SidecarImpl final : public Sidecar, public v1::DataPlane::Service, public 
     if (!stream->Read(&first)) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no gradient chunks sent");
     const uint64_t t = first.iteration();
     const auto started = Clock::now();
-    board_.Subscribe(t);
+    if (absl::Status s = AdmitIteration(t, started + config_.timeout); !s.ok()) {
+      Abandon(t, s);
+      v1::ResultChunk error;
+      error.set_iteration(t);
+      error.set_error(std::string(s.message()));
+      stream->Write(error);
+      return grpc::Status::OK;
+    }
+    if (control_) control_->Report(MakeProgress());
+    board_->Subscribe(t);
     if (engine_) {
       // This DC's workers have moved on to t, so an unfinished older iteration
       // (leftovers of a failure, or chunks resent to a restarted sidecar) can
@@ -335,7 +375,7 @@ class SidecarImpl final : public Sidecar, public v1::DataPlane::Service, public 
                              : OnWorkerChunk(session, chunk);
         if (!s.ok() && !bad_input.exchange(true)) {
           bad_why = std::string(std::string(s.message()));
-          board_.Fail(t, absl::StrCat("bad input from ", session, ": ", bad_why));
+          board_->Fail(t, absl::StrCat("bad input from ", session, ": ", bad_why));
         }
       } while (stream->Read(&chunk));
     });
@@ -343,7 +383,7 @@ class SidecarImpl final : public Sidecar, public v1::DataPlane::Service, public 
     const int64_t chunks = config_.policy.num_chunks();
     absl::Status outcome;
     for (int64_t i = 0; i < chunks; ++i) {
-      absl::StatusOr<Result> r = board_.Next(t, static_cast<size_t>(i), deadline);
+      absl::StatusOr<Result> r = board_->Next(t, static_cast<size_t>(i), deadline);
       if (!r.ok()) {
         outcome = r.status();
         break;
@@ -361,10 +401,22 @@ class SidecarImpl final : public Sidecar, public v1::DataPlane::Service, public 
       error.set_iteration(t);
       error.set_error(std::string(outcome.message()));
       stream->Write(error);
-    } else if (metrics_) {
-      metrics_->IterationDone(t, std::chrono::duration<double>(Clock::now() - started).count());
+    } else {
+      const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+      last_iteration_seconds_ = seconds;
+      if (metrics_) metrics_->IterationDone(t, seconds);
+      if (engine_) {
+        uint64_t version = 0;
+        {
+          std::lock_guard<std::mutex> lock(engine_mu_);
+          version = engine_->PolicyFor(t).version;
+          if (metrics_ && version != exported_version_) metrics_->SetPolicy(engine_->PolicyFor(t));
+          exported_version_ = version;
+        }
+        spdlog::info("{}: iteration {} done in {:.3f} s with policy v{}", config_.data_center, t, seconds, version);
+      }
     }
-    board_.Unsubscribe(t);
+    board_->Unsubscribe(t);
     context->TryCancel();
     reader.join();
     return grpc::Status::OK;
@@ -395,24 +447,262 @@ class SidecarImpl final : public Sidecar, public v1::DataPlane::Service, public 
 
   absl::Status OnWireChunk(const v1::Chunk& wire) {
     absl::StatusOr<Envelope> e = DecodeChunk(limits_, wire);
-    const char* phase = e.ok() ? PhaseName(e->kind) : "unknown";
-    absl::Status s = e.status();
-    if (e.ok()) {
-      if (e->kind == ChunkKind::kLocal) {
-        s = Engine(
-            [&](Aggregator& a) { return a.OnLocal(e->iteration, e->chunk, e->sender, e->data, e->contributors); });
-      } else {
-        const bool relay = !e->route.empty();
-        s = Engine([&](Aggregator& a) { return a.OnPeer(*e); });
-        if (s.ok() && relay) {
-          Count(phase, "relayed");
+    if (!e.ok()) {
+      Count("unknown", Outcome(e.status()));
+      LogRefusal(wire.iteration(), wire.chunk(), wire.sender(), e.status());
+      return e.status();
+    }
+    if (e->kind == ChunkKind::kProbe) {
+      Count("probe", "accepted");
+      return absl::OkStatus();
+    }
+    if (engine_) {
+      // An iteration that a prepared policy holds waits here until the rollout is
+      // decided; its chunks are kept aside, up to the queue bound.
+      const int64_t bytes = static_cast<int64_t>(e->data->size() * sizeof(float));
+      std::unique_lock<std::mutex> lock(control_mu_);
+      bool admitted = false;
+      control_cv_.wait_until(lock, Clock::now() + config_.timeout, [&] {
+        admitted = switch_.Admit(e->iteration);
+        return admitted || held_bytes_ + bytes <= config_.max_queue_bytes;
+      });
+      if (!admitted) {
+        if (held_bytes_ + bytes > config_.max_queue_bytes) {
+          const absl::Status s = absl::ResourceExhaustedError(absl::StrCat(
+              "iteration ", e->iteration, " waits for policy v", switch_.prepared_version().value_or(0),
+              " to be committed or aborted, and the chunks held for it fill the queue"));
+          Count(PhaseName(e->kind), "rejected");
+          LogRefusal(e->iteration, e->chunk, e->sender, s);
           return s;
         }
+        held_bytes_ += bytes;
+        held_.push_back(*std::move(e));
+        Count(PhaseName(held_.back().kind), "held");
+        return absl::OkStatus();
+      }
+    }
+    return Accept(*e);
+  }
+
+  // A decoded chunk into the engine, counted by outcome.
+  absl::Status Accept(const Envelope& e) {
+    const char* phase = PhaseName(e.kind);
+    absl::Status s;
+    if (e.kind == ChunkKind::kLocal) {
+      s = Engine([&](Aggregator& a) { return a.OnLocal(e.iteration, e.chunk, e.sender, e.data, e.contributors); });
+    } else {
+      s = Engine([&](Aggregator& a) { return a.OnPeer(e); });
+      if (s.ok() && !e.route.empty()) {
+        Count(phase, "relayed");
+        return s;
       }
     }
     Count(phase, Outcome(s));
-    if (!s.ok()) LogRefusal(wire, s);
+    if (!s.ok()) LogRefusal(e.iteration, e.chunk, e.sender, s);
     return s;
+  }
+
+  // ---- Rollout (gateways with a controller) ----
+
+  // Connects to the controller and waits for the first Current: the committed
+  // policies, oldest first.
+  absl::StatusOr<std::vector<Activation>> ConnectController(const std::shared_ptr<grpc::ChannelCredentials>& creds) {
+    ControlLink::Callbacks callbacks;
+    callbacks.hello = [this] {
+      v1::Hello h;
+      h.set_job(config_.job);
+      h.set_data_center(config_.data_center);
+      std::lock_guard<std::mutex> lock(control_mu_);
+      h.set_iteration(switch_.highest());
+      return h;
+    };
+    callbacks.on_update = [this](const v1::PolicyUpdate& u) { OnControlUpdate(u); };
+    callbacks.progress = [this] { return MakeProgress(); };
+    control_ = std::make_unique<ControlLink>(config_.controller, creds, std::move(callbacks));
+    const auto wait = std::max<std::chrono::milliseconds>(config_.timeout, std::chrono::seconds(30));
+    std::unique_lock<std::mutex> lock(control_mu_);
+    const bool got = control_cv_.wait_for(lock, wait, [&] {
+      return !early_updates_.empty() && early_updates_.front().has_current();
+    });
+    if (!got) {
+      return absl::UnavailableError(absl::StrCat("--controller ", config_.controller, ": no policy within ",
+                                                 wait.count() / 1000, " s"));
+    }
+    std::optional<Activation> pending;
+    std::vector<Activation> committed = ActivationsOf(early_updates_.front().current(), &pending);
+    if (committed.empty()) return absl::InvalidArgumentError("the controller sent no usable committed policy");
+    return committed;
+  }
+
+  void OnControlUpdate(const v1::PolicyUpdate& u) {
+    {
+      std::lock_guard<std::mutex> lock(control_mu_);
+      if (!engine_ready_) {  // kept for Init, in order
+        early_updates_.push_back(u);
+        control_cv_.notify_all();
+        return;
+      }
+    }
+    Apply(u);
+  }
+
+  void Apply(const v1::PolicyUpdate& u) {
+    std::optional<v1::PrepareAck> ack;
+    {
+      std::lock_guard<std::mutex> lock(control_mu_);
+      switch (u.update_case()) {
+        case v1::PolicyUpdate::kCurrent: {
+          std::optional<Activation> pending;
+          const std::vector<Activation> committed = ActivationsOf(u.current(), &pending);
+          for (Activation& a : switch_.Settle(committed, pending, LatestVersion())) Activate(std::move(a));
+          if (pending) ack = Prepare(*std::move(pending));
+          break;
+        }
+        case v1::PolicyUpdate::kPrepare: {
+          absl::StatusOr<core::Policy> p = core::FromProto(u.prepare().policy());
+          if (p.ok()) {
+            ack = Prepare({*std::move(p), u.prepare().activate_at()});
+          } else {
+            ack.emplace();
+            ack->set_version(u.prepare().policy().version());
+            ack->set_error(absl::StrCat("policy does not decode: ", p.status().message()));
+          }
+          break;
+        }
+        case v1::PolicyUpdate::kCommit: {
+          absl::StatusOr<Activation> a = switch_.Commit(u.commit().version());
+          if (a.ok()) {
+            Activate(*std::move(a));
+          } else {
+            spdlog::error("{}: {}", config_.data_center, std::string(a.status().message()));
+          }
+          break;
+        }
+        case v1::PolicyUpdate::kAbort:
+          spdlog::warn("{}: policy v{} aborted: {}", config_.data_center, u.abort().version(), u.abort().reason());
+          switch_.Abort(u.abort().version());
+          break;
+        default:
+          break;
+      }
+      control_cv_.notify_all();
+    }
+    if (u.has_probe()) SendProbes({u.probe().peers().begin(), u.probe().peers().end()});
+    if (ack && !config_.ignore_prepare) {
+      v1::Progress p = MakeProgress();
+      *p.mutable_ack() = *ack;
+      control_->Report(std::move(p));
+    }
+    ReleaseHeld();
+  }
+
+  // Under control_mu_.
+  v1::PrepareAck Prepare(Activation next) {
+    v1::PrepareAck ack;
+    ack.set_version(next.policy.version);
+    const core::Policy& now = config_.policy;
+    absl::Status s;
+    if (next.policy.data_centers != now.data_centers || next.policy.model_bytes != now.model_bytes ||
+        next.policy.chunk_bytes != now.chunk_bytes) {
+      s = absl::InvalidArgumentError("the policy has other DCs, model size or chunk size than this job");
+    } else if (const std::string dc = UnreachablePeer(next.policy, config_.data_center, config_.peers); !dc.empty()) {
+      s = absl::FailedPreconditionError(absl::StrCat("no address for '", dc, "', which the policy sends to"));
+    } else {
+      s = switch_.Prepare(std::move(next), LatestVersion());
+    }
+    ack.set_ok(s.ok());
+    if (!s.ok()) {
+      ack.set_error(std::string(s.message()));
+      spdlog::warn("{}: refusing policy v{}: {}", config_.data_center, ack.version(), ack.error());
+    }
+    return ack;
+  }
+
+  // Under control_mu_.
+  void Activate(Activation a) {
+    const uint64_t v = a.policy.version;
+    const uint64_t from = a.activate_at;
+    std::lock_guard<std::mutex> lock(engine_mu_);
+    if (absl::Status s = engine_->SetPolicy(std::move(a.policy), from); !s.ok()) {
+      spdlog::error("{}: cannot activate policy v{}: {}", config_.data_center, v, std::string(s.message()));
+      return;
+    }
+    spdlog::info("{}: policy v{} committed, from iteration {}", config_.data_center, v, from);
+  }
+
+  uint64_t LatestVersion() {
+    std::lock_guard<std::mutex> lock(engine_mu_);
+    return engine_->latest_version();
+  }
+
+  // Waits until iteration t may start here: not held by a prepared policy.
+  absl::Status AdmitIteration(uint64_t t, Clock::time_point deadline) {
+    if (!engine_) return absl::OkStatus();
+    std::unique_lock<std::mutex> lock(control_mu_);
+    if (control_cv_.wait_until(lock, deadline, [&] { return switch_.Admit(t); })) return absl::OkStatus();
+    return absl::DeadlineExceededError(absl::StrCat("iteration ", t, " waited for the controller to commit or abort policy v",
+                                                    switch_.prepared_version().value_or(0)));
+  }
+
+  // Feeds the chunks of iterations no longer held to the engine.
+  void ReleaseHeld() {
+    std::vector<Envelope> ready;
+    {
+      std::lock_guard<std::mutex> lock(control_mu_);
+      for (auto it = held_.begin(); it != held_.end();) {
+        if (switch_.Admit(it->iteration)) {
+          held_bytes_ -= static_cast<int64_t>(it->data->size() * sizeof(float));
+          ready.push_back(std::move(*it));
+          it = held_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      control_cv_.notify_all();
+    }
+    for (const Envelope& e : ready) Accept(e).IgnoreError();  // counted there
+  }
+
+  v1::Progress MakeProgress() {
+    v1::Progress p;
+    p.set_job(config_.job);
+    p.set_data_center(config_.data_center);
+    {
+      std::lock_guard<std::mutex> lock(control_mu_);
+      p.set_iteration(switch_.highest());
+    }
+    if (engine_ready_) {
+      std::lock_guard<std::mutex> lock(engine_mu_);
+      p.set_policy_version(engine_->PolicyFor(p.iteration()).version);
+    }
+    p.set_iteration_seconds(last_iteration_seconds_);
+    {
+      std::lock_guard<std::mutex> lock(error_mu_);
+      p.set_error(last_error_);
+    }
+    for (const auto& [dc, link] : links_) {
+      v1::LinkEstimate* l = p.add_links();
+      l->set_dst(dc);
+      l->set_bytes_per_second(link->meter().bytes_per_second());
+      l->set_age_seconds(std::min(link->meter().age_seconds(), 1e9));
+    }
+    return p;
+  }
+
+  // A few chunks of filler on each named link, behind any real traffic.
+  void SendProbes(const std::vector<std::string>& peers) {
+    for (const std::string& peer : peers) {
+      auto it = links_.find(peer);
+      if (it == links_.end()) continue;
+      auto zeros = std::make_shared<std::vector<float>>(static_cast<size_t>(config_.policy.BytesOf(0, 1) / 4));
+      for (int i = 0; i < 4; ++i) {
+        Envelope e{ChunkKind::kProbe, 0, 0, 0, 0, 1, config_.data_center, {}, zeros};
+        v1::Chunk wire;
+        EncodeChunk(config_.job, config_.policy.chunk_bytes, e, &wire);
+        if (!it->second->Send(std::move(wire), std::chrono::milliseconds(10), /*priority=*/1e9)) break;
+        Count("probe", "sent");
+      }
+    }
   }
 
   // Runs one engine call under the lock, then sends what it produced.
@@ -426,7 +716,7 @@ class SidecarImpl final : public Sidecar, public v1::DataPlane::Service, public 
       out = engine_->TakeOutgoing();
       results = engine_->TakeResults();
     }
-    for (Result& r : results) board_.Publish(std::move(r));
+    for (Result& r : results) board_->Publish(std::move(r));
     for (Outgoing& o : out) SendToPeer(o);
     return s;
   }
@@ -437,6 +727,10 @@ class SidecarImpl final : public Sidecar, public v1::DataPlane::Service, public 
       Count(PhaseName(o.chunk.kind), "dropped");
       spdlog::error("{}: no address for peer '{}' (add --peer {}=HOST:PORT)", config_.data_center, o.peer, o.peer);
       return;
+    }
+    if (config_.inject_delay.count() > 0) {
+      thread_local std::mt19937 random(std::random_device{}());
+      std::this_thread::sleep_for(std::chrono::microseconds(random() % (config_.inject_delay.count() * 1000 + 1)));
     }
     v1::Chunk wire;
     EncodeChunk(config_.job, config_.policy.chunk_bytes, o.chunk, &wire);
@@ -473,12 +767,16 @@ class SidecarImpl final : public Sidecar, public v1::DataPlane::Service, public 
       return;
     }
     Count("result", "accepted");
-    board_.Publish({e->iteration, e->chunk, e->contributors, e->data});
+    board_->Publish({e->iteration, e->chunk, e->contributors, e->data});
   }
 
   void Abandon(uint64_t t, const absl::Status& why) {
     spdlog::error("{}: iteration {} failed: {}", config_.data_center, t, std::string(why.message()));
-    board_.Fail(t, std::string(std::string(why.message())));
+    {
+      std::lock_guard<std::mutex> lock(error_mu_);
+      last_error_ = absl::StrCat("iteration ", t, ": ", why.message());
+    }
+    board_->Fail(t, std::string(std::string(why.message())));
     if (engine_) {
       std::lock_guard<std::mutex> lock(engine_mu_);
       engine_->Abandon(t + 1);
@@ -489,12 +787,12 @@ class SidecarImpl final : public Sidecar, public v1::DataPlane::Service, public 
     if (metrics_) metrics_->CountChunk(phase, outcome);
   }
 
-  void LogRefusal(const v1::Chunk& wire, const absl::Status& s) {
+  void LogRefusal(uint64_t iteration, int64_t chunk, const std::string& sender, const absl::Status& s) {
     // Rate-limited: the first few, then one in a thousand.
     const int64_t n = refusals_++;
     if (n < 20 || n % 1000 == 0) {
       spdlog::warn("{}: refused chunk {} of iteration {} from '{}': {} ({} refused so far)", config_.data_center,
-                   wire.chunk(), wire.iteration(), wire.sender(), std::string(s.message()), n + 1);
+                   chunk, iteration, sender, std::string(s.message()), n + 1);
     }
   }
 
@@ -509,12 +807,26 @@ class SidecarImpl final : public Sidecar, public v1::DataPlane::Service, public 
 
   SidecarConfig config_;
   WireLimits limits_;
-  ResultBoard board_;
+  std::unique_ptr<ResultBoard> board_;
   std::unique_ptr<SidecarMetrics> metrics_;
   std::mutex engine_mu_;
   std::unique_ptr<Aggregator> engine_;
   std::map<std::string, std::unique_ptr<PeerLink>> links_;
   std::unique_ptr<MemberLink> member_;
+  // Rollout: the switch, chunks of held iterations, and updates that came before
+  // the engine was built.
+  std::mutex control_mu_;
+  std::condition_variable control_cv_;
+  PolicySwitch switch_;
+  std::vector<Envelope> held_;
+  int64_t held_bytes_ = 0;
+  std::atomic<bool> engine_ready_{false};
+  std::vector<v1::PolicyUpdate> early_updates_;
+  std::unique_ptr<ControlLink> control_;
+  std::atomic<double> last_iteration_seconds_{0};
+  uint64_t exported_version_ = 0;  // under engine_mu_
+  std::mutex error_mu_;
+  std::string last_error_;
   std::unique_ptr<grpc::Server> server_;
   int data_port_ = 0;
   std::atomic<int64_t> next_session_{0};
@@ -528,32 +840,19 @@ class SidecarImpl final : public Sidecar, public v1::DataPlane::Service, public 
 absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Start(SidecarConfig config) {
   const core::Policy& p = config.policy;
   if (config.data_center.empty()) return absl::InvalidArgumentError("--dc: the DC name is required");
-  if (std::find(p.data_centers.begin(), p.data_centers.end(), config.data_center) == p.data_centers.end()) {
-    return absl::InvalidArgumentError(absl::StrCat("--dc: '", config.data_center, "' is not a DC of the policy"));
-  }
-  if (p.model_bytes % 4 != 0 || p.chunk_bytes % 4 != 0) {
-    return absl::InvalidArgumentError("policy: model and chunk sizes must be whole float32 values (multiples of 4)");
-  }
-  if (config.gateway.empty()) {
-    for (const std::string& dc : p.data_centers) {
-      if (dc != config.data_center && !config.peers.count(dc)) {
-        // A gateway talks only to the DCs its trees and relays name; check those.
-        bool needed = false;
-        for (const core::ShardPlan& s : p.shards) {
-          for (core::Phase phase : {core::Phase::kReduce, core::Phase::kBroadcast}) {
-            for (auto [from, to] : core::TreeEdges(s, phase)) {
-              needed |= p.data_centers[from] == config.data_center && p.data_centers[to] == dc;
-            }
-          }
-        }
-        for (const core::AuxRoute& a : p.aux_routes) {
-          for (size_t h = 0; h + 1 < a.path.size(); ++h) {
-            needed |= p.data_centers[a.path[h]] == config.data_center && p.data_centers[a.path[h + 1]] == dc;
-          }
-        }
-        if (needed)
-          return absl::InvalidArgumentError(
-              absl::StrCat("--peer: no address for '", dc, "', which the policy sends to"));
+  if (!config.controller.empty()) {
+    // The policy comes from the controller; Init checks it.
+    if (!config.gateway.empty()) return absl::InvalidArgumentError("--controller: only gateways talk to the controller");
+  } else {
+    if (std::find(p.data_centers.begin(), p.data_centers.end(), config.data_center) == p.data_centers.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("--dc: '", config.data_center, "' is not a DC of the policy"));
+    }
+    if (p.model_bytes % 4 != 0 || p.chunk_bytes % 4 != 0) {
+      return absl::InvalidArgumentError("policy: model and chunk sizes must be whole float32 values (multiples of 4)");
+    }
+    if (config.gateway.empty()) {
+      if (const std::string dc = UnreachablePeer(p, config.data_center, config.peers); !dc.empty()) {
+        return absl::InvalidArgumentError(absl::StrCat("--peer: no address for '", dc, "', which the policy sends to"));
       }
     }
   }

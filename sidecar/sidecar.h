@@ -17,18 +17,18 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "control/credentials.h"
 #include "core/policy/policy.h"
 
 namespace geostorm::sidecar {
 
-struct TlsFiles {
-  std::string cert, key, ca;  // PEM files; all three, or none with `insecure`
-};
+using control::TlsFiles;
 
 struct SidecarConfig {
   std::string job = "job";
   std::string data_center;
-  core::Policy policy;
+  core::Policy policy;     // from a file; or, with `controller`, left empty
+  std::string controller;  // host:port: take policies from the controller (gateways)
   std::map<std::string, std::string> peers;  // peer gateway DC -> host:port
   std::string listen = "127.0.0.1:0";        // DataPlane (gateways only)
   std::string worker_listen;                 // Worker API: unix:/path or host:port
@@ -41,6 +41,10 @@ struct SidecarConfig {
   std::string metrics_listen;                // host:port for /metrics; empty = off
   bool insecure = false;
   TlsFiles tls;
+  // Fault injection for tests: each chunk sent to a peer waits a random time up to
+  // this long; a gateway that ignores Prepare never acknowledges a rollout.
+  std::chrono::milliseconds inject_delay{0};
+  bool ignore_prepare = false;
 };
 
 class Sidecar {

@@ -54,6 +54,12 @@ struct Policy {
   int64_t BytesOf(int64_t first_chunk, int64_t count) const;
 };
 
+// A policy and the first iteration it applies to (the rollout's unit).
+struct Activation {
+  Policy policy;
+  uint64_t activate_at = 0;
+};
+
 // Checks that:
 //   - the DCs, model size and chunk size match the view;
 //   - shards cover chunks [0, num_chunks) exactly once, in order, with valid roots;

@@ -37,7 +37,7 @@ namespace geostorm::sidecar {
 
 using Payload = std::shared_ptr<const std::vector<float>>;
 
-enum class ChunkKind { kReduce, kBroadcast, kLocal, kResult };
+enum class ChunkKind { kReduce, kBroadcast, kLocal, kResult, kProbe };
 
 // A chunk as the engine sees it, decoded and checksum-verified by the transport.
 struct Envelope {
@@ -115,6 +115,7 @@ class Aggregator {
   // True once every chunk of the iteration's result has been delivered here.
   bool IterationDone(uint64_t iteration) const { return iteration < oldest_open_ || finished_.count(iteration) > 0; }
   const core::Policy& PolicyFor(uint64_t iteration) const;
+  uint64_t latest_version() const { return policies_.rbegin()->second->version; }
   int64_t num_chunks() const { return num_chunks_; }
   int64_t ChunkFloats(int64_t chunk) const;
 

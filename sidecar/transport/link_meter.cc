@@ -28,6 +28,7 @@ void LinkMeter::OnAck(int64_t bytes, Clock::time_point now) {
     estimate_ = estimate_ == 0 ? rate : smoothing_ * rate + (1 - smoothing_) * estimate_;
     sample_busy_ = 0;
     sample_bytes_ = 0;
+    sampled_at_ = now;
   }
 }
 
@@ -55,6 +56,12 @@ int64_t LinkMeter::acked_bytes_total() const {
 double LinkMeter::busy_seconds_total() const {
   std::lock_guard<std::mutex> lock(mu_);
   return busy_total_;
+}
+
+double LinkMeter::age_seconds(Clock::time_point now) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (estimate_ == 0) return std::numeric_limits<double>::infinity();
+  return std::chrono::duration<double>(now - sampled_at_).count();
 }
 
 }  // namespace geostorm::sidecar

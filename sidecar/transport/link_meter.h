@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <limits>
 #include <mutex>
 
 namespace geostorm::sidecar {
@@ -30,6 +31,8 @@ class LinkMeter {
   int64_t outstanding_bytes() const;
   int64_t acked_bytes_total() const;
   double busy_seconds_total() const;
+  // Seconds since the estimate last took a sample; infinity before the first.
+  double age_seconds(Clock::time_point now = Clock::now()) const;
 
  private:
   void AdvanceBusy(Clock::time_point now);
@@ -44,6 +47,7 @@ class LinkMeter {
   double sample_busy_ = 0;
   int64_t sample_bytes_ = 0;
   double estimate_ = 0;
+  Clock::time_point sampled_at_{};
 };
 
 }  // namespace geostorm::sidecar

@@ -19,6 +19,8 @@ v1::ChunkKind ToWire(ChunkKind k) {
       return v1::CHUNK_LOCAL;
     case ChunkKind::kResult:
       return v1::CHUNK_RESULT;
+    case ChunkKind::kProbe:
+      return v1::CHUNK_PROBE;
   }
   return v1::CHUNK_KIND_UNSPECIFIED;
 }
@@ -75,6 +77,9 @@ absl::StatusOr<Envelope> DecodeChunk(const WireLimits& limits, const v1::Chunk& 
       break;
     case v1::CHUNK_RESULT:
       e.kind = ChunkKind::kResult;
+      break;
+    case v1::CHUNK_PROBE:
+      e.kind = ChunkKind::kProbe;
       break;
     default:
       return absl::InvalidArgumentError("field 'kind': unspecified");

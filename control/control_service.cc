@@ -1,0 +1,277 @@
+#include "control/control_service.h"
+
+#include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "core/policy/policy_codec.h"
+#include "geostorm/v1/control.grpc.pb.h"
+
+namespace geostorm::control {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+void ToProto(const core::Activation& a, v1::Prepare* out) {
+  core::ToProto(a.policy, out->mutable_policy());
+  out->set_activate_at(a.activate_at);
+}
+
+// One Subscribe stream: updates wait here until its handler writes them.
+struct Subscriber {
+  std::deque<v1::PolicyUpdate> queue;
+  bool closed = false;
+};
+
+class ControlServiceImpl final : public ControlService, public v1::Control::Service {
+ public:
+  ControlServiceImpl(ControlServiceConfig config, StateStore* store) : config_(std::move(config)), store_(store) {}
+
+  absl::Status Init(const core::Policy& initial) {
+    absl::StatusOr<RolloutState> loaded = store_->Load();
+    if (loaded.ok()) {
+      state_ = *std::move(loaded);
+    } else if (absl::IsNotFound(loaded.status())) {
+      core::Policy p = initial;
+      p.version = state_.next_version++;
+      state_.AddCommitted({std::move(p), 0});
+    } else {
+      return loaded.status();
+    }
+    if (state_.committed.empty()) return absl::InvalidArgumentError("rollout state: no committed policy");
+    if (state_.pending) {
+      spdlog::warn("job {}: the rollout of policy v{} was interrupted by a restart: aborting it", config_.job,
+                   state_.pending->policy.version);
+      state_.pending.reset();
+      ++counters_.aborted;
+    }
+    return store_->Save(state_);
+  }
+
+  grpc::Service* grpc() override { return this; }
+
+  absl::StatusOr<uint64_t> Rollout(core::Policy policy) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (stopping_) return absl::CancelledError("shutting down");
+    if (state_.pending) return absl::FailedPreconditionError("a rollout is already in progress");
+    for (const std::string& dc : config_.gateways) {
+      if (!reports_[dc].connected) {
+        ++counters_.aborted;
+        return absl::UnavailableError(absl::StrCat("gateway ", dc, " is not connected; keeping policy v",
+                                                   state_.committed.back().policy.version));
+      }
+    }
+    uint64_t highest = 0;
+    for (const auto& [dc, r] : reports_) highest = std::max(highest, r.iteration);
+    policy.version = state_.next_version++;
+    const uint64_t version = policy.version;
+    state_.pending = core::Activation{std::move(policy), highest + config_.lead};
+    acks_.clear();
+    if (absl::Status s = store_->Save(state_); !s.ok()) {
+      state_.pending.reset();
+      ++counters_.aborted;
+      return s;
+    }
+    v1::PolicyUpdate prepare;
+    ToProto(*state_.pending, prepare.mutable_prepare());
+    Broadcast(prepare);
+    const auto deadline = Clock::now() + config_.prepare_timeout;
+    std::string refusal;
+    changed_.wait_until(lock, deadline, [&] {
+      for (const auto& [dc, ack] : acks_) {
+        if (!ack.empty()) refusal = absl::StrCat(dc, " refused: ", ack);
+      }
+      return stopping_ || !refusal.empty() || AllAcked();
+    });
+    const bool commit = !stopping_ && refusal.empty() && AllAcked();
+    if (!commit && refusal.empty()) refusal = absl::StrCat("no acknowledgement from ", Missing(), " in time");
+    v1::PolicyUpdate decision;
+    if (commit) {
+      state_.AddCommitted(*std::move(state_.pending));
+      decision.mutable_commit()->set_version(version);
+    } else {
+      decision.mutable_abort()->set_version(version);
+      decision.mutable_abort()->set_reason(refusal);
+    }
+    state_.pending.reset();
+    if (absl::Status s = store_->Save(state_); !s.ok()) {
+      // Nobody has heard the decision: say nothing, and a restart aborts it.
+      spdlog::error("job {}: cannot save the decision on policy v{}: {}", config_.job, version,
+                    std::string(s.message()));
+      return s;
+    }
+    Broadcast(decision);
+    if (commit) {
+      ++counters_.committed;
+      spdlog::info("job {}: policy v{} committed, from iteration {}", config_.job, version,
+                   state_.committed.back().activate_at);
+      return version;
+    }
+    ++counters_.aborted;
+    spdlog::warn("job {}: policy v{} aborted: {}", config_.job, version, refusal);
+    return absl::AbortedError(absl::StrCat("policy v", version, " aborted: ", refusal));
+  }
+
+  core::Activation Current() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return state_.committed.back();
+  }
+
+  std::map<std::string, GatewayReport> Reports() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return reports_;
+  }
+
+  RolloutCounters counters() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return counters_;
+  }
+
+  void Probe(const std::string& dc, const std::vector<std::string>& peers) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = subscribers_.find(dc);
+    if (it == subscribers_.end()) return;
+    v1::PolicyUpdate u;
+    for (const std::string& p : peers) u.mutable_probe()->add_peers(p);
+    it->second->queue.push_back(std::move(u));
+    changed_.notify_all();
+  }
+
+  void Shutdown() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+    changed_.notify_all();
+  }
+
+  // ---- gRPC ----
+
+  grpc::Status Subscribe(grpc::ServerContext* context, const v1::Hello* hello,
+                         grpc::ServerWriter<v1::PolicyUpdate>* writer) override {
+    if (hello->job() != config_.job) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          absl::StrCat("job '", hello->job(), "' is not this controller's job '", config_.job, "'"));
+    }
+    const std::string dc = hello->data_center();
+    if (std::find(config_.gateways.begin(), config_.gateways.end(), dc) == config_.gateways.end()) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          absl::StrCat("'", dc, "' is not a DC of job ", config_.job));
+    }
+    auto self = std::make_shared<Subscriber>();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (auto old = subscribers_.find(dc); old != subscribers_.end()) old->second->closed = true;
+      subscribers_[dc] = self;
+      GatewayReport& r = reports_[dc];
+      r.connected = true;
+      r.iteration = std::max(r.iteration, hello->iteration());
+      // Current first, under the lock, so that no Prepare or decision can come
+      // before it or be missed.
+      v1::PolicyUpdate current;
+      for (const core::Activation& a : state_.committed) {
+        v1::Activation* out = current.mutable_current()->add_committed();
+        core::ToProto(a.policy, out->mutable_policy());
+        out->set_activate_at(a.activate_at);
+      }
+      if (state_.pending) ToProto(*state_.pending, current.mutable_current()->mutable_pending());
+      self->queue.push_back(std::move(current));
+      changed_.notify_all();
+    }
+    spdlog::info("job {}: gateway {} subscribed (at iteration {})", config_.job, dc, hello->iteration());
+    std::mt19937_64 random(std::hash<std::string>()(dc) ^ static_cast<uint64_t>(Clock::now().time_since_epoch().count()));
+    for (;;) {
+      v1::PolicyUpdate update;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        changed_.wait_for(lock, std::chrono::milliseconds(200),
+                          [&] { return stopping_ || self->closed || !self->queue.empty(); });
+        if (stopping_ || self->closed || context->IsCancelled()) break;
+        if (self->queue.empty()) continue;
+        update = std::move(self->queue.front());
+        self->queue.pop_front();
+      }
+      if (config_.inject_delay.count() > 0) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(random() % (config_.inject_delay.count() + 1)));
+      }
+      if (!writer->Write(update)) break;
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    if (subscribers_[dc] == self) {
+      subscribers_.erase(dc);
+      reports_[dc].connected = false;
+      changed_.notify_all();
+    }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Report(grpc::ServerContext*, grpc::ServerReader<v1::Progress>* reader, v1::ReportReply*) override {
+    v1::Progress p;
+    while (reader->Read(&p)) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (p.job() != config_.job || !reports_.count(p.data_center())) continue;  // not subscribed
+      GatewayReport& r = reports_[p.data_center()];
+      r.iteration = std::max(r.iteration, p.iteration());
+      r.policy_version = p.policy_version();
+      if (p.iteration_seconds() > 0) r.iteration_seconds = p.iteration_seconds();
+      r.error = p.error();
+      const auto now = Clock::now();
+      for (const v1::LinkEstimate& l : p.links()) r.links[l.dst()] = {l.bytes_per_second(), l.age_seconds(), now};
+      if (p.has_ack() && state_.pending && p.ack().version() == state_.pending->policy.version) {
+        acks_[p.data_center()] = p.ack().ok() ? "" : p.ack().error();
+      }
+      changed_.notify_all();
+    }
+    return grpc::Status::OK;
+  }
+
+ private:
+  void Broadcast(const v1::PolicyUpdate& update) {
+    for (auto& [dc, s] : subscribers_) s->queue.push_back(update);
+    changed_.notify_all();
+  }
+
+  bool AllAcked() const {
+    return std::all_of(config_.gateways.begin(), config_.gateways.end(), [&](const std::string& dc) {
+      auto it = acks_.find(dc);
+      return it != acks_.end() && it->second.empty();
+    });
+  }
+
+  std::string Missing() const {
+    std::vector<std::string> missing;
+    for (const std::string& dc : config_.gateways) {
+      if (!acks_.count(dc)) missing.push_back(dc);
+    }
+    return absl::StrJoin(missing, ", ");
+  }
+
+  const ControlServiceConfig config_;
+  StateStore* const store_;
+  mutable std::mutex mu_;
+  std::condition_variable changed_;
+  RolloutState state_;
+  std::map<std::string, std::shared_ptr<Subscriber>> subscribers_;
+  std::map<std::string, GatewayReport> reports_;
+  std::map<std::string, std::string> acks_;  // DC -> "" (acknowledged) or why it refused
+  RolloutCounters counters_;
+  bool stopping_ = false;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ControlService>> ControlService::Create(ControlServiceConfig config, StateStore* store,
+                                                                       const core::Policy& initial) {
+  if (config.gateways.empty()) return absl::InvalidArgumentError("the job has no DCs");
+  auto service = std::make_unique<ControlServiceImpl>(std::move(config), store);
+  if (absl::Status s = service->Init(initial); !s.ok()) return s;
+  return service;
+}
+
+}  // namespace geostorm::control

@@ -1,0 +1,177 @@
+#include "control/controller.h"
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <spdlog/spdlog.h>
+
+#include <limits>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "core/planner/planner.h"
+
+namespace geostorm::control {
+
+struct Controller::Metrics {
+  prometheus::Counter& published;
+  prometheus::Counter& committed;
+  prometheus::Counter& aborted;
+  prometheus::Histogram& replan;
+  prometheus::Gauge& predicted;
+  prometheus::Gauge& observed;
+  prometheus::Gauge& matrix_age;
+  prometheus::Gauge& source_up;
+
+  Metrics(prometheus::Registry& r, const std::string& job)
+      : published(prometheus::BuildCounter()
+                      .Name("geostorm_controller_policy_versions_published_total")
+                      .Help("Policy versions the controller rolled out (committed or not)")
+                      .Register(r)
+                      .Add({{"job", job}})),
+        committed(Rollouts(r).Add({{"job", job}, {"outcome", "committed"}})),
+        aborted(Rollouts(r).Add({{"job", job}, {"outcome", "aborted"}})),
+        replan(prometheus::BuildHistogram()
+                   .Name("geostorm_controller_replan_duration_seconds")
+                   .Help("Time to re-plan the topology")
+                   .Register(r)
+                   .Add({{"job", job}}, prometheus::Histogram::BucketBoundaries{0.001, 0.01, 0.05, 0.1, 0.5, 1, 5, 30,
+                                                                                 120})),
+        predicted(Gauge(r, "geostorm_controller_predicted_iteration_seconds",
+                        "Iteration time the policy in force was predicted to take", job)),
+        observed(Gauge(r, "geostorm_controller_observed_iteration_seconds",
+                       "Slowest gateway's last iteration time, as reported", job)),
+        matrix_age(Gauge(r, "geostorm_controller_link_matrix_age_seconds", "Age of the oldest link estimate", job)),
+        source_up(Gauge(r, "geostorm_controller_source_up", "1 when the last link-matrix read succeeded", job)) {}
+
+  static prometheus::Family<prometheus::Counter>& Rollouts(prometheus::Registry& r) {
+    return prometheus::BuildCounter()
+        .Name("geostorm_controller_rollouts_total")
+        .Help("Rollouts decided, by outcome")
+        .Register(r);
+  }
+  static prometheus::Gauge& Gauge(prometheus::Registry& r, const std::string& name, const std::string& help,
+                                  const std::string& job) {
+    return prometheus::BuildGauge().Name(name).Help(help).Register(r).Add({{"job", job}});
+  }
+};
+
+Controller::Controller(ControllerConfig config, core::Topology topology, ControlService* service,
+                       std::unique_ptr<LinkSource> source, std::shared_ptr<prometheus::Registry> registry)
+    : config_(std::move(config)), service_(service), source_(std::move(source)), matrix_(std::move(topology)) {
+  if (registry) metrics_ = std::make_unique<Metrics>(*registry, config_.job);
+}
+
+Controller::~Controller() = default;
+
+ControllerStatus Controller::status() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return status_;
+}
+
+std::string Controller::ReconcileOnce() {
+  const auto now = Clock::now();
+  absl::StatusOr<std::vector<LinkSample>> samples = source_->Read();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    status_.source_ok = samples.ok();
+    status_.source_message = samples.ok() ? "" : std::string(samples.status().message());
+  }
+  if (!samples.ok()) {
+    spdlog::warn("job {}: link matrix source is stale: {}; keeping policy v{}", config_.job,
+                 std::string(samples.status().message()), service_->Current().policy.version);
+    UpdateMetrics();
+    return absl::StrCat("source failed: ", samples.status().message());
+  }
+  matrix_.Update(*samples, now);
+  std::map<std::string, std::vector<std::string>> probes;
+  for (const auto& [src, dst] : matrix_.Stale(now, config_.stale_after_seconds)) probes[src].push_back(dst);
+  for (const auto& [src, peers] : probes) service_->Probe(src, peers);
+
+  const auto started = Clock::now();
+  const core::Policy current = service_->Current().policy;
+  absl::StatusOr<Decision> d = Replan(matrix_, current, config_.replan);
+  if (metrics_) metrics_->replan.Observe(std::chrono::duration<double>(Clock::now() - started).count());
+  std::string outcome;
+  if (!d.ok()) {
+    outcome = absl::StrCat("re-plan failed: ", d.status().message());
+    spdlog::error("job {}: {}", config_.job, outcome);
+  } else if (d->publish) {
+    Publish(std::move(d->candidate), d->reason);
+    outcome = d->reason;
+  } else {
+    outcome = d->reason;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    status_.last_decision = outcome;
+  }
+  UpdateMetrics();
+  return outcome;
+}
+
+void Controller::Publish(core::Policy policy, const std::string& reason) {
+  if (metrics_) metrics_->published.Increment();
+  absl::StatusOr<uint64_t> v = service_->Rollout(std::move(policy));
+  if (v.ok()) {
+    spdlog::info("job {}: rolled out policy v{}: {}", config_.job, *v, reason);
+  } else {
+    spdlog::warn("job {}: rollout failed, the old policy stays: {}", config_.job, std::string(v.status().message()));
+  }
+}
+
+void Controller::UpdateMetrics() {
+  if (!metrics_) return;
+  const RolloutCounters c = service_->counters();
+  metrics_->committed.Increment(static_cast<double>(c.committed) - metrics_->committed.Value());
+  metrics_->aborted.Increment(static_cast<double>(c.aborted) - metrics_->aborted.Value());
+  metrics_->predicted.Set(service_->Current().policy.predicted_seconds);
+  double observed = 0;
+  for (const auto& [dc, r] : service_->Reports()) observed = std::max(observed, r.iteration_seconds);
+  metrics_->observed.Set(observed);
+  std::lock_guard<std::mutex> lock(mu_);
+  status_.matrix_age_seconds = matrix_.MaxAge(Clock::now());
+  metrics_->matrix_age.Set(status_.matrix_age_seconds);
+  metrics_->source_up.Set(status_.source_ok ? 1 : 0);
+}
+
+void Controller::ForceLoop(const std::atomic<bool>& stop) {
+  const std::vector<std::string>& strategies = core::StrategyNames();
+  uint64_t last_iteration = std::numeric_limits<uint64_t>::max();
+  size_t n = 0;
+  while (!stop) {
+    uint64_t highest = 0;
+    for (const auto& [dc, r] : service_->Reports()) highest = std::max(highest, r.iteration);
+    if (highest == last_iteration) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      continue;
+    }
+    last_iteration = highest;
+    ++n;
+    core::PlanOptions options;
+    options.star_root = static_cast<int>(n % matrix_.topology().data_centers.size());
+    const std::string& strategy = strategies[n % strategies.size()];
+    absl::StatusOr<core::Policy> p = core::PlanTopology(matrix_.topology(), strategy, config_.replan.model_bytes,
+                                                        config_.replan.chunk_bytes, options);
+    if (!p.ok()) {
+      spdlog::error("job {}: cannot plan {}: {}", config_.job, strategy, std::string(p.status().message()));
+      continue;
+    }
+    Publish(*std::move(p), absl::StrCat("forced (", strategy, ")"));
+    UpdateMetrics();
+  }
+}
+
+void Controller::Run(const std::atomic<bool>& stop) {
+  if (config_.force_every_iteration) return ForceLoop(stop);
+  while (!stop) {
+    const std::string outcome = ReconcileOnce();
+    spdlog::debug("job {}: reconcile: {}", config_.job, outcome);
+    const auto until = Clock::now() + config_.interval;
+    while (!stop && Clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+}  // namespace geostorm::control

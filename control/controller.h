@@ -1,0 +1,82 @@
+// Controller: the policy controller's reconcile loop, shared by the operator and
+// `geostorm local`. Every interval it
+//   1. reads the link matrix from its LinkSource (Prometheus, or the sidecars'
+//      reports); when the source fails it keeps the last good matrix and policy,
+//      and says so (log, status, metrics);
+//   2. asks the gateways to probe links whose estimates went stale;
+//   3. re-plans (Replan: hysteresis on predicted time, or a link gone), and rolls
+//      a new policy out through the ControlService.
+// Metrics (prometheus-cpp, on the registry given):
+//   geostorm_controller_policy_versions_published_total{job}
+//   geostorm_controller_rollouts_total{job,outcome="committed|aborted"}
+//   geostorm_controller_replan_duration_seconds{job} (histogram)
+//   geostorm_controller_predicted_iteration_seconds{job}, ..._observed_iteration_seconds{job}
+//   geostorm_controller_link_matrix_age_seconds{job}, geostorm_controller_source_up{job}
+#ifndef GEOSTORM_CONTROL_CONTROLLER_H_
+#define GEOSTORM_CONTROL_CONTROLLER_H_
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "control/control_service.h"
+#include "control/link_source.h"
+#include "control/replanner.h"
+
+namespace prometheus {
+class Registry;
+}
+
+namespace geostorm::control {
+
+struct ControllerConfig {
+  std::string job = "job";
+  ReplanOptions replan;
+  std::chrono::milliseconds interval{10000};
+  double stale_after_seconds = 30;
+  // Tests of the rollout protocol: roll a different policy out as soon as the last
+  // one is decided and the job has moved on an iteration (cycling strategies).
+  bool force_every_iteration = false;
+};
+
+struct ControllerStatus {
+  bool source_ok = true;
+  std::string source_message;  // the last read's error, when the source failed
+  std::string last_decision;
+  double matrix_age_seconds = 0;
+};
+
+class Controller {
+ public:
+  Controller(ControllerConfig config, core::Topology topology, ControlService* service,
+             std::unique_ptr<LinkSource> source, std::shared_ptr<prometheus::Registry> registry = nullptr);
+  ~Controller();
+
+  // One pass of the loop. Returns what it did, or why it did nothing.
+  std::string ReconcileOnce();
+  // Loops until `stop`.
+  void Run(const std::atomic<bool>& stop);
+
+  ControllerStatus status() const;
+
+ private:
+  struct Metrics;
+  void Publish(core::Policy policy, const std::string& reason);
+  void ForceLoop(const std::atomic<bool>& stop);
+  void UpdateMetrics();
+
+  const ControllerConfig config_;
+  ControlService* const service_;
+  std::unique_ptr<LinkSource> source_;
+  LinkMatrix matrix_;
+  std::unique_ptr<Metrics> metrics_;
+  mutable std::mutex mu_;
+  ControllerStatus status_;
+  int64_t published_ = 0;
+};
+
+}  // namespace geostorm::control
+
+#endif  // GEOSTORM_CONTROL_CONTROLLER_H_

@@ -1,0 +1,33 @@
+// gRPC credentials for sidecars and the controller: mutual TLS from PEM files
+// (servers require and verify client certificates), or plaintext when asked for
+// explicitly (local runs).
+#ifndef GEOSTORM_CONTROL_CREDENTIALS_H_
+#define GEOSTORM_CONTROL_CREDENTIALS_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace grpc {
+class ServerCredentials;
+class ChannelCredentials;
+}  // namespace grpc
+
+namespace geostorm::control {
+
+struct TlsFiles {
+  std::string cert, key, ca;  // PEM files; all three, or none with `insecure`
+};
+
+struct Credentials {
+  std::shared_ptr<grpc::ServerCredentials> server;
+  std::shared_ptr<grpc::ChannelCredentials> channel;
+};
+
+// Errors name the flag (--tls-cert, --tls-key, --tls-ca) that is missing or unreadable.
+[[nodiscard]] absl::StatusOr<Credentials> MakeCredentials(const TlsFiles& files, bool insecure);
+
+}  // namespace geostorm::control
+
+#endif  // GEOSTORM_CONTROL_CREDENTIALS_H_

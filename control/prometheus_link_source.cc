@@ -1,0 +1,95 @@
+// The Prometheus HTTP API through cpprestsdk (kept to this file: its headers are
+// heavy, and must come after _TURN_OFF_PLATFORM_STRING).
+#define _TURN_OFF_PLATFORM_STRING
+#include <cpprest/http_client.h>
+#include <cpprest/uri_builder.h>
+
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "control/link_source.h"
+
+namespace geostorm::control {
+namespace {
+
+using Json = nlohmann::json;
+
+class PrometheusLinkSource final : public LinkSource {
+ public:
+  PrometheusLinkSource(std::string base_url, std::string job, std::chrono::milliseconds timeout)
+      : base_url_(std::move(base_url)), job_(std::move(job)), timeout_(timeout) {}
+
+  std::string name() const override { return absl::StrCat("prometheus at ", base_url_); }
+
+  absl::StatusOr<std::vector<LinkSample>> Read() override {
+    const std::string series = absl::StrCat("geostorm_link_throughput_bytes_per_second{job=\"", job_, "\"}");
+    absl::StatusOr<std::map<std::pair<std::string, std::string>, double>> rates = Query(series);
+    if (!rates.ok()) return rates.status();
+    absl::StatusOr<std::map<std::pair<std::string, std::string>, double>> ages =
+        Query(absl::StrCat("time() - timestamp(", series, ")"));
+    if (!ages.ok()) return ages.status();
+    std::vector<LinkSample> samples;
+    for (const auto& [link, rate] : *rates) {
+      if (rate <= 0) continue;  // the sidecar has not measured it yet
+      auto age = ages->find(link);
+      samples.push_back({link.first, link.second, rate, age == ages->end() ? 0.0 : age->second});
+    }
+    return samples;
+  }
+
+ private:
+  // An instant query: (src, dst) -> value.
+  absl::StatusOr<std::map<std::pair<std::string, std::string>, double>> Query(const std::string& promql) {
+    std::string body;
+    try {
+      web::http::client::http_client_config config;
+      config.set_timeout(timeout_);
+      web::http::client::http_client client(base_url_, config);
+      web::uri_builder path("/api/v1/query");
+      path.append_query("query", promql);
+      web::http::http_response response = client.request(web::http::methods::GET, path.to_string()).get();
+      body = response.extract_string(true).get();
+      if (response.status_code() != web::http::status_codes::OK) {
+        return absl::UnavailableError(absl::StrCat(name(), ": HTTP ", response.status_code(), " for '", promql,
+                                                   "': ", body.substr(0, 200)));
+      }
+    } catch (const std::exception& e) {
+      return absl::UnavailableError(absl::StrCat(name(), ": cannot query '", promql, "': ", e.what()));
+    }
+    const Json j = Json::parse(body, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded() || !j.is_object() || j.value("status", "") != "success" || !j.contains("data") ||
+        !j["data"].is_object() || !j["data"].contains("result") || !j["data"]["result"].is_array()) {
+      return absl::DataLossError(
+          absl::StrCat(name(), ": not a Prometheus query response (data.result missing): ", body.substr(0, 200)));
+    }
+    std::map<std::pair<std::string, std::string>, double> values;
+    for (const Json& r : j["data"]["result"]) {
+      const Json* metric = r.contains("metric") ? &r["metric"] : nullptr;
+      const Json* value = r.contains("value") ? &r["value"] : nullptr;
+      if (metric == nullptr || value == nullptr || !metric->is_object() || !value->is_array() || value->size() != 2 ||
+          !(*value)[1].is_string() || !metric->contains("src") || !metric->contains("dst")) {
+        return absl::DataLossError(absl::StrCat(name(), ": a series without src, dst or value: ", r.dump()));
+      }
+      try {
+        values[{(*metric)["src"].get<std::string>(), (*metric)["dst"].get<std::string>()}] =
+            std::stod((*value)[1].get<std::string>());
+      } catch (const std::exception&) {
+        return absl::DataLossError(absl::StrCat(name(), ": a value that is not a number: ", r.dump()));
+      }
+    }
+    return values;
+  }
+
+  const std::string base_url_, job_;
+  const std::chrono::milliseconds timeout_;
+};
+
+}  // namespace
+
+std::unique_ptr<LinkSource> MakePrometheusLinkSource(std::string base_url, std::string job,
+                                                     std::chrono::milliseconds timeout) {
+  return std::make_unique<PrometheusLinkSource>(std::move(base_url), std::move(job), timeout);
+}
+
+}  // namespace geostorm::control

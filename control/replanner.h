@@ -1,0 +1,82 @@
+// Re-planning with hysteresis, on a link matrix that the sidecars measure.
+//
+// LinkMatrix starts from the topology's configured rates and takes measured
+// estimates as they come; each link keeps its last estimate and its age, so a
+// link that stopped carrying traffic keeps a usable (if old) figure and is listed
+// as stale, for the controller to have it probed. On a physical topology only
+// direct links are measured (gateways talk to their neighbours).
+//
+// Replan() plans afresh and publishes only when the candidate's predicted time
+// beats the current policy's, on the same matrix, by at least min_improvement,
+// or when the current policy uses a link that went away (a fresh estimate of 0).
+// Pure: no I/O, thread-compatible.
+#ifndef GEOSTORM_CONTROL_REPLANNER_H_
+#define GEOSTORM_CONTROL_REPLANNER_H_
+
+#include <chrono>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/policy/policy.h"
+#include "core/topology/topology.h"
+
+namespace geostorm::control {
+
+using Clock = std::chrono::steady_clock;
+
+// One directed link's estimate, as a source reports it.
+struct LinkSample {
+  std::string src, dst;
+  double bytes_per_second = 0;
+  double age_seconds = 0;  // how old the measurement was when read
+};
+
+class LinkMatrix {
+ public:
+  explicit LinkMatrix(core::Topology topology);
+
+  // Takes the samples of one read at `now`. Samples for unknown DCs or for pairs
+  // that are not direct links are ignored (and counted).
+  int Update(const std::vector<LinkSample>& samples, Clock::time_point now);
+
+  const core::Topology& topology() const { return topology_; }
+  // The topology's links at their latest estimates.
+  std::vector<core::DirectedLink> Links() const;
+  // Links never measured, or measured longer than `stale_after` ago.
+  std::vector<std::pair<std::string, std::string>> Stale(Clock::time_point now, double stale_after_seconds) const;
+  // The age of the oldest measured link, in seconds (0 before any measurement).
+  double MaxAge(Clock::time_point now) const;
+
+ private:
+  struct Entry {
+    double mbps = 0;
+    bool measured = false;
+    Clock::time_point measured_at;
+  };
+  core::Topology topology_;
+  std::vector<Entry> entries_;  // parallel to topology_.links
+};
+
+struct ReplanOptions {
+  std::string strategy = "netstorm";
+  double min_improvement = 0.10;  // publish when predicted time drops by this fraction
+  int64_t model_bytes = 0;
+  int64_t chunk_bytes = 0;
+};
+
+struct Decision {
+  bool publish = false;
+  std::string reason;  // why (or why not), for logs and status
+  core::Policy candidate;
+  double current_seconds = 0;  // the current policy, predicted on the matrix; inf when it cannot run
+  double candidate_seconds = 0;
+};
+
+[[nodiscard]] absl::StatusOr<Decision> Replan(const LinkMatrix& matrix, const core::Policy& current,
+                                              const ReplanOptions& options);
+
+}  // namespace geostorm::control
+
+#endif  // GEOSTORM_CONTROL_REPLANNER_H_
