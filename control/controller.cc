@@ -24,6 +24,7 @@ struct Controller::Metrics {
   prometheus::Gauge& observed;
   prometheus::Gauge& matrix_age;
   prometheus::Gauge& source_up;
+  prometheus::Family<prometheus::Gauge>& links;
 
   Metrics(prometheus::Registry& r, const std::string& job)
       : published(prometheus::BuildCounter()
@@ -44,7 +45,11 @@ struct Controller::Metrics {
         observed(Gauge(r, "geostorm_controller_observed_iteration_seconds",
                        "Slowest gateway's last iteration time, as reported", job)),
         matrix_age(Gauge(r, "geostorm_controller_link_matrix_age_seconds", "Age of the oldest link estimate", job)),
-        source_up(Gauge(r, "geostorm_controller_source_up", "1 when the last link-matrix read succeeded", job)) {}
+        source_up(Gauge(r, "geostorm_controller_source_up", "1 when the last link-matrix read succeeded", job)),
+        links(prometheus::BuildGauge()
+                  .Name("geostorm_controller_link_bytes_per_second")
+                  .Help("The link matrix the controller plans on (measured links only)")
+                  .Register(r)) {}
 
   static prometheus::Family<prometheus::Counter>& Rollouts(prometheus::Registry& r) {
     return prometheus::BuildCounter()
@@ -135,6 +140,9 @@ void Controller::UpdateMetrics() {
   status_.matrix_age_seconds = matrix_.MaxAge(Clock::now());
   metrics_->matrix_age.Set(status_.matrix_age_seconds);
   metrics_->source_up.Set(status_.source_ok ? 1 : 0);
+  for (const LinkSample& l : matrix_.Measured(Clock::now())) {
+    metrics_->links.Add({{"job", config_.job}, {"src", l.src}, {"dst", l.dst}}).Set(l.bytes_per_second);
+  }
 }
 
 void Controller::ForceLoop(const std::atomic<bool>& stop) {

@@ -26,6 +26,12 @@ class PrometheusLinkSource final : public LinkSource {
     const std::string series = absl::StrCat("geostorm_link_throughput_bytes_per_second{job=\"", job_, "\"}");
     absl::StatusOr<std::map<std::pair<std::string, std::string>, double>> rates = Query(series);
     if (!rates.ok()) return rates.status();
+    if (rates->empty()) {
+      // Sidecars export every link from the start, so no series at all means no
+      // sidecar is scraped, or the scrape renamed their `job` label.
+      return absl::NotFoundError(absl::StrCat(name(), ": no series for '", series,
+                                              "' (are the sidecars scraped, with honor_labels: true?)"));
+    }
     absl::StatusOr<std::map<std::pair<std::string, std::string>, double>> ages =
         Query(absl::StrCat("time() - timestamp(", series, ")"));
     if (!ages.ok()) return ages.status();

@@ -56,6 +56,17 @@ std::vector<std::pair<std::string, std::string>> LinkMatrix::Stale(Clock::time_p
   return stale;
 }
 
+std::vector<LinkSample> LinkMatrix::Measured(Clock::time_point now) const {
+  std::vector<LinkSample> out;
+  for (size_t i = 0; i < entries_.size(); ++i) {
+    if (!entries_[i].measured) continue;
+    const core::DirectedLink& l = topology_.links[i];
+    out.push_back({topology_.data_centers[l.from], topology_.data_centers[l.to], entries_[i].mbps * core::kBytesPerMbit,
+                   std::chrono::duration<double>(now - entries_[i].measured_at).count()});
+  }
+  return out;
+}
+
 double LinkMatrix::MaxAge(Clock::time_point now) const {
   double age = 0;
   for (const Entry& e : entries_) {

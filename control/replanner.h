@@ -46,6 +46,8 @@ class LinkMatrix {
   std::vector<core::DirectedLink> Links() const;
   // Links never measured, or measured longer than `stale_after` ago.
   std::vector<std::pair<std::string, std::string>> Stale(Clock::time_point now, double stale_after_seconds) const;
+  // The links measured so far, at their latest estimates (age as of `now`).
+  std::vector<LinkSample> Measured(Clock::time_point now) const;
   // The age of the oldest measured link, in seconds (0 before any measurement).
   double MaxAge(Clock::time_point now) const;
 

@@ -11,6 +11,7 @@ packages=(
   libcli11-dev libboost-graph-dev libglpk-dev
   libcpprest-dev prometheus-cpp-dev libssl-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  prometheus
 )
 
 missing=()
