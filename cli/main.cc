@@ -1,6 +1,7 @@
 // geostorm: the command-line tool. `plan` and `simulate` work offline on a topology
-// file; later commands run jobs.
+// file; `local` runs a job on this machine.
 #include "CLI/CLI.hpp"
+#include "cli/local_command.h"
 #include "cli/plan_commands.h"
 
 int main(int argc, char** argv) {
@@ -10,7 +11,10 @@ int main(int argc, char** argv) {
   geostorm::cli::SimulateFlags simulate;
   geostorm::cli::AddPlanCommand(app, plan);
   geostorm::cli::AddSimulateCommand(app, simulate);
+  geostorm::cli::LocalFlags local;
+  geostorm::cli::AddLocalCommand(app, local);
   CLI11_PARSE(app, argc, argv);
   if (app.got_subcommand("plan")) return geostorm::cli::RunPlan(plan);
+  if (app.got_subcommand("local")) return geostorm::cli::RunLocal(local);
   return geostorm::cli::RunSimulate(simulate);
 }

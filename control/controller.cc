@@ -122,7 +122,7 @@ void Controller::Publish(core::Policy policy, const std::string& reason) {
   absl::StatusOr<uint64_t> v = service_->Rollout(std::move(policy));
   if (v.ok()) {
     spdlog::info("job {}: rolled out policy v{}: {}", config_.job, *v, reason);
-  } else {
+  } else if (!absl::IsCancelled(v.status())) {
     spdlog::warn("job {}: rollout failed, the old policy stays: {}", config_.job, std::string(v.status().message()));
   }
 }

@@ -29,6 +29,7 @@ PeerLink::~PeerLink() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
+    if (context_) context_->TryCancel();  // also ends a call still waiting for the peer
   }
   changed_.notify_all();
   thread_.join();
@@ -69,6 +70,11 @@ bool PeerLink::Stream() {
   v1::DataPlane::Stub stub(channel_);
   grpc::ClientContext context;
   context.set_wait_for_ready(true);  // a peer that is not up yet is waited for, not failed
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return false;
+    context_ = &context;
+  }
   std::unique_ptr<grpc::ClientReaderWriter<v1::Chunk, v1::Ack>> stream = stub.Exchange(&context);
   // Chunks written on this stream and not yet acknowledged, in order. They count
   // against the queue bound until acknowledged, and go out again on the next
@@ -107,6 +113,7 @@ bool PeerLink::Stream() {
   context.TryCancel();
   acks.join();
   std::lock_guard<std::mutex> lock(mu_);
+  context_ = nullptr;
   int64_t resent = 0;
   for (auto it = in_flight.rbegin(); it != in_flight.rend(); ++it) {
     resent += static_cast<int64_t>((*it)->payload().size());

@@ -56,6 +56,7 @@ class PeerLink {
   std::condition_variable changed_;
   std::deque<std::pair<double, v1::Chunk>> queue_;  // (priority, chunk), sorted
   int64_t queued_bytes_ = 0;
+  grpc::ClientContext* context_ = nullptr;  // the live stream's, for cancelling
   bool stopping_ = false;
   std::thread thread_;
 };
