@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <boost/process.hpp>
+#include <cmath>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -81,7 +82,7 @@ std::map<uint64_t, Iteration> ReadIterations(const std::vector<std::string>& log
 double Quantile(std::vector<double> v, double q) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
-  return v[static_cast<size_t>(q * static_cast<double>(v.size() - 1) + 0.5)];
+  return v[static_cast<size_t>(std::lround(q * static_cast<double>(v.size() - 1)))];
 }
 
 void ProgressBar(int done, int total) {
@@ -170,12 +171,23 @@ int RunLocal(const LocalFlags& flags) {
   const std::string total = std::to_string(flags.workers * n);
   for (int i = 0; i < n; ++i) {
     const std::string& dc = topology->data_centers[i];
-    std::vector<std::string> args = {"--job", config.job, "--dc", dc, "--controller",
-                                     absl::StrCat("127.0.0.1:", control_port), "--listen",
-                                     absl::StrCat("127.0.0.1:", ports[i]), "--worker-listen",
-                                     absl::StrCat("unix:", out, "/", dc, "-0.sock"), "--workers",
-                                     std::to_string(flags.workers), "--timeout-ms", std::to_string(flags.timeout_ms),
-                                     "--metrics", "127.0.0.1:0", "--insecure"};
+    std::vector<std::string> args = {"--job",
+                                     config.job,
+                                     "--dc",
+                                     dc,
+                                     "--controller",
+                                     absl::StrCat("127.0.0.1:", control_port),
+                                     "--listen",
+                                     absl::StrCat("127.0.0.1:", ports[i]),
+                                     "--worker-listen",
+                                     absl::StrCat("unix:", out, "/", dc, "-0.sock"),
+                                     "--workers",
+                                     std::to_string(flags.workers),
+                                     "--timeout-ms",
+                                     std::to_string(flags.timeout_ms),
+                                     "--metrics",
+                                     "127.0.0.1:0",
+                                     "--insecure"};
     for (int j = 0; j < n; ++j) {
       if (j != i) args.insert(args.end(), {"--peer", absl::StrCat(topology->data_centers[j], "=127.0.0.1:", ports[j])});
     }
@@ -188,26 +200,25 @@ int RunLocal(const LocalFlags& flags) {
   for (int i = 0; i < n; ++i) {
     const std::string& dc = topology->data_centers[i];
     for (int w = 1; w < flags.workers; ++w) {
-      sidecars.emplace_back(Sibling("geostorm-sidecar"),
-                            std::vector<std::string>{"--job", config.job, "--dc", dc, "--policy", policy_file,
-                                                     "--gateway", absl::StrCat("127.0.0.1:", ports[i]), "--member-id",
-                                                     absl::StrCat(dc, "-", w), "--worker-listen",
-                                                     absl::StrCat("unix:", out, "/", dc, "-", w, ".sock"),
-                                                     "--workers", std::to_string(flags.workers), "--total-workers",
-                                                     total, "--insecure"},
-                            (bp::std_out & bp::std_err) > absl::StrCat(out, "/member-", dc, "-", w, ".log"));
+      sidecars.emplace_back(
+          Sibling("geostorm-sidecar"),
+          std::vector<std::string>{"--job", config.job, "--dc", dc, "--policy", policy_file, "--gateway",
+                                   absl::StrCat("127.0.0.1:", ports[i]), "--member-id", absl::StrCat(dc, "-", w),
+                                   "--worker-listen", absl::StrCat("unix:", out, "/", dc, "-", w, ".sock"), "--workers",
+                                   std::to_string(flags.workers), "--total-workers", total, "--insecure"},
+          (bp::std_out & bp::std_err) > absl::StrCat(out, "/member-", dc, "-", w, ".log"));
     }
   }
   for (int i = 0; i < n; ++i) {
     const std::string& dc = topology->data_centers[i];
     for (int w = 0; w < flags.workers; ++w) {
-      workers.emplace_back(Sibling("geostorm-synthetic-worker"),
-                           std::vector<std::string>{"--sidecar", absl::StrCat("unix:", out, "/", dc, "-", w, ".sock"),
-                                                    "--dc-index", std::to_string(i), "--worker-index",
-                                                    std::to_string(w), "--dcs", std::to_string(n), "--workers",
-                                                    std::to_string(flags.workers), "--iterations",
-                                                    std::to_string(flags.iterations), "--keep-going"},
-                           (bp::std_out & bp::std_err) > absl::StrCat(out, "/worker-", dc, "-", w, ".log"));
+      workers.emplace_back(
+          Sibling("geostorm-synthetic-worker"),
+          std::vector<std::string>{"--sidecar", absl::StrCat("unix:", out, "/", dc, "-", w, ".sock"), "--dc-index",
+                                   std::to_string(i), "--worker-index", std::to_string(w), "--dcs", std::to_string(n),
+                                   "--workers", std::to_string(flags.workers), "--iterations",
+                                   std::to_string(flags.iterations), "--keep-going"},
+          (bp::std_out & bp::std_err) > absl::StrCat(out, "/worker-", dc, "-", w, ".log"));
     }
   }
 
@@ -243,8 +254,10 @@ int RunLocal(const LocalFlags& flags) {
 
   const std::map<uint64_t, Iteration> iterations = ReadIterations(gateway_logs);
   std::vector<double> times;
-  nlohmann::json summary = {{"topology", topology->name},     {"strategy", flags.strategy},
-                            {"model_mb", flags.model_mb},      {"workers_per_dc", flags.workers},
+  nlohmann::json summary = {{"topology", topology->name},
+                            {"strategy", flags.strategy},
+                            {"model_mb", flags.model_mb},
+                            {"workers_per_dc", flags.workers},
                             {"iterations", nlohmann::json::array()}};
   for (const auto& [t, it] : iterations) {
     if (it.gateways == n) times.push_back(it.seconds);
@@ -262,14 +275,15 @@ int RunLocal(const LocalFlags& flags) {
   std::ofstream(out + "/summary.json") << summary.dump(2) << "\n";
   std::printf("%d/%d iterations finished on every DC; median %.3f s, p90 %.3f s\n", static_cast<int>(times.size()),
               flags.iterations, median, Quantile(times, 0.9));
-  std::printf("the topology's WAN: T_min %.3f s, policy v1 predicted %.3f s. This run is on unshaped loopback,\n"
-              "where the WAN's rates do not apply and the CPU bounds the time.\n",
-              t_min, initial->predicted_seconds);
+  std::printf(
+      "the topology's WAN: T_min %.3f s, policy v1 predicted %.3f s. This run is on unshaped loopback,\n"
+      "where the WAN's rates do not apply and the CPU bounds the time.\n",
+      t_min, initial->predicted_seconds);
   std::printf("policies committed: %lld; summary in %s/summary.json\n",
               static_cast<long long>((*service)->counters().committed), out.c_str());
   if (failed_workers > 0) {
-    std::fprintf(stderr, "geostorm local: %d workers reported failed iterations; see %s/worker-*.log\n",
-                 failed_workers, out.c_str());
+    std::fprintf(stderr, "geostorm local: %d workers reported failed iterations; see %s/worker-*.log\n", failed_workers,
+                 out.c_str());
     return 1;
   }
   return 0;

@@ -19,7 +19,7 @@ struct LocalFlags {
   std::string strategy = "netstorm";
   double model_mb = 10;
   int iterations = 20;
-  int workers = 1;  // per DC
+  int workers = 1;         // per DC
   std::string prometheus;  // base URL; empty: the sidecars' own reports
   int interval_ms = 2000;  // reconcile interval
   double min_improvement = 0.10;

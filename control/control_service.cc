@@ -159,7 +159,7 @@ class ControlServiceImpl final : public ControlService, public v1::Control::Serv
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                           absl::StrCat("job '", hello->job(), "' is not this controller's job '", config_.job, "'"));
     }
-    const std::string dc = hello->data_center();
+    const std::string& dc = hello->data_center();
     if (std::find(config_.gateways.begin(), config_.gateways.end(), dc) == config_.gateways.end()) {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                           absl::StrCat("'", dc, "' is not a DC of job ", config_.job));
@@ -185,7 +185,8 @@ class ControlServiceImpl final : public ControlService, public v1::Control::Serv
       changed_.notify_all();
     }
     spdlog::info("job {}: gateway {} subscribed (at iteration {})", config_.job, dc, hello->iteration());
-    std::mt19937_64 random(std::hash<std::string>()(dc) ^ static_cast<uint64_t>(Clock::now().time_since_epoch().count()));
+    std::mt19937_64 random(std::hash<std::string>()(dc) ^
+                           static_cast<uint64_t>(Clock::now().time_since_epoch().count()));
     for (;;) {
       v1::PolicyUpdate update;
       {

@@ -38,8 +38,8 @@ struct Controller::Metrics {
                    .Name("geostorm_controller_replan_duration_seconds")
                    .Help("Time to re-plan the topology")
                    .Register(r)
-                   .Add({{"job", job}}, prometheus::Histogram::BucketBoundaries{0.001, 0.01, 0.05, 0.1, 0.5, 1, 5, 30,
-                                                                                 120})),
+                   .Add({{"job", job}},
+                        prometheus::Histogram::BucketBoundaries{0.001, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120})),
         predicted(Gauge(r, "geostorm_controller_predicted_iteration_seconds",
                         "Iteration time the policy in force was predicted to take", job)),
         observed(Gauge(r, "geostorm_controller_observed_iteration_seconds",
@@ -64,7 +64,7 @@ struct Controller::Metrics {
 };
 
 Controller::Controller(ControllerConfig config, core::Topology topology, ControlService* service,
-                       std::unique_ptr<LinkSource> source, std::shared_ptr<prometheus::Registry> registry)
+                       std::unique_ptr<LinkSource> source, const std::shared_ptr<prometheus::Registry>& registry)
     : config_(std::move(config)), service_(service), source_(std::move(source)), matrix_(std::move(topology)) {
   if (registry) metrics_ = std::make_unique<Metrics>(*registry, config_.job);
 }

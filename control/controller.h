@@ -52,7 +52,7 @@ struct ControllerStatus {
 class Controller {
  public:
   Controller(ControllerConfig config, core::Topology topology, ControlService* service,
-             std::unique_ptr<LinkSource> source, std::shared_ptr<prometheus::Registry> registry = nullptr);
+             std::unique_ptr<LinkSource> source, const std::shared_ptr<prometheus::Registry>& registry = nullptr);
   ~Controller();
 
   // One pass of the loop. Returns what it did, or why it did nothing.
@@ -75,7 +75,6 @@ class Controller {
   std::unique_ptr<Metrics> metrics_;
   mutable std::mutex mu_;
   ControllerStatus status_;
-  int64_t published_ = 0;
 };
 
 }  // namespace geostorm::control

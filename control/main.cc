@@ -40,7 +40,8 @@ int main(int argc, char** argv) {
   geostorm::control::TlsFiles tls;
   app.add_option("--job", config.job, "job name");
   app.add_option("--topology", topology_file, "topology file (the DCs, and the starting link estimates)")->required();
-  app.add_option("--strategy", config.replan.strategy, "planner")->check(CLI::IsMember(geostorm::core::StrategyNames()));
+  app.add_option("--strategy", config.replan.strategy, "planner")
+      ->check(CLI::IsMember(geostorm::core::StrategyNames()));
   app.add_option("--model-mb", model_mb, "gradient size in MB (10^6 bytes)")->check(CLI::PositiveNumber);
   int64_t model_bytes = 0;
   app.add_option("--model-bytes", model_bytes, "gradient size in bytes (instead of --model-mb)");
@@ -67,7 +68,8 @@ int main(int argc, char** argv) {
   absl::StatusOr<geostorm::core::Topology> topology = geostorm::core::LoadTopologyFile(topology_file);
   if (!topology.ok()) return Fail(std::string(topology.status().message()));
   config.replan.model_bytes = model_bytes > 0 ? model_bytes : static_cast<int64_t>(model_mb * 1e6) / 4 * 4;
-  if (config.replan.chunk_bytes <= 0) config.replan.chunk_bytes = geostorm::core::AutoChunkBytes(config.replan.model_bytes);
+  if (config.replan.chunk_bytes <= 0)
+    config.replan.chunk_bytes = geostorm::core::AutoChunkBytes(config.replan.model_bytes);
   config.interval = std::chrono::milliseconds(interval_ms);
   absl::StatusOr<geostorm::core::Policy> initial = geostorm::core::PlanTopology(
       *topology, config.replan.strategy, config.replan.model_bytes, config.replan.chunk_bytes);

@@ -1,6 +1,6 @@
 // The Prometheus HTTP API through cpprestsdk (kept to this file: its headers are
 // heavy, and must come after _TURN_OFF_PLATFORM_STRING).
-#define _TURN_OFF_PLATFORM_STRING
+#define _TURN_OFF_PLATFORM_STRING  // NOLINT(bugprone-reserved-identifier): cpprestsdk asks for it
 #include <cpprest/http_client.h>
 #include <cpprest/uri_builder.h>
 
@@ -29,8 +29,8 @@ class PrometheusLinkSource final : public LinkSource {
     if (rates->empty()) {
       // Sidecars export every link from the start, so no series at all means no
       // sidecar is scraped, or the scrape renamed their `job` label.
-      return absl::NotFoundError(absl::StrCat(name(), ": no series for '", series,
-                                              "' (are the sidecars scraped, with honor_labels: true?)"));
+      return absl::NotFoundError(
+          absl::StrCat(name(), ": no series for '", series, "' (are the sidecars scraped, with honor_labels: true?)"));
     }
     absl::StatusOr<std::map<std::pair<std::string, std::string>, double>> ages =
         Query(absl::StrCat("time() - timestamp(", series, ")"));
@@ -57,8 +57,8 @@ class PrometheusLinkSource final : public LinkSource {
       web::http::http_response response = client.request(web::http::methods::GET, path.to_string()).get();
       body = response.extract_string(true).get();
       if (response.status_code() != web::http::status_codes::OK) {
-        return absl::UnavailableError(absl::StrCat(name(), ": HTTP ", response.status_code(), " for '", promql,
-                                                   "': ", body.substr(0, 200)));
+        return absl::UnavailableError(
+            absl::StrCat(name(), ": HTTP ", response.status_code(), " for '", promql, "': ", body.substr(0, 200)));
       }
     } catch (const std::exception& e) {
       return absl::UnavailableError(absl::StrCat(name(), ": cannot query '", promql, "': ", e.what()));

@@ -11,8 +11,7 @@
 
 namespace geostorm::control {
 
-LinkMatrix::LinkMatrix(core::Topology topology)
-    : topology_(std::move(topology)), entries_(topology_.links.size()) {
+LinkMatrix::LinkMatrix(core::Topology topology) : topology_(std::move(topology)), entries_(topology_.links.size()) {
   for (size_t i = 0; i < entries_.size(); ++i) entries_[i].mbps = topology_.links[i].mbps;
 }
 
@@ -28,8 +27,8 @@ int LinkMatrix::Update(const std::vector<LinkSample>& samples, Clock::time_point
       continue;
     }
     Entry& e = entries_[static_cast<size_t>(it - topology_.links.begin())];
-    const auto measured_at = now - std::chrono::duration_cast<Clock::duration>(
-                                       std::chrono::duration<double>(std::max(0.0, s.age_seconds)));
+    const auto measured_at =
+        now - std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(std::max(0.0, s.age_seconds)));
     if (e.measured && measured_at <= e.measured_at) continue;  // nothing newer
     e.mbps = s.bytes_per_second / core::kBytesPerMbit;
     e.measured = true;
@@ -50,7 +49,8 @@ std::vector<std::pair<std::string, std::string>> LinkMatrix::Stale(Clock::time_p
   for (size_t i = 0; i < entries_.size(); ++i) {
     const Entry& e = entries_[i];
     if (!e.measured || std::chrono::duration<double>(now - e.measured_at).count() > stale_after_seconds) {
-      stale.emplace_back(topology_.data_centers[topology_.links[i].from], topology_.data_centers[topology_.links[i].to]);
+      stale.emplace_back(topology_.data_centers[topology_.links[i].from],
+                         topology_.data_centers[topology_.links[i].to]);
     }
   }
   return stale;
@@ -78,8 +78,8 @@ double LinkMatrix::MaxAge(Clock::time_point now) const {
 absl::StatusOr<Decision> Replan(const LinkMatrix& matrix, const core::Policy& current, const ReplanOptions& options) {
   std::unique_ptr<core::Planner> planner = core::MakePlanner(options.strategy);
   if (!planner) return absl::InvalidArgumentError(absl::StrCat("unknown strategy '", options.strategy, "'"));
-  absl::StatusOr<core::NetworkView> view = core::BuildView(matrix.topology(), matrix.Links(), planner->overlay(),
-                                                           options.model_bytes, options.chunk_bytes);
+  absl::StatusOr<core::NetworkView> view =
+      core::BuildView(matrix.topology(), matrix.Links(), planner->overlay(), options.model_bytes, options.chunk_bytes);
   if (!view.ok()) return view.status();
   Decision d;
   absl::StatusOr<core::SimResult> now = core::Simulate(*view, current);
@@ -90,8 +90,8 @@ absl::StatusOr<Decision> Replan(const LinkMatrix& matrix, const core::Policy& cu
   d.candidate_seconds = d.candidate.predicted_seconds;
   if (!now.ok()) {
     d.publish = true;
-    d.reason = absl::StrCat("policy v", current.version, " cannot run on the measured links (",
-                            now.status().message(), ")");
+    d.reason =
+        absl::StrCat("policy v", current.version, " cannot run on the measured links (", now.status().message(), ")");
   } else if (d.candidate_seconds <= d.current_seconds * (1 - options.min_improvement)) {
     d.publish = true;
     d.reason = absl::StrFormat("predicted %.3f s instead of %.3f s (%.0f%% faster)", d.candidate_seconds,

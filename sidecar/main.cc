@@ -39,8 +39,8 @@ int main(int argc, char** argv) {
   app.add_option("--job", c.job, "job name; chunks of other jobs are refused");
   app.add_option("--dc", c.data_center, "this sidecar's data center")->required();
   auto* policy_flag = app.add_option("--policy", policy_file, "policy file from `geostorm plan --yaml` (or --json)");
-  auto* controller_flag =
-      app.add_option("--controller", c.controller, "HOST:PORT of the policy controller (gateways): policies come from it");
+  auto* controller_flag = app.add_option("--controller", c.controller,
+                                         "HOST:PORT of the policy controller (gateways): policies come from it");
   policy_flag->excludes(controller_flag);
   app.add_option("--peer", peers, "DC=HOST:PORT of a peer gateway (repeat)");
   app.add_option("--listen", c.listen, "data-plane address (gateways)");

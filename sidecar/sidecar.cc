@@ -8,10 +8,10 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "geostorm/v1/dataplane.grpc.pb.h"
-#include "geostorm/v1/worker.grpc.pb.h"
 #include "core/policy/policy_codec.h"
 #include "geostorm/v1/control.pb.h"
+#include "geostorm/v1/dataplane.grpc.pb.h"
+#include "geostorm/v1/worker.grpc.pb.h"
 #include "sidecar/control_link.h"
 #include "sidecar/engine/aggregator.h"
 #include "sidecar/engine/policy_switch.h"
@@ -468,9 +468,9 @@ class SidecarImpl final : public Sidecar, public v1::DataPlane::Service, public 
       });
       if (!admitted) {
         if (held_bytes_ + bytes > config_.max_queue_bytes) {
-          const absl::Status s = absl::ResourceExhaustedError(absl::StrCat(
-              "iteration ", e->iteration, " waits for policy v", switch_.prepared_version().value_or(0),
-              " to be committed or aborted, and the chunks held for it fill the queue"));
+          absl::Status s = absl::ResourceExhaustedError(
+              absl::StrCat("iteration ", e->iteration, " waits for policy v", switch_.prepared_version().value_or(0),
+                           " to be committed or aborted, and the chunks held for it fill the queue"));
           Count(PhaseName(e->kind), "rejected");
           LogRefusal(e->iteration, e->chunk, e->sender, s);
           return s;
@@ -521,12 +521,11 @@ class SidecarImpl final : public Sidecar, public v1::DataPlane::Service, public 
     control_ = std::make_unique<ControlLink>(config_.controller, creds, std::move(callbacks));
     const auto wait = std::max<std::chrono::milliseconds>(config_.timeout, std::chrono::seconds(30));
     std::unique_lock<std::mutex> lock(control_mu_);
-    const bool got = control_cv_.wait_for(lock, wait, [&] {
-      return !early_updates_.empty() && early_updates_.front().has_current();
-    });
+    const bool got = control_cv_.wait_for(
+        lock, wait, [&] { return !early_updates_.empty() && early_updates_.front().has_current(); });
     if (!got) {
-      return absl::UnavailableError(absl::StrCat("--controller ", config_.controller, ": no policy within ",
-                                                 wait.count() / 1000, " s"));
+      return absl::UnavailableError(
+          absl::StrCat("--controller ", config_.controller, ": no policy within ", wait.count() / 1000, " s"));
     }
     std::optional<Activation> pending;
     std::vector<Activation> committed = ActivationsOf(early_updates_.front().current(), &pending);
@@ -640,7 +639,8 @@ class SidecarImpl final : public Sidecar, public v1::DataPlane::Service, public 
     if (!engine_) return absl::OkStatus();
     std::unique_lock<std::mutex> lock(control_mu_);
     if (control_cv_.wait_until(lock, deadline, [&] { return switch_.Admit(t); })) return absl::OkStatus();
-    return absl::DeadlineExceededError(absl::StrCat("iteration ", t, " waited for the controller to commit or abort policy v",
+    return absl::DeadlineExceededError(absl::StrCat("iteration ", t,
+                                                    " waited for the controller to commit or abort policy v",
                                                     switch_.prepared_version().value_or(0)));
   }
 
@@ -791,8 +791,8 @@ class SidecarImpl final : public Sidecar, public v1::DataPlane::Service, public 
     // Rate-limited: the first few, then one in a thousand.
     const int64_t n = refusals_++;
     if (n < 20 || n % 1000 == 0) {
-      spdlog::warn("{}: refused chunk {} of iteration {} from '{}': {} ({} refused so far)", config_.data_center,
-                   chunk, iteration, sender, std::string(s.message()), n + 1);
+      spdlog::warn("{}: refused chunk {} of iteration {} from '{}': {} ({} refused so far)", config_.data_center, chunk,
+                   iteration, sender, std::string(s.message()), n + 1);
     }
   }
 
@@ -842,7 +842,8 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Start(SidecarConfig config) {
   if (config.data_center.empty()) return absl::InvalidArgumentError("--dc: the DC name is required");
   if (!config.controller.empty()) {
     // The policy comes from the controller; Init checks it.
-    if (!config.gateway.empty()) return absl::InvalidArgumentError("--controller: only gateways talk to the controller");
+    if (!config.gateway.empty())
+      return absl::InvalidArgumentError("--controller: only gateways talk to the controller");
   } else {
     if (std::find(p.data_centers.begin(), p.data_centers.end(), config.data_center) == p.data_centers.end()) {
       return absl::InvalidArgumentError(absl::StrCat("--dc: '", config.data_center, "' is not a DC of the policy"));

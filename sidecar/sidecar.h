@@ -27,8 +27,8 @@ using control::TlsFiles;
 struct SidecarConfig {
   std::string job = "job";
   std::string data_center;
-  core::Policy policy;     // from a file; or, with `controller`, left empty
-  std::string controller;  // host:port: take policies from the controller (gateways)
+  core::Policy policy;                       // from a file; or, with `controller`, left empty
+  std::string controller;                    // host:port: take policies from the controller (gateways)
   std::map<std::string, std::string> peers;  // peer gateway DC -> host:port
   std::string listen = "127.0.0.1:0";        // DataPlane (gateways only)
   std::string worker_listen;                 // Worker API: unix:/path or host:port

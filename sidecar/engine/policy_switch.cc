@@ -15,8 +15,8 @@ absl::Status PolicySwitch::Prepare(Activation next, uint64_t committed_version) 
         absl::StrCat("policy v", prepared_->policy.version, " is already prepared here; v", v, " must wait"));
   }
   if (touched_ && next.activate_at <= highest_) {
-    return absl::FailedPreconditionError(absl::StrCat("iteration ", next.activate_at,
-                                                      " has already started here (at ", highest_, ")"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("iteration ", next.activate_at, " has already started here (at ", highest_, ")"));
   }
   prepared_ = std::move(next);
   return absl::OkStatus();

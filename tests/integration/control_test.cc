@@ -36,7 +36,8 @@ JobSpec ControlledJob(int iterations) {
 
 void ExpectAllExact(LocalJob& job) {
   for (int code : job.WaitWorkers(kWorkerWait)) {
-    ASSERT_EQ(code, 0) << job.WorkerLogs() << "\ncontroller:\n" << job.ControllerLog() << "\ngateway 0:\n"
+    ASSERT_EQ(code, 0) << job.WorkerLogs() << "\ncontroller:\n"
+                       << job.ControllerLog() << "\ngateway 0:\n"
                        << job.GatewayLog(0);
   }
 }
@@ -105,8 +106,8 @@ TEST(Rollout, AGatewayThatNeverAcknowledgesAbortsTheRolloutAndTrainingGoesOn) {
   LocalJob job(ControlledJob(10));
   job.StartController({"--force-every-iteration", "--prepare-timeout-ms", "300"});
   for (int i = 0; i < job.dcs(); ++i) {
-    job.StartGatewayWithFlags(i, i == 2 ? std::vector<std::string>{"--inject-ignore-prepare"}
-                                        : std::vector<std::string>{});
+    job.StartGatewayWithFlags(
+        i, i == 2 ? std::vector<std::string>{"--inject-ignore-prepare"} : std::vector<std::string>{});
   }
   job.StartWorkers(0, 10);
   ExpectAllExact(job);
@@ -115,7 +116,8 @@ TEST(Rollout, AGatewayThatNeverAcknowledgesAbortsTheRolloutAndTrainingGoesOn) {
             std::string::npos)
       << job.ControllerLog();
   EXPECT_GE(Metric(job.controller_metrics_port(), "geostorm_controller_rollouts_total\\{[^}]*outcome=\"aborted\""), 1);
-  EXPECT_EQ(Metric(job.controller_metrics_port(), "geostorm_controller_rollouts_total\\{[^}]*outcome=\"committed\""), 0);
+  EXPECT_EQ(Metric(job.controller_metrics_port(), "geostorm_controller_rollouts_total\\{[^}]*outcome=\"committed\""),
+            0);
 }
 
 TEST(Rollout, AControllerKilledMidRolloutIsResolvedByItsRestart) {
@@ -123,8 +125,8 @@ TEST(Rollout, AControllerKilledMidRolloutIsResolvedByItsRestart) {
   // DC 4 never acknowledges, so the first rollout stays prepared until the kill.
   job.StartController({"--force-every-iteration", "--prepare-timeout-ms", "60000"});
   for (int i = 0; i < job.dcs(); ++i) {
-    job.StartGatewayWithFlags(i, i == 4 ? std::vector<std::string>{"--inject-ignore-prepare"}
-                                        : std::vector<std::string>{});
+    job.StartGatewayWithFlags(
+        i, i == 4 ? std::vector<std::string>{"--inject-ignore-prepare"} : std::vector<std::string>{});
   }
   job.StartWorkers(0, 20);
   ASSERT_TRUE(WaitFor([&] { return ReadFile(job.state_file()).find("\"pending\"") != std::string::npos; },
@@ -165,7 +167,8 @@ class PrometheusServer {
   PrometheusServer(const std::string& dir, const std::vector<int>& targets) : port_(testing::FreePort()) {
     std::ofstream config(dir + "/prometheus.yml");
     config << "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
-           << "scrape_configs:\n  - job_name: geostorm\n    honor_labels: true  # keep the sidecars' own job label\n    static_configs:\n      - targets: [";
+           << "scrape_configs:\n  - job_name: geostorm\n    honor_labels: true  # keep the sidecars' own job label\n   "
+              " static_configs:\n      - targets: [";
     for (size_t i = 0; i < targets.size(); ++i) config << (i ? ", " : "") << "'127.0.0.1:" << targets[i] << "'";
     config << "]\n";
     config.close();
@@ -238,7 +241,8 @@ TEST(Prometheus, TheControllersMatrixMatchesTheSidecarsAndSurvivesPrometheusStop
       std::chrono::seconds(20));
   std::string both;
   for (const auto& [link, rate] : sidecars) {
-    absl::StrAppend(&both, link, ": sidecar ", rate, ", controller ", controller.count(link) ? controller[link] : -1, "\n");
+    absl::StrAppend(&both, link, ": sidecar ", rate, ", controller ", controller.count(link) ? controller[link] : -1,
+                    "\n");
   }
   EXPECT_TRUE(matched) << "sidecars and controller disagree:\n" << both << job.ControllerLog();
   EXPECT_EQ(Metric(job.controller_metrics_port(), "geostorm_controller_source_up"), 1);

@@ -91,8 +91,8 @@ void LocalJob::StartSidecars() {
       members_.emplace_back(
           std::vector<std::string>{Bin("geostorm-sidecar"), "--dc", policy_.data_centers[i], "--policy", policy_file_,
                                    "--gateway", absl::StrCat("127.0.0.1:", ports_[i]), "--member-id",
-                                   absl::StrCat(policy_.data_centers[i], "-", w), "--worker-listen",
-                                   WorkerSocket(i, w), "--workers", std::to_string(spec_.workers), "--insecure"},
+                                   absl::StrCat(policy_.data_centers[i], "-", w), "--worker-listen", WorkerSocket(i, w),
+                                   "--workers", std::to_string(spec_.workers), "--insecure"},
           Log("member", i, w));
     }
   }

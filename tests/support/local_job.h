@@ -16,7 +16,7 @@
 
 namespace geostorm::testing {
 
-std::string Bin(const std::string& name);            // a program in build/bin
+std::string Bin(const std::string& name);           // a program in build/bin
 std::string TopologyFile(const std::string& name);  // a file in examples/topologies
 
 struct JobSpec {
