@@ -66,6 +66,18 @@ expect_error "missing file" "$tmp/none.yaml: cannot open topology file" plan --t
 expect_error "unknown strategy" "--strategy" plan --topology "$klonet" --strategy magic
 expect_error "no topology" "give --topology FILE or --random-mesh N" simulate
 
+# A real (small) job on this machine: controller, sidecars and workers.
+expect_ok "local run" "3/3 iterations finished on every DC" \
+  local --topology "$topologies/mesh-4dc-uniform.yaml" --model-mb 1 --iterations 3 --out "$tmp/local"
+python3 - "$tmp/local/summary.json" <<'PY' || fail "local summary.json"
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert len(s["iterations"]) == 3 and s["failed_workers"] == 0, s
+assert s["median_s"] > 0 and s["t_min_s"] > 0, s
+PY
+expect_error "local without topology" "--topology is required" local --model-mb 1
+expect_error "local bad topology" "bad.yaml:3:1: bad YAML" local --topology "$tmp/bad.yaml"
+
 if [ "$failures" -gt 0 ]; then
   echo "$failures CLI checks failed"
   exit 1
