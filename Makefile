@@ -1,5 +1,6 @@
 # The two README commands, and the steps they are made of.
-#   make run    plan and simulate the bundled 9-DC topology with every strategy
+#   make run    simulate the bundled 9-DC topology with every strategy, then run it
+#               live on this machine (controller, sidecars, workers)
 #   make test   install what is missing, build, lint, and run every test
 BUILD ?= build
 JOBS ?= $(shell nproc)
@@ -12,6 +13,8 @@ run: build
 	$(BUILD)/bin/geostorm simulate --topology $(TOPOLOGY) --model-mb $(MODEL_MB)
 	@echo
 	$(BUILD)/bin/geostorm plan --topology $(TOPOLOGY) --model-mb $(MODEL_MB) --strategy netstorm
+	@echo
+	$(BUILD)/bin/geostorm local --topology $(TOPOLOGY) --model-mb 10 --iterations 10 --out results/local
 
 test: build lint
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

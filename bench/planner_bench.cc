@@ -39,7 +39,7 @@ void BM_Replan(benchmark::State& state) {
   for (auto _ : state) {
     geostorm::control::LinkMatrix matrix(topology);
     matrix.Update(samples, geostorm::control::Clock::now());
-    auto decision = geostorm::control::Replan(matrix, *current, options);
+    auto decision = geostorm::control::Replan(matrix, topology.links, *current, options);
     if (!decision.ok()) state.SkipWithError(std::string(decision.status().message()).c_str());
     benchmark::DoNotOptimize(decision);
   }

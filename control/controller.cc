@@ -10,7 +10,9 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "core/network_view.h"
 #include "core/planner/planner.h"
 
 namespace geostorm::control {
@@ -65,7 +67,7 @@ struct Controller::Metrics {
 
 Controller::Controller(ControllerConfig config, core::Topology topology, ControlService* service,
                        std::unique_ptr<LinkSource> source, const std::shared_ptr<prometheus::Registry>& registry)
-    : config_(std::move(config)), service_(service), source_(std::move(source)), matrix_(std::move(topology)) {
+    : config_(std::move(config)), service_(service), source_(std::move(source)), matrix_(std::move(topology)), planned_(matrix_.topology().links) {
   if (registry) metrics_ = std::make_unique<Metrics>(*registry, config_.job);
 }
 
@@ -97,14 +99,19 @@ std::string Controller::ReconcileOnce() {
 
   const auto started = Clock::now();
   const core::Policy current = service_->Current().policy;
-  absl::StatusOr<Decision> d = Replan(matrix_, current, config_.replan);
+  absl::StatusOr<Decision> d = Replan(matrix_, planned_, current, config_.replan);
   if (metrics_) metrics_->replan.Observe(std::chrono::duration<double>(Clock::now() - started).count());
   std::string outcome;
   if (!d.ok()) {
     outcome = absl::StrCat("re-plan failed: ", d.status().message());
     spdlog::error("job {}: {}", config_.job, outcome);
   } else if (d->publish) {
-    Publish(std::move(d->candidate), d->reason);
+    std::vector<std::string> links;
+    for (const LinkSample& l : matrix_.Measured(now)) {
+      links.push_back(absl::StrFormat("%s->%s %.1f", l.src, l.dst, l.bytes_per_second / core::kBytesPerMbit));
+    }
+    spdlog::info("job {}: measured Mbit/s: {}", config_.job, absl::StrJoin(links, ", "));
+    if (Publish(std::move(d->candidate), d->reason)) planned_ = d->links;
     outcome = d->reason;
   } else {
     outcome = d->reason;
@@ -117,14 +124,17 @@ std::string Controller::ReconcileOnce() {
   return outcome;
 }
 
-void Controller::Publish(core::Policy policy, const std::string& reason) {
+bool Controller::Publish(core::Policy policy, const std::string& reason) {
   if (metrics_) metrics_->published.Increment();
   absl::StatusOr<uint64_t> v = service_->Rollout(std::move(policy));
   if (v.ok()) {
     spdlog::info("job {}: rolled out policy v{}: {}", config_.job, *v, reason);
-  } else if (!absl::IsCancelled(v.status())) {
+    return true;
+  }
+  if (!absl::IsCancelled(v.status())) {
     spdlog::warn("job {}: rollout failed, the old policy stays: {}", config_.job, std::string(v.status().message()));
   }
+  return false;
 }
 
 void Controller::UpdateMetrics() {

@@ -64,7 +64,7 @@ class Controller {
 
  private:
   struct Metrics;
-  void Publish(core::Policy policy, const std::string& reason);
+  bool Publish(core::Policy policy, const std::string& reason);  // true when committed
   void ForceLoop(const std::atomic<bool>& stop);
   void UpdateMetrics();
 
@@ -72,6 +72,7 @@ class Controller {
   ControlService* const service_;
   std::unique_ptr<LinkSource> source_;
   LinkMatrix matrix_;
+  std::vector<core::DirectedLink> planned_;  // the rates the policy in force was planned on
   std::unique_ptr<Metrics> metrics_;
   mutable std::mutex mu_;
   ControllerStatus status_;

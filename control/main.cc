@@ -52,6 +52,9 @@ int main(int argc, char** argv) {
   app.add_option("--interval-ms", interval_ms, "reconcile interval")->check(CLI::PositiveNumber);
   app.add_option("--min-improvement", config.replan.min_improvement, "publish when predicted time drops this much")
       ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--rate-tolerance", config.replan.rate_tolerance,
+                 "link estimates within this fraction of the planned rate keep it")
+      ->check(CLI::Range(0.0, 1.0));
   app.add_option("--stale-after-s", config.stale_after_seconds, "probe links not measured for this long");
   app.add_option("--lead", service_config.lead, "iterations between the highest reported and a new policy");
   app.add_option("--prepare-timeout-ms", prepare_timeout_ms, "abort a rollout not acknowledged by then");

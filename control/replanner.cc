@@ -1,6 +1,7 @@
 #include "control/replanner.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 
 #include "absl/strings/str_cat.h"
@@ -75,13 +76,22 @@ double LinkMatrix::MaxAge(Clock::time_point now) const {
   return age;
 }
 
-absl::StatusOr<Decision> Replan(const LinkMatrix& matrix, const core::Policy& current, const ReplanOptions& options) {
+absl::StatusOr<Decision> Replan(const LinkMatrix& matrix, const std::vector<core::DirectedLink>& planned,
+                                const core::Policy& current, const ReplanOptions& options) {
   std::unique_ptr<core::Planner> planner = core::MakePlanner(options.strategy);
   if (!planner) return absl::InvalidArgumentError(absl::StrCat("unknown strategy '", options.strategy, "'"));
-  absl::StatusOr<core::NetworkView> view =
-      core::BuildView(matrix.topology(), matrix.Links(), planner->overlay(), options.model_bytes, options.chunk_bytes);
-  if (!view.ok()) return view.status();
   Decision d;
+  d.links = matrix.Links();
+  if (planned.size() != d.links.size()) return absl::InvalidArgumentError("planned rates do not match the topology");
+  for (size_t i = 0; i < d.links.size(); ++i) {
+    const double was = planned[i].mbps;
+    if (was > 0 && d.links[i].mbps > 0 && std::abs(d.links[i].mbps - was) <= options.rate_tolerance * was) {
+      d.links[i].mbps = was;
+    }
+  }
+  absl::StatusOr<core::NetworkView> view =
+      core::BuildView(matrix.topology(), d.links, planner->overlay(), options.model_bytes, options.chunk_bytes);
+  if (!view.ok()) return view.status();
   absl::StatusOr<core::SimResult> now = core::Simulate(*view, current);
   d.current_seconds = now.ok() ? now->iteration_seconds : std::numeric_limits<double>::infinity();
   absl::StatusOr<core::Policy> candidate = planner->Plan(*view, {});

@@ -6,9 +6,12 @@
 // as stale, for the controller to have it probed. On a physical topology only
 // direct links are measured (gateways talk to their neighbours).
 //
-// Replan() plans afresh and publishes only when the candidate's predicted time
-// beats the current policy's, on the same matrix, by at least min_improvement,
-// or when the current policy uses a link that went away (a fresh estimate of 0).
+// Replan() has two kinds of hysteresis. On the links: an estimate within
+// rate_tolerance of the rate the policy in force was planned on is taken as that
+// rate (passive estimates jitter). On the decision: it publishes only when the new
+// plan's predicted time beats the current policy's, on the same rates, by at least
+// min_improvement, or when the current policy uses a link that went away (a fresh
+// estimate of 0).
 // Pure: no I/O, thread-compatible.
 #ifndef GEOSTORM_CONTROL_REPLANNER_H_
 #define GEOSTORM_CONTROL_REPLANNER_H_
@@ -66,18 +69,24 @@ struct ReplanOptions {
   double min_improvement = 0.10;  // publish when predicted time drops by this fraction
   int64_t model_bytes = 0;
   int64_t chunk_bytes = 0;
+  // Passive estimates are noisy. A link whose estimate is within this fraction of
+  // the rate the policy in force was planned on keeps that rate.
+  double rate_tolerance = 0.30;
 };
 
 struct Decision {
   bool publish = false;
+  std::vector<core::DirectedLink> links;  // the rates planned on (for the next call's `planned`)
   std::string reason;  // why (or why not), for logs and status
   core::Policy candidate;
   double current_seconds = 0;  // the current policy, predicted on the matrix; inf when it cannot run
   double candidate_seconds = 0;
 };
 
-[[nodiscard]] absl::StatusOr<Decision> Replan(const LinkMatrix& matrix, const core::Policy& current,
-                                              const ReplanOptions& options);
+// `planned`: the rates the policy in force was planned on (the topology's links,
+// at first); each measured link outside the tolerance band replaces its rate.
+[[nodiscard]] absl::StatusOr<Decision> Replan(const LinkMatrix& matrix, const std::vector<core::DirectedLink>& planned,
+                                              const core::Policy& current, const ReplanOptions& options);
 
 }  // namespace geostorm::control
 

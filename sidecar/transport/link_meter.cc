@@ -6,7 +6,6 @@ void LinkMeter::AdvanceBusy(Clock::time_point now) {
   if (outstanding_ > 0) {
     const double busy = std::chrono::duration<double>(now - busy_since_).count();
     busy_total_ += busy;
-    sample_busy_ += busy;
   }
   busy_since_ = now;
 }
@@ -22,7 +21,18 @@ void LinkMeter::OnAck(int64_t bytes, Clock::time_point now) {
   AdvanceBusy(now);
   outstanding_ = outstanding_ > bytes ? outstanding_ - bytes : 0;
   acked_total_ += bytes;
+  // Ack-clocked: an ack gives a sample (the time since the previous ack) only when
+  // a standing queue of at least two more chunks was waiting at the previous ack,
+  // so the link was saturated in between. Otherwise acks are spaced by how fast
+  // chunks were offered, or by the round trip, and a lightly used link would look
+  // slow.
+  const bool backlogged = backlogged_;
+  backlogged_ = outstanding_ >= 2 * bytes;
+  const Clock::time_point previous = last_ack_;
+  last_ack_ = now;
+  if (!backlogged) return;
   sample_bytes_ += bytes;
+  sample_busy_ += std::chrono::duration<double>(now - previous).count();
   if (sample_busy_ >= std::chrono::duration<double>(min_sample_).count()) {
     const double rate = static_cast<double>(sample_bytes_) / sample_busy_;
     estimate_ = estimate_ == 0 ? rate : smoothing_ * rate + (1 - smoothing_) * estimate_;
@@ -36,6 +46,7 @@ void LinkMeter::OnLost(int64_t bytes, Clock::time_point now) {
   std::lock_guard<std::mutex> lock(mu_);
   AdvanceBusy(now);
   outstanding_ = outstanding_ > bytes ? outstanding_ - bytes : 0;
+  backlogged_ = false;
 }
 
 double LinkMeter::bytes_per_second() const {

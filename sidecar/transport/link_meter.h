@@ -1,7 +1,12 @@
 // LinkMeter: passive throughput of one outgoing link, from the training traffic
-// itself. The link is busy while it has bytes sent but not yet acknowledged; the
-// estimate is bytes acknowledged over busy time, on the sender's clock only, and
-// smoothed (EWMA over samples of at least `min_sample` busy time).
+// itself. The link is busy while it has bytes sent but not yet acknowledged. The
+// estimate is bytes acknowledged over busy time, on the sender's clock only,
+// ack-clocked: an acknowledgement counts, over the time since the previous one,
+// only when a standing queue of two or more chunks was waiting at the previous one
+// (the link was saturated). A lone chunk on an idle link would time the round trip,
+// and a lightly used link would be timed at the rate its chunks were offered; both
+// give no sample, and the estimate ages until traffic or a probe saturates the link.
+// Smoothed: EWMA over samples of at least `min_sample`.
 // Thread-safe.
 #ifndef GEOSTORM_SIDECAR_TRANSPORT_LINK_METER_H_
 #define GEOSTORM_SIDECAR_TRANSPORT_LINK_METER_H_
@@ -17,7 +22,7 @@ class LinkMeter {
  public:
   using Clock = std::chrono::steady_clock;
 
-  explicit LinkMeter(std::chrono::milliseconds min_sample = std::chrono::milliseconds(50), double smoothing = 0.3)
+  explicit LinkMeter(std::chrono::milliseconds min_sample = std::chrono::milliseconds(250), double smoothing = 0.3)
       : min_sample_(min_sample), smoothing_(smoothing) {}
 
   // Bytes handed to the link at `now`.
@@ -48,6 +53,8 @@ class LinkMeter {
   int64_t sample_bytes_ = 0;
   double estimate_ = 0;
   Clock::time_point sampled_at_{};
+  Clock::time_point last_ack_{};
+  bool backlogged_ = false;  // two or more chunks were outstanding right after the last ack
 };
 
 }  // namespace geostorm::sidecar

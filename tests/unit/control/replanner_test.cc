@@ -42,7 +42,7 @@ TEST(Replan, KeepsThePolicyWhenTheLinksAreAsPlanned) {
   Fixture f;
   LinkMatrix m(f.topology);
   m.Update(f.Measured(1.0), Clock::now());
-  absl::StatusOr<Decision> d = Replan(m, f.current, f.options);
+  absl::StatusOr<Decision> d = Replan(m, f.topology.links, f.current, f.options);
   ASSERT_TRUE(d.ok()) << d.status();
   EXPECT_FALSE(d->publish) << d->reason;
   EXPECT_NE(d->reason.find("keeping policy"), std::string::npos);
@@ -52,10 +52,25 @@ TEST(Replan, KeepsThePolicyWhenAllLinksSlowDownAlike) {
   Fixture f;
   LinkMatrix m(f.topology);
   m.Update(f.Measured(0.5), Clock::now());  // the same plan is still best
-  absl::StatusOr<Decision> d = Replan(m, f.current, f.options);
+  absl::StatusOr<Decision> d = Replan(m, f.topology.links, f.current, f.options);
   ASSERT_TRUE(d.ok()) << d.status();
   EXPECT_FALSE(d->publish) << d->reason;
   EXPECT_NEAR(d->current_seconds, 2 * f.current.predicted_seconds, 0.05 * f.current.predicted_seconds);
+}
+
+TEST(Replan, IgnoresJitterWithinTheRateTolerance) {
+  Fixture f;
+  std::vector<LinkSample> samples = f.Measured(1.0);
+  for (size_t i = 0; i < samples.size(); ++i) samples[i].bytes_per_second *= i % 2 ? 0.75 : 1.25;
+  LinkMatrix m(f.topology);
+  m.Update(samples, Clock::now());
+  absl::StatusOr<Decision> d = Replan(m, f.topology.links, f.current, f.options);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_FALSE(d->publish) << d->reason;
+  f.options.rate_tolerance = 0;  // taken at face value, the same jitter asks for a new plan
+  d = Replan(m, f.topology.links, f.current, f.options);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_TRUE(d->publish) << d->reason;
 }
 
 TEST(Replan, PublishesWhenATreeLinkCollapses) {
@@ -64,7 +79,7 @@ TEST(Replan, PublishesWhenATreeLinkCollapses) {
   const double mbps = f.topology.links[0].mbps;  // any rate; a tenth of it below
   LinkMatrix m(f.topology);
   m.Update(f.Measured(1.0, {{{from, to}, mbps / 10}}), Clock::now());
-  absl::StatusOr<Decision> d = Replan(m, f.current, f.options);
+  absl::StatusOr<Decision> d = Replan(m, f.topology.links, f.current, f.options);
   ASSERT_TRUE(d.ok()) << d.status();
   EXPECT_TRUE(d->publish) << d->reason;
   EXPECT_LE(d->candidate_seconds, 0.9 * d->current_seconds);
@@ -75,7 +90,7 @@ TEST(Replan, PublishesWhenALinkOfThePolicyIsGone) {
   const auto [from, to] = f.BusiestTreeLink();
   LinkMatrix m(f.topology);
   m.Update(f.Measured(1.0, {{{from, to}, 0.0}}), Clock::now());
-  absl::StatusOr<Decision> d = Replan(m, f.current, f.options);
+  absl::StatusOr<Decision> d = Replan(m, f.topology.links, f.current, f.options);
   ASSERT_TRUE(d.ok()) << d.status();
   EXPECT_TRUE(d->publish);
   EXPECT_NE(d->reason.find("cannot run on the measured links"), std::string::npos) << d->reason;

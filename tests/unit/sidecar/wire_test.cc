@@ -71,20 +71,26 @@ TEST_F(ChunkCodec, RefusesWhatTheWireGotWrong) {
   EXPECT_EQ(DecodeChunk(limits_, c).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
-TEST(LinkMeter, BytesAcknowledgedOverBusyTime) {
+TEST(LinkMeter, AckClockedWhileAQueueStands) {
   using std::chrono::milliseconds;
   LinkMeter meter(milliseconds(50), 1.0);  // no smoothing: the last sample
   const auto t0 = LinkMeter::Clock::time_point{};
-  meter.OnSend(1'000'000, t0);
-  meter.OnAck(500'000, t0 + milliseconds(100));
-  meter.OnAck(500'000, t0 + milliseconds(200));
-  EXPECT_DOUBLE_EQ(meter.bytes_per_second(), 5'000'000);  // 1 MB in 0.2 s busy
-  // Idle time does not count: nothing outstanding from 200 ms to 10 s.
+  for (int i = 0; i < 4; ++i) meter.OnSend(500'000, t0);
+  meter.OnAck(500'000, t0 + milliseconds(150));  // its time includes the round trip: no sample
+  EXPECT_EQ(meter.bytes_per_second(), 0);
+  meter.OnAck(500'000, t0 + milliseconds(250));  // two chunks were queued behind: a sample
+  EXPECT_DOUBLE_EQ(meter.bytes_per_second(), 5'000'000);
+  meter.OnAck(500'000, t0 + milliseconds(350));
+  EXPECT_DOUBLE_EQ(meter.bytes_per_second(), 5'000'000);
+  meter.OnAck(500'000, t0 + milliseconds(650));  // only one was left: maybe not saturated
+  EXPECT_DOUBLE_EQ(meter.bytes_per_second(), 5'000'000);
+  // A lone chunk after idle time gives no sample either: the estimate stays and ages.
   meter.OnSend(1'000'000, t0 + milliseconds(10'000));
-  meter.OnAck(1'000'000, t0 + milliseconds(10'100));
-  EXPECT_DOUBLE_EQ(meter.bytes_per_second(), 10'000'000);
-  EXPECT_NEAR(meter.busy_seconds_total(), 0.3, 1e-9);
-  EXPECT_EQ(meter.acked_bytes_total(), 2'000'000);
+  meter.OnAck(1'000'000, t0 + milliseconds(10'400));
+  EXPECT_DOUBLE_EQ(meter.bytes_per_second(), 5'000'000);
+  EXPECT_NEAR(meter.age_seconds(t0 + milliseconds(10'400)), 10.05, 1e-9);
+  EXPECT_NEAR(meter.busy_seconds_total(), 1.05, 1e-9);
+  EXPECT_EQ(meter.acked_bytes_total(), 3'000'000);
   EXPECT_EQ(meter.outstanding_bytes(), 0);
 }
 
@@ -92,15 +98,19 @@ TEST(LinkMeter, SmoothsAndForgetsLostBytes) {
   using std::chrono::milliseconds;
   LinkMeter meter(milliseconds(50), 0.5);
   const auto t0 = LinkMeter::Clock::time_point{};
-  meter.OnSend(100, t0);
-  meter.OnAck(100, t0 + milliseconds(100));  // 1000 B/s
-  meter.OnSend(300, t0 + milliseconds(100));
-  meter.OnAck(300, t0 + milliseconds(200));  // 3000 B/s
-  EXPECT_DOUBLE_EQ(meter.bytes_per_second(), 2000);
-  meter.OnSend(500, t0 + milliseconds(300));
-  meter.OnLost(500, t0 + milliseconds(400));
+  for (int i = 0; i < 4; ++i) meter.OnSend(100, t0);
+  meter.OnAck(100, t0 + milliseconds(50));
+  meter.OnAck(100, t0 + milliseconds(150));  // 1000 B/s
+  EXPECT_DOUBLE_EQ(meter.bytes_per_second(), 1000);
+  meter.OnAck(100, t0 + milliseconds(200));  // 2000 B/s, smoothed
+  EXPECT_DOUBLE_EQ(meter.bytes_per_second(), 1500);
+  meter.OnAck(100, t0 + milliseconds(300));
+  for (int i = 0; i < 3; ++i) meter.OnSend(500, t0 + milliseconds(400));
+  meter.OnLost(1500, t0 + milliseconds(500));  // the stream broke: nothing stands any more
   EXPECT_EQ(meter.outstanding_bytes(), 0);
-  EXPECT_DOUBLE_EQ(meter.bytes_per_second(), 2000);
+  for (int i = 0; i < 3; ++i) meter.OnSend(500, t0 + milliseconds(600));
+  meter.OnAck(500, t0 + milliseconds(900));
+  EXPECT_DOUBLE_EQ(meter.bytes_per_second(), 1500);
 }
 
 }  // namespace
