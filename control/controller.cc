@@ -67,7 +67,11 @@ struct Controller::Metrics {
 
 Controller::Controller(ControllerConfig config, core::Topology topology, ControlService* service,
                        std::unique_ptr<LinkSource> source, const std::shared_ptr<prometheus::Registry>& registry)
-    : config_(std::move(config)), service_(service), source_(std::move(source)), matrix_(std::move(topology)), planned_(matrix_.topology().links) {
+    : config_(std::move(config)),
+      service_(service),
+      source_(std::move(source)),
+      matrix_(std::move(topology)),
+      planned_(matrix_.topology().links) {
   if (registry) metrics_ = std::make_unique<Metrics>(*registry, config_.job);
 }
 

@@ -77,7 +77,7 @@ struct ReplanOptions {
 struct Decision {
   bool publish = false;
   std::vector<core::DirectedLink> links;  // the rates planned on (for the next call's `planned`)
-  std::string reason;  // why (or why not), for logs and status
+  std::string reason;                     // why (or why not), for logs and status
   core::Policy candidate;
   double current_seconds = 0;  // the current policy, predicted on the matrix; inf when it cannot run
   double candidate_seconds = 0;
