@@ -67,6 +67,7 @@ int main(int argc, char** argv) {
                "testing: roll a new policy out every iteration, cycling strategies");
   app.add_option("--inject-delay-ms", inject_delay_ms, "testing: delay every update by up to this long");
   CLI11_PARSE(app, argc, argv);
+  spdlog::flush_on(spdlog::level::info);  // logs are files that people and tests read while it runs
 
   absl::StatusOr<geostorm::core::Topology> topology = geostorm::core::LoadTopologyFile(topology_file);
   if (!topology.ok()) return Fail(std::string(topology.status().message()));

@@ -61,6 +61,7 @@ int main(int argc, char** argv) {
   app.add_option("--inject-delay-ms", inject_delay_ms, "testing: delay each chunk sent to a peer by up to this long");
   app.add_flag("--inject-ignore-prepare", c.ignore_prepare, "testing: never acknowledge a rollout");
   CLI11_PARSE(app, argc, argv);
+  spdlog::flush_on(spdlog::level::info);  // logs are files that people and tests read while it runs
   if (policy_file.empty() && c.controller.empty()) {
     spdlog::error("give --policy FILE, or --controller HOST:PORT");
     return 2;

@@ -671,7 +671,8 @@ class SidecarImpl final : public Sidecar, public v1::DataPlane::Service, public 
       std::lock_guard<std::mutex> lock(control_mu_);
       p.set_iteration(switch_.highest());
     }
-    if (engine_ready_) {
+    if (!engine_ready_) return p;  // Init is still building the engine and the peer links
+    {
       std::lock_guard<std::mutex> lock(engine_mu_);
       p.set_policy_version(engine_->PolicyFor(p.iteration()).version);
     }

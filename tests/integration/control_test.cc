@@ -135,7 +135,8 @@ TEST(Rollout, AControllerKilledMidRolloutIsResolvedByItsRestart) {
   job.controller().Signal(SIGKILL);
   ASSERT_TRUE(job.controller().Wait(std::chrono::seconds(5)).has_value());
   // The prepared gateways now hold iteration activate_at; a restart must free them.
-  job.StartController({"--interval-ms", "600000", "--prepare-timeout-ms", "1000"});
+  // (No re-planning after the restart: this test is about the interrupted rollout.)
+  job.StartController({"--interval-ms", "600000", "--min-improvement", "1"});
   ExpectAllExact(job);
   for (const auto& [t, v] : ExpectOneVersionPerIteration(job, 0, 20)) EXPECT_EQ(v, 1u) << "iteration " << t;
   EXPECT_NE(job.ControllerLog().find("interrupted by a restart: aborting it"), std::string::npos)
@@ -159,6 +160,20 @@ TEST(Rollout, ARestartedGatewayGetsTheCurrentPolicyBeforeItTakesPart) {
   ExpectAllExact(job);
   const std::map<uint64_t, uint64_t> versions = ExpectOneVersionPerIteration(job, 10, 10);
   EXPECT_GE(versions.at(10), before) << "the restarted gateway ran an older policy than before";
+}
+
+TEST(Rollout, ControllerAndGatewaysSpeakMutualTls) {
+  testing::TempDir certs;
+  const testing::Certificates c = testing::MakeCertificates(certs.path(), "job");
+  JobSpec spec = ControlledJob(8);
+  spec.sidecar_flags = {"--tls-cert", c.cert, "--tls-key", c.key, "--tls-ca", c.ca};
+  LocalJob job(spec);
+  job.StartController({"--force-every-iteration", "--tls-cert", c.cert, "--tls-key", c.key, "--tls-ca", c.ca});
+  job.StartSidecars();
+  job.StartWorkers(0, 8);
+  ExpectAllExact(job);
+  const std::map<uint64_t, uint64_t> versions = ExpectOneVersionPerIteration(job, 0, 8);
+  EXPECT_GT(versions.at(7), 1u) << "no policy was rolled out over TLS";
 }
 
 // The Debian prometheus server, scraping the gateways every second.

@@ -4,7 +4,6 @@
 #include <signal.h>
 
 #include <algorithm>
-#include <cstdlib>
 
 #include "absl/strings/str_cat.h"
 #include "tests/support/local_job.h"
@@ -110,28 +109,9 @@ TEST(Faults, KilledPeerFailsTheIterationInTimeAndTheJobRecovers) {
   }
 }
 
-// A CA and a certificate for 127.0.0.1 signed by it, made with the openssl tool.
-struct Certificates {
-  std::string ca, cert, key;
-};
-
-Certificates MakeCertificates(const std::string& dir, const std::string& name) {
-  const std::string base = dir + "/" + name;
-  const std::string script =
-      absl::StrCat("set -e; cd ", dir, "; ", "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=", name,
-                   "-ca -keyout ", base, "-ca.key -out ", base, "-ca.pem 2>/dev/null; ",
-                   "openssl req -newkey rsa:2048 -nodes -subj /CN=geostorm-sidecar -keyout ", base, ".key -out ", base,
-                   ".csr 2>/dev/null; ",
-                   "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\nextendedKeyUsage=serverAuth,clientAuth\\n' > ",
-                   base, ".ext; ", "openssl x509 -req -in ", base, ".csr -CA ", base, "-ca.pem -CAkey ", base,
-                   "-ca.key -CAcreateserial -days 1 -extfile ", base, ".ext -out ", base, ".pem 2>/dev/null");
-  EXPECT_EQ(std::system(script.c_str()), 0) << script;
-  return {base + "-ca.pem", base + ".pem", base + ".key"};
-}
-
 TEST(MutualTls, SidecarsWithCertificatesFromTheJobCaSumExactly) {
   testing::TempDir certs;
-  const Certificates c = MakeCertificates(certs.path(), "job");
+  const testing::Certificates c = testing::MakeCertificates(certs.path(), "job");
   JobSpec spec;
   spec.topology = "mesh-4dc-uniform.yaml";
   spec.strategy = "netstorm";
@@ -142,8 +122,8 @@ TEST(MutualTls, SidecarsWithCertificatesFromTheJobCaSumExactly) {
 
 TEST(MutualTls, APeerWithACertificateFromAnotherCaIsRefused) {
   testing::TempDir certs;
-  const Certificates good = MakeCertificates(certs.path(), "job");
-  const Certificates rogue = MakeCertificates(certs.path(), "rogue");
+  const testing::Certificates good = testing::MakeCertificates(certs.path(), "job");
+  const testing::Certificates rogue = testing::MakeCertificates(certs.path(), "rogue");
   JobSpec spec;
   spec.topology = kTwoDcs;
   spec.strategy = "star";

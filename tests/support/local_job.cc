@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <fstream>
 #include <regex>
 
@@ -15,6 +16,20 @@ namespace geostorm::testing {
 
 std::string Bin(const std::string& name) { return std::string(GEOSTORM_BIN_DIR) + "/" + name; }
 std::string TopologyFile(const std::string& name) { return std::string(GEOSTORM_DATA_DIR) + "/" + name; }
+
+Certificates MakeCertificates(const std::string& dir, const std::string& name) {
+  const std::string base = dir + "/" + name;
+  const std::string script =
+      absl::StrCat("set -e; cd ", dir, "; ", "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=", name,
+                   "-ca -keyout ", base, "-ca.key -out ", base, "-ca.pem 2>/dev/null; ",
+                   "openssl req -newkey rsa:2048 -nodes -subj /CN=geostorm-sidecar -keyout ", base, ".key -out ", base,
+                   ".csr 2>/dev/null; ",
+                   "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\nextendedKeyUsage=serverAuth,clientAuth\\n' > ",
+                   base, ".ext; ", "openssl x509 -req -in ", base, ".csr -CA ", base, "-ca.pem -CAkey ", base,
+                   "-ca.key -CAcreateserial -days 1 -extfile ", base, ".ext -out ", base, ".pem 2>/dev/null");
+  EXPECT_EQ(std::system(script.c_str()), 0) << script;
+  return {base + "-ca.pem", base + ".pem", base + ".key"};
+}
 
 LocalJob::LocalJob(const JobSpec& spec) : spec_(spec) {
   const bool inline_yaml = spec.topology.find('\n') != std::string::npos;
@@ -51,8 +66,8 @@ void LocalJob::StartController(const std::vector<std::string>& flags) {
                                    "--metrics",
                                    absl::StrCat("127.0.0.1:", controller_metrics_port_),
                                    "--state-file",
-                                   state_file(),
-                                   "--insecure"};
+                                   state_file()};
+  if (std::find(flags.begin(), flags.end(), "--tls-cert") == flags.end()) argv.push_back("--insecure");
   argv.insert(argv.end(), flags.begin(), flags.end());
   controller_ = std::make_unique<Process>(argv, Log(absl::StrCat("controller", controller_starts_++), 0, 0));
 }

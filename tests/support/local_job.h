@@ -30,6 +30,13 @@ struct JobSpec {
   bool with_controller = false;            // gateways use --controller, not --policy
 };
 
+// A CA and a certificate for 127.0.0.1 signed by it, made with the openssl tool
+// in `dir`: the PEM files of a job's mTLS.
+struct Certificates {
+  std::string ca, cert, key;
+};
+Certificates MakeCertificates(const std::string& dir, const std::string& name);
+
 class LocalJob {
  public:
   explicit LocalJob(const JobSpec& spec);
