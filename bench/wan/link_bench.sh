@@ -2,7 +2,8 @@
 # One shaped WAN link between two network namespaces (tc tbf, each direction),
 # measured three ways in the same run, for each rate:
 #   - iperf3 TCP goodput (the reference);
-#   - sidecar goodput: two DCs, star at the first, one synthetic worker each;
+#   - sidecar goodput: two DCs, netstorm (a shard rooted at each, pipelined), one
+#     synthetic worker each;
 #     every iteration moves M bytes each way, so goodput = M / iteration time,
 #     timed by the sidecar itself (geostorm_iteration_duration_seconds);
 #   - the sidecar's passive meter: geostorm_link_throughput_bytes_per_second.
@@ -55,7 +56,7 @@ for mbps in "${rates[@]}"; do
     python3 -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/8)')
   # Model size: about 3 s of transfer per iteration at this rate.
   model_mb=$(( mbps * 3 / 8 ))
-  "$bin/geostorm" plan --topology "$dir/two.yaml" --strategy star --star-root 0 --model-mb "$model_mb" \
+  "$bin/geostorm" plan --topology "$dir/two.yaml" --strategy netstorm --model-mb "$model_mb" \
     --yaml >"$dir/policy.yaml"
   ip netns exec "$a" "$bin/geostorm-sidecar" --dc a --policy "$dir/policy.yaml" --listen 10.77.0.1:7000 \
     --peer b=10.77.0.2:7000 --worker-listen "unix:$dir/a.sock" --metrics 127.0.0.1:9100 --timeout-ms 60000 \
