@@ -37,6 +37,12 @@ void ControlLink::Report(v1::Progress progress) {
   changed_.notify_all();
 }
 
+bool ControlLink::Track(grpc::ClientContext** slot, grpc::ClientContext* context) {
+  std::lock_guard<std::mutex> lock(mu_);
+  *slot = stopping_ ? nullptr : context;
+  return !stopping_;
+}
+
 bool ControlLink::Backoff(int attempt) {
   const auto wait = std::chrono::milliseconds(std::min(2000, 50 << std::min(attempt, 6)));
   std::unique_lock<std::mutex> lock(mu_);
@@ -48,11 +54,7 @@ void ControlLink::SubscribeLoop() {
   for (int attempt = 0;; ++attempt) {
     grpc::ClientContext context;
     context.set_wait_for_ready(true);
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (stopping_) return;
-      subscribe_context_ = &context;
-    }
+    if (!Track(&subscribe_context_, &context)) return;
     auto stream = stub.Subscribe(&context, callbacks_.hello());
     v1::PolicyUpdate update;
     while (stream->Read(&update)) {
@@ -60,11 +62,7 @@ void ControlLink::SubscribeLoop() {
       callbacks_.on_update(update);
     }
     const grpc::Status status = stream->Finish();
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      subscribe_context_ = nullptr;
-      if (stopping_) return;
-    }
+    if (!Track(&subscribe_context_, nullptr)) return;
     spdlog::warn("controller stream ended ({}); redialling", status.error_message());
     if (!Backoff(attempt)) return;
   }
@@ -75,11 +73,7 @@ void ControlLink::ReportLoop() {
   for (int attempt = 0;; ++attempt) {
     grpc::ClientContext context;
     context.set_wait_for_ready(true);
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (stopping_) return;
-      report_context_ = &context;
-    }
+    if (!Track(&report_context_, &context)) return;
     v1::ReportReply reply;
     auto stream = stub.Report(&context, &reply);
     bool ok = stream->Write(callbacks_.progress());
@@ -100,11 +94,7 @@ void ControlLink::ReportLoop() {
     }
     context.TryCancel();
     stream->Finish();
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      report_context_ = nullptr;
-      if (stopping_) return;
-    }
+    if (!Track(&report_context_, nullptr)) return;
     if (!Backoff(attempt)) return;
   }
 }

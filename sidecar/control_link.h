@@ -45,6 +45,9 @@ class ControlLink {
   void SubscribeLoop();
   void ReportLoop();
   bool Backoff(int attempt);  // false when stopping
+  // Makes `context` the stream's live context (cancelled on destruction), or
+  // clears it; false when stopping.
+  bool Track(grpc::ClientContext** slot, grpc::ClientContext* context);
 
   std::shared_ptr<grpc::Channel> channel_;
   const Callbacks callbacks_;

@@ -456,7 +456,7 @@ class SidecarImpl final : public Sidecar, public v1::DataPlane::Service, public 
       Count("probe", "accepted");
       return absl::OkStatus();
     }
-    if (engine_) {
+    if (control_) {
       // An iteration that a prepared policy holds waits here until the rollout is
       // decided; its chunks are kept aside, up to the queue bound.
       const int64_t bytes = static_cast<int64_t>(e->data->size() * sizeof(float));
@@ -636,7 +636,7 @@ class SidecarImpl final : public Sidecar, public v1::DataPlane::Service, public 
 
   // Waits until iteration t may start here: not held by a prepared policy.
   absl::Status AdmitIteration(uint64_t t, Clock::time_point deadline) {
-    if (!engine_) return absl::OkStatus();
+    if (!control_) return absl::OkStatus();  // policies from a file never change
     std::unique_lock<std::mutex> lock(control_mu_);
     if (control_cv_.wait_until(lock, deadline, [&] { return switch_.Admit(t); })) return absl::OkStatus();
     return absl::DeadlineExceededError(absl::StrCat("iteration ", t,

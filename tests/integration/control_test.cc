@@ -61,6 +61,14 @@ std::map<uint64_t, uint64_t> ExpectOneVersionPerIteration(const LocalJob& job, u
   return reference;
 }
 
+// Every gateway, `deaf` one never acknowledging a Prepare.
+void StartGatewaysOneIgnoringPrepare(LocalJob& job, int deaf) {
+  for (int i = 0; i < job.dcs(); ++i) {
+    job.StartGatewayWithFlags(
+        i, i == deaf ? std::vector<std::string>{"--inject-ignore-prepare"} : std::vector<std::string>{});
+  }
+}
+
 double Metric(int port, const std::string& series) {
   const std::string body = HttpGet(port, "/metrics");
   std::smatch m;
@@ -105,10 +113,7 @@ TEST(Rollout, NewPolicyEveryIterationWithRandomDelaysStaysExactAndConsistent) {
 TEST(Rollout, AGatewayThatNeverAcknowledgesAbortsTheRolloutAndTrainingGoesOn) {
   LocalJob job(ControlledJob(10));
   job.StartController({"--force-every-iteration", "--prepare-timeout-ms", "300"});
-  for (int i = 0; i < job.dcs(); ++i) {
-    job.StartGatewayWithFlags(
-        i, i == 2 ? std::vector<std::string>{"--inject-ignore-prepare"} : std::vector<std::string>{});
-  }
+  StartGatewaysOneIgnoringPrepare(job, 2);
   job.StartWorkers(0, 10);
   ExpectAllExact(job);
   for (const auto& [t, v] : ExpectOneVersionPerIteration(job, 0, 10)) EXPECT_EQ(v, 1u) << "iteration " << t;
@@ -124,10 +129,7 @@ TEST(Rollout, AControllerKilledMidRolloutIsResolvedByItsRestart) {
   LocalJob job(ControlledJob(20));
   // DC 4 never acknowledges, so the first rollout stays prepared until the kill.
   job.StartController({"--force-every-iteration", "--prepare-timeout-ms", "60000"});
-  for (int i = 0; i < job.dcs(); ++i) {
-    job.StartGatewayWithFlags(
-        i, i == 4 ? std::vector<std::string>{"--inject-ignore-prepare"} : std::vector<std::string>{});
-  }
+  StartGatewaysOneIgnoringPrepare(job, 4);
   job.StartWorkers(0, 20);
   ASSERT_TRUE(WaitFor([&] { return ReadFile(job.state_file()).find("\"pending\"") != std::string::npos; },
                       std::chrono::seconds(20)))
@@ -263,12 +265,24 @@ TEST(Prometheus, TheControllersMatrixMatchesTheSidecarsAndSurvivesPrometheusStop
   EXPECT_TRUE(matched) << "sidecars and controller disagree:\n" << both << job.ControllerLog();
   EXPECT_EQ(Metric(job.controller_metrics_port(), "geostorm_controller_source_up"), 1);
 
+  // While Prometheus is up the controller re-plans every interval.
+  const std::string replans = "geostorm_controller_replan_duration_seconds_count";
+  const double replans_up = Metric(job.controller_metrics_port(), replans);
+  EXPECT_TRUE(
+      WaitFor([&] { return Metric(job.controller_metrics_port(), replans) > replans_up; }, std::chrono::seconds(5)));
+
   // Prometheus goes away: the source is marked stale and the policy stays.
   prometheus.process().Signal(SIGTERM);
   ASSERT_TRUE(prometheus.process().Wait(std::chrono::seconds(20)).has_value());
   EXPECT_TRUE(WaitFor([&] { return Metric(job.controller_metrics_port(), "geostorm_controller_source_up") == 0; },
                       std::chrono::seconds(10)));
   EXPECT_NE(job.ControllerLog().find("link matrix source is stale"), std::string::npos) << job.ControllerLog();
+  // The re-plan count stands still for eight intervals: nothing is planned on a
+  // matrix the controller cannot refresh.
+  const double replans_when_down = Metric(job.controller_metrics_port(), replans);
+  EXPECT_GT(replans_when_down, 0);
+  std::this_thread::sleep_for(std::chrono::seconds(4));
+  EXPECT_EQ(Metric(job.controller_metrics_port(), replans), replans_when_down);
   job.StartWorkers(15, 3);
   ExpectAllExact(job);
   const std::map<uint64_t, uint64_t> versions = ExpectOneVersionPerIteration(job, 15, 3);
