@@ -250,10 +250,16 @@ std::vector<DirectedLink> Topology::LinksAt(int64_t period) const {
     if (paired && i % 2 == 1) {
       out[i].mbps = out[i - 1].mbps;  // the reverse direction of the same link
     } else {
-      out[i].mbps = draw();
+      out[i].mbps = draw() * dynamic->scale;
     }
   }
   return out;
+}
+
+Topology ScaleRates(Topology topology, double factor) {
+  for (DirectedLink& l : topology.links) l.mbps *= factor;
+  if (topology.dynamic) topology.dynamic->scale *= factor;
+  return topology;
 }
 
 Topology RandomMesh(int n, uint64_t seed, int64_t min_mbps, int64_t max_mbps) {

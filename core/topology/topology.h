@@ -39,6 +39,7 @@ struct DynamicSpec {
   int64_t mbps_max = 0;
   uint64_t seed = 0;
   bool per_direction = true;
+  double scale = 1;  // every draw is multiplied by this (see ScaleRates)
 };
 
 struct Topology {
@@ -68,6 +69,11 @@ struct Topology {
 // A full mesh of n DCs ("dc1".."dcN") with every direction drawn uniformly from
 // [min_mbps, max_mbps] by a seeded generator: large planning and simulation cases.
 Topology RandomMesh(int n, uint64_t seed, int64_t min_mbps, int64_t max_mbps);
+
+// The same WAN with every rate, drawn ones included, multiplied by `factor`: an
+// emulated testbed runs at 1/10 to 1/5 of a topology's rates, with the model scaled
+// alike, so that the kernel's shaping does not make the CPU the bottleneck.
+Topology ScaleRates(Topology topology, double factor);
 
 // Reads and parses a topology file.
 [[nodiscard]] absl::StatusOr<Topology> LoadTopologyFile(const std::string& path);

@@ -77,6 +77,18 @@ TEST(Topology, DynamicRatesAreSeededPerPeriodAndInRange) {
   EXPECT_EQ(t->links[0].mbps, p0[0].mbps);  // the static view is period 0
 }
 
+TEST(Topology, ScaleRatesScalesStaticAndDrawnRates) {
+  absl::StatusOr<Topology> t = LoadTopologyFile(Data("klonet-9dc-dynamic.yaml"));
+  ASSERT_TRUE(t.ok());
+  const Topology fifth = ScaleRates(*t, 0.2);
+  for (int64_t period : {0, 3}) {
+    const std::vector<DirectedLink> full = t->LinksAt(period), scaled = fifth.LinksAt(period);
+    ASSERT_EQ(full.size(), scaled.size());
+    for (size_t i = 0; i < full.size(); ++i) EXPECT_DOUBLE_EQ(scaled[i].mbps, full[i].mbps * 0.2);
+  }
+  for (size_t i = 0; i < t->links.size(); ++i) EXPECT_DOUBLE_EQ(fifth.links[i].mbps, t->links[i].mbps * 0.2);
+}
+
 TEST(Topology, ErrorsNameTheFieldAndLine) {
   EXPECT_TRUE(FailsWith("kind: physical\ndataCenters: [a, b]\nlinks:\n  - {a: a, b: zz, mbps: 10}\n",
                         "test.yaml:4:15: field 'links[0].b': unknown DC 'zz'"));
