@@ -4,7 +4,12 @@
 // the measured iteration times against T_min and the prediction. Logs, the
 // rollout state and summary.json go to the output directory.
 //
+// With --wan (root) each DC runs in its own network namespace of an emulated WAN
+// (testbed/emulated_wan.h) at the topology's rates times --scale, redrawn live
+// every period for a dynamic topology; without it, on unshaped loopback.
+//
 //   geostorm local --topology examples/topologies/klonet-9dc.yaml --model-mb 10 --iterations 20
+//   geostorm local --topology examples/topologies/klonet-9dc.yaml --wan --scale 0.2 --model-mb 20
 #ifndef GEOSTORM_CLI_LOCAL_COMMAND_H_
 #define GEOSTORM_CLI_LOCAL_COMMAND_H_
 
@@ -18,6 +23,7 @@ struct LocalFlags {
   std::string topology;
   std::string strategy = "netstorm";
   double model_mb = 10;
+  int64_t chunk_bytes = 0;  // 0: core::AutoChunkBytes of the model
   int iterations = 20;
   int workers = 1;         // per DC
   std::string prometheus;  // base URL; empty: the sidecars' own reports
@@ -25,6 +31,15 @@ struct LocalFlags {
   double min_improvement = 0.10;
   int timeout_ms = 60000;  // an iteration fails after this long
   std::string out_dir = "results/local";
+  bool wan = false;          // run on an emulated WAN of namespaces (root)
+  double scale = 1;          // every rate of the topology times this
+  double period_s = 0;       // dynamic topologies: the redraw period (0: the file's)
+  std::string tag = "local";  // the WAN's namespaces are gs<tag>-*
+  // Ablations and baselines.
+  std::string star_root;      // star: the parameter server's DC
+  bool multipath = true;      // netstorm: aux relay routes
+  bool uniform_guess = false;  // plan from every link at the mean rate, never re-plan
+  bool replan = true;          // the controller re-plans from measured links
 };
 
 void AddLocalCommand(CLI::App& app, LocalFlags& flags);

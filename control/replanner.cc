@@ -94,7 +94,7 @@ absl::StatusOr<Decision> Replan(const LinkMatrix& matrix, const std::vector<core
   if (!view.ok()) return view.status();
   absl::StatusOr<core::SimResult> now = core::Simulate(*view, current);
   d.current_seconds = now.ok() ? now->iteration_seconds : std::numeric_limits<double>::infinity();
-  absl::StatusOr<core::Policy> candidate = planner->Plan(*view, {});
+  absl::StatusOr<core::Policy> candidate = planner->Plan(*view, options.plan);
   if (!candidate.ok()) return candidate.status();
   d.candidate = *std::move(candidate);
   d.candidate_seconds = d.candidate.predicted_seconds;

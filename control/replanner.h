@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "core/planner/planner.h"
 #include "core/policy/policy.h"
 #include "core/topology/topology.h"
 
@@ -72,6 +73,7 @@ struct ReplanOptions {
   // Passive estimates are noisy. A link whose estimate is within this fraction of
   // the rate the policy in force was planned on keeps that rate.
   double rate_tolerance = 0.30;
+  core::PlanOptions plan;  // for example, multipath off for an ablation
 };
 
 struct Decision {
