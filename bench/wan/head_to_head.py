@@ -1,0 +1,394 @@
+#!/usr/bin/env python3
+"""The head-to-head benchmark on an emulated WAN (root): every system on the same
+namespaces and tc rates, one after the other, in one run.
+
+  geostorm strategies  `geostorm local --wan` (controller, sidecars, synthetic workers)
+  Gloo                 bench/peers/gloo_allreduce, ring all-reduce, one rank per DC
+  Open MPI             bench/peers/mpi_allreduce under mpirun, ranks placed in the
+                       DCs' namespaces by a launch agent that runs `ip netns exec`
+
+Gloo and Open MPI get the best ring order our `ring` planner finds (their own rank
+order is blind to the WAN), and Open MPI is told to use its ring algorithm; the
+`ring` strategy's simulation is their prediction. Rates and model are scaled
+together (--scale) so that the kernel's shaping leaves CPU to the systems; the
+CPU use seen during each run is reported beside it.
+
+Writes <out>/<name>.json (field `results`, one entry per system), .md and .png.
+
+  bench/wan/head_to_head.py --build build --out bench/results            # everything
+  bench/wan/head_to_head.py --systems star,netstorm --iterations 3        # make run
+  bench/wan/head_to_head.py --dynamic --topology examples/topologies/klonet-9dc-dynamic.yaml
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+STRATEGIES = ["star", "sharded-ps", "mlnet", "tsengine", "netstorm-paper", "netstorm"]
+
+
+class CpuMeter:
+    """Share of the machine's CPU time that was busy between start() and stop()."""
+
+    @staticmethod
+    def _read():
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+        idle = fields[3] + fields[4]
+        return sum(fields), idle
+
+    def start(self):
+        self.total, self.idle = self._read()
+
+    def stop(self):
+        total, idle = self._read()
+        return 1 - (idle - self.idle) / max(1, total - self.total)
+
+
+def quantile(xs, q):
+    xs = sorted(xs)
+    return xs[round(q * (len(xs) - 1))] if xs else 0.0
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.bin = os.path.join(os.path.abspath(args.build), "bin")
+        self.runs = os.path.join(os.path.abspath(args.out), "runs")
+        os.makedirs(self.runs, exist_ok=True)
+        self.ring = self.plan("ring")
+
+    def geostorm(self, *argv, **kw):
+        return subprocess.run([os.path.join(self.bin, "geostorm"), *argv], check=True, text=True, **kw)
+
+    def plan(self, strategy):
+        out = self.geostorm("plan", "--topology", self.args.topology, "--strategy", strategy, "--model-mb",
+                            str(self.args.model_mb * 1 / self.args.scale), "--json", capture_output=True).stdout
+        return json.loads(out)
+
+    def ring_order(self):
+        """The DCs in the order of the ring planner's ring, from its reduce edges."""
+        edges = {}
+        for shard in self.ring["shards"]:
+            edges.update(shard["reduce"])
+        order = [self.ring["dataCenters"][0]]
+        while len(order) < len(self.ring["dataCenters"]):
+            order.append(edges[order[-1]])
+        return order
+
+    def local(self, name, *flags, iterations=None, topology=None):
+        """One geostorm run; returns its summary with the CPU use."""
+        out = os.path.join(self.runs, name)
+        shutil.rmtree(out, ignore_errors=True)
+        cpu = CpuMeter()
+        cpu.start()
+        print(f"== {name}", flush=True)
+        self.geostorm("local", "--topology", topology or self.args.topology, "--wan", "--scale", str(self.args.scale),
+                      "--model-mb", str(self.args.model_mb), "--iterations", str(iterations or self.args.iterations),
+                      "--tag", "hh", "--out", out, *flags)
+        busy = cpu.stop()
+        with open(os.path.join(out, "summary.json")) as f:
+            summary = json.load(f)
+        summary["cpu_busy"] = busy
+        return summary
+
+    def with_wan(self, run):
+        """Runs `run(namespace_of)` with the topology held up by `geostorm wan up`."""
+        wan = subprocess.Popen([os.path.join(self.bin, "geostorm"), "wan", "up", "--topology", self.args.topology,
+                                "--scale", str(self.args.scale), "--tag", "hh"], stdout=subprocess.PIPE, text=True)
+        namespaces = {}
+        try:
+            for line in wan.stdout:
+                if line.strip() == "ready":
+                    break
+                dc, ns, address = line.split()
+                namespaces[dc] = (ns, address)
+            if wan.poll() is not None:
+                raise RuntimeError("geostorm wan up failed")
+            return run(namespaces)
+        finally:
+            wan.send_signal(signal.SIGINT)
+            wan.wait()
+
+    def peer(self, name, command_for):
+        """Gloo or Open MPI on the WAN; `command_for(namespaces, order, floats)` starts it."""
+        print(f"== {name}", flush=True)
+        floats = int(self.args.model_mb * 1e6 / 4)
+        order = self.ring_order()
+
+        def run(namespaces):
+            cpu = CpuMeter()
+            cpu.start()
+            text = command_for(namespaces, order, floats)
+            busy = cpu.stop()
+            times = [float(line.split()[2]) for line in text.splitlines() if line.startswith("iteration ")]
+            if len(times) < self.args.iterations:
+                raise RuntimeError(f"{name}: {len(times)} of {self.args.iterations} iterations finished:\n{text}")
+            return {"iterations": [{"iteration": i, "seconds": t} for i, t in enumerate(times)],
+                    "median_s": statistics.median(times), "p90_s": quantile(times, 0.9), "cpu_busy": busy,
+                    "predicted_s": self.ring["predictedSeconds"], "t_min_s": self.ring["tMinSeconds"]}
+
+        return self.with_wan(run)
+
+    def gloo(self, namespaces, order, floats):
+        store = tempfile.mkdtemp()
+        try:
+            ranks = [subprocess.Popen(["ip", "netns", "exec", namespaces[dc][0], os.path.join(self.bin, "gloo_allreduce"),
+                                       "--rank", str(r), "--size", str(len(order)), "--address", namespaces[dc][1],
+                                       "--store", store, "--floats", str(floats), "--iterations",
+                                       str(self.args.iterations)], stdout=subprocess.PIPE, text=True)
+                     for r, dc in enumerate(order)]
+            text = ranks[0].communicate()[0]
+            for p in ranks[1:]:
+                p.wait()
+            return text
+        finally:
+            shutil.rmtree(store, ignore_errors=True)
+
+    def mpi(self, namespaces, order, floats):
+        agent_dir = tempfile.mkdtemp()
+        agent = os.path.join(agent_dir, "agent.sh")
+        by_address = {address: ns for ns, address in namespaces.values()}
+        with open(agent, "w") as f:
+            # mpirun calls its rsh agent as `agent [options] host command...`.
+            f.write("#!/bin/sh\nwhile [ \"${1#-}\" != \"$1\" ]; do shift; done\nhost=$1; shift\ncase $host in\n")
+            for address, ns in by_address.items():
+                f.write(f"  {address}) exec ip netns exec {ns} sh -c \"$*\" ;;\n")
+            f.write("esac\necho \"agent: unknown host $host\" >&2; exit 1\n")
+        os.chmod(agent, 0o755)
+        env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+        hosts = ",".join(namespaces[dc][1] for dc in order)
+        subnet = "10.77.0.0/24"
+        try:
+            return subprocess.run(
+                ["ip", "netns", "exec", namespaces[order[0]][0], "mpirun", "-np", str(len(order)), "--host", hosts,
+                 "--mca", "plm_rsh_agent", agent, "--mca", "btl", "tcp,self", "--mca", "btl_tcp_if_include", subnet,
+                 "--mca", "oob_tcp_if_include", subnet, "--mca", "coll_tuned_use_dynamic_rules", "1",
+                 "--mca", "coll_tuned_allreduce_algorithm", "4",  # ring
+                 os.path.join(self.bin, "mpi_allreduce"), "--floats", str(floats), "--iterations",
+                 str(self.args.iterations)], env=env, check=True, capture_output=True, text=True).stdout
+        finally:
+            shutil.rmtree(agent_dir, ignore_errors=True)
+
+
+def entry(system, s):
+    e = {"system": system, "median_s": s["median_s"], "p90_s": s["p90_s"], "t_min_s": s["t_min_s"],
+         "predicted_s": s["predicted_s"], "cpu_busy": round(s["cpu_busy"], 3),
+         "iterations_s": [round(i["seconds"], 4) for i in s["iterations"]]}
+    e["time_over_t_min"] = e["median_s"] / e["t_min_s"]
+    e["prediction_error"] = (e["median_s"] - e["predicted_s"]) / e["predicted_s"] if e["predicted_s"] else None
+    if "rollouts_committed" in s:
+        e["rollouts_committed"] = s["rollouts_committed"]
+    return e
+
+
+def head_to_head(bench, args):
+    systems = args.systems.split(",")
+    results, ablation, placements = [], [], []
+    for system in systems:
+        if system == "gloo":
+            results.append(entry("gloo", bench.peer("gloo", bench.gloo)))
+        elif system == "openmpi":
+            results.append(entry("openmpi", bench.peer("openmpi", bench.mpi)))
+        elif system == "star" and args.star_placements:
+            # Every placement of the parameter server; the best one is `star`.
+            for dc in bench.ring["dataCenters"]:
+                placements.append(entry(f"star@{dc}", bench.local(f"star-{dc}", "--strategy", "star", "--star-root",
+                                                                   dc, "--fixed-policy")))
+            best = min(placements, key=lambda e: e["median_s"])
+            results.append(dict(best, system="star", star_root=best["system"].split("@")[1]))
+        elif system in STRATEGIES:
+            flags = ["--strategy", system] + ([] if system == "netstorm" else ["--fixed-policy"])
+            results.append(entry(system, bench.local(system, *flags)))
+        else:
+            sys.exit(f"head_to_head: unknown system '{system}'")
+    if args.ablation:
+        ablation.append(entry("netstorm without multipath", bench.local("netstorm-no-multipath", "--no-multipath")))
+        ablation.append(entry("netstorm without awareness (uniform guess)",
+                              bench.local("netstorm-uniform-guess", "--uniform-guess")))
+        full = next((e for e in results if e["system"] == "netstorm"), None)
+        if full:
+            ablation.append(dict(full, system="netstorm (full)"))
+    star = next((e for e in results if e["system"] == "star"), None)
+    for e in results + ablation + placements:
+        e["speedup_over_star"] = star["median_s"] / e["median_s"] if star else None
+    report = {"topology": os.path.splitext(os.path.basename(args.topology))[0], "model_mb": args.model_mb,
+              "scale": args.scale, "iterations": args.iterations, "command": " ".join(sys.argv),
+              "results": results, "ablation": ablation, "star_placements": placements}
+    if placements:
+        netstorm = next((e for e in results if e["system"] == "netstorm"), None)
+        if netstorm:
+            speedups = [p["median_s"] / netstorm["median_s"] for p in placements]
+            report["netstorm_speedup_over_star"] = {"best_placement": min(speedups),
+                                                    "mean_over_placements": statistics.mean(speedups)}
+    return report
+
+
+def markdown(report):
+    lines = [f"# {report['topology']}: {report['model_mb']} MB per worker, rates x{report['scale']}",
+             "", f"`{report['command']}`", ""]
+
+    def table(rows):
+        out = ["| system | median s | p90 s | x T_min | vs star | predicted s | prediction error | CPU busy |",
+               "|---|---|---|---|---|---|---|---|"]
+        for e in rows:
+            err = f"{100 * e['prediction_error']:+.0f}%" if e["prediction_error"] is not None else "-"
+            vs = f"{e['speedup_over_star']:.2f}x" if e.get("speedup_over_star") else "-"
+            out.append(f"| {e['system']} | {e['median_s']:.3f} | {e['p90_s']:.3f} | {e['time_over_t_min']:.2f} | {vs} "
+                       f"| {e['predicted_s']:.3f} | {err} | {100 * e['cpu_busy']:.0f}% |")
+        return out
+
+    lines += table(report["results"])
+    if report["results"]:
+        lines += ["", f"T_min = {report['results'][0]['t_min_s']:.3f} s on the scaled WAN."]
+    if report.get("netstorm_speedup_over_star"):
+        s = report["netstorm_speedup_over_star"]
+        lines += [f"netstorm over star: {s['best_placement']:.2f}x at star's best DC, "
+                  f"{s['mean_over_placements']:.2f}x on average over all placements."]
+    if report["ablation"]:
+        lines += ["", "## Ablation", ""] + table(report["ablation"])
+    if report["star_placements"]:
+        lines += ["", "## Every placement of star's server", ""] + table(report["star_placements"])
+    return "\n".join(lines) + "\n"
+
+
+def plot(report, png):
+    rows = report["results"] + [e for e in report["ablation"] if e["system"] != "netstorm (full)"]
+    data = png + ".dat"
+    with open(data, "w") as f:
+        for e in rows:
+            f.write(f"\"{e['system']}\" {e['median_s']} {e['p90_s']} {e['predicted_s']}\n")
+    t_min = rows[0]["t_min_s"]
+    script = f"""set terminal pngcairo size 1100,520 font ",10"
+set output "{png}"
+set title "{report['topology']}: sync time per iteration (median, p90) against the simulator and T_min"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set ylabel "seconds"
+set xtics rotate by -25
+set key top right
+set yrange [0:*]
+plot "{data}" using 2:xtic(1) title "median", "" using 3 title "p90", "" using 4 title "predicted", \\
+     {t_min} with lines lw 2 dt 2 title "T_min"
+"""
+    subprocess.run(["gnuplot"], input=script, text=True, check=True)
+    os.remove(data)
+
+
+def dynamic(bench, args):
+    """netstorm on a dynamic topology, with and without re-planning."""
+    runs = {}
+    for name, flags in [("netstorm", []), ("netstorm, fixed policy", ["--fixed-policy"])]:
+        s = bench.local(name.replace(", ", "-").replace(" ", "-"), "--strategy", "netstorm", "--period-s",
+                        str(args.period_s), *flags)
+        periods = s["periods"]
+
+        def period_of(t):
+            return max(p["period"] for p in periods if p["start_s"] <= t)
+
+        by_period = {}
+        for it in s["iterations"]:
+            by_period.setdefault(period_of(it["done_at_s"]), []).append(it["seconds"])
+        versions = {}
+        for it in s["iterations"]:
+            versions.setdefault(it["policy_version"], {"version": it["policy_version"], "from_iteration": it["iteration"],
+                                                       "at_s": round(it["done_at_s"], 2)})
+        runs[name] = {"periods": [{"period": p["period"], "start_s": round(p["start_s"], 2), "t_min_s": p["t_min_s"],
+                                   "median_s": statistics.median(by_period[p["period"]]) if p["period"] in by_period
+                                   else None, "iterations": len(by_period.get(p["period"], []))} for p in periods],
+                      "versions": list(versions.values()), "median_s": s["median_s"], "cpu_busy": s["cpu_busy"],
+                      "iterations": [{k: it[k] for k in ("iteration", "seconds", "policy_version", "done_at_s")}
+                                     for it in s["iterations"]]}
+    return {"topology": os.path.splitext(os.path.basename(args.topology))[0], "model_mb": args.model_mb,
+            "scale": args.scale, "period_s": args.period_s, "command": " ".join(sys.argv), "runs": runs}
+
+
+def dynamic_markdown(report):
+    lines = [f"# {report['topology']}: {report['model_mb']} MB, rates x{report['scale']}, "
+             f"redrawn every {report['period_s']} s", "", f"`{report['command']}`", ""]
+    for name, run in report["runs"].items():
+        lines += [f"## {name}", "", "| period | start s | T_min s | median s | x T_min | iterations |",
+                  "|---|---|---|---|---|---|"]
+        for p in run["periods"]:
+            m = p["median_s"]
+            lines.append(f"| {p['period']} | {p['start_s']} | {p['t_min_s']:.3f} | "
+                         f"{m:.3f} | {m / p['t_min_s']:.2f} | {p['iterations']} |" if m else
+                         f"| {p['period']} | {p['start_s']} | {p['t_min_s']:.3f} | - | - | 0 |")
+        lines += ["", "Policy versions: " + ", ".join(f"v{v['version']} from iteration {v['from_iteration']} "
+                                                      f"({v['at_s']} s)" for v in run["versions"]), ""]
+    return "\n".join(lines)
+
+
+def dynamic_plot(report, png):
+    files, plots = [], []
+    for k, (name, run) in enumerate(report["runs"].items()):
+        path = f"{png}.{k}.dat"
+        files.append(path)
+        with open(path, "w") as f:
+            for it in run["iterations"]:
+                f.write(f"{it['done_at_s']} {it['seconds']}\n")
+        plots.append(f"\"{path}\" using 1:2 with linespoints title \"{name}\"")
+        tmin_path = f"{png}.{k}.tmin.dat"
+        files.append(tmin_path)
+        with open(tmin_path, "w") as f:
+            for p in run["periods"]:
+                f.write(f"{p['start_s']} {p['t_min_s']}\n")
+        if k == 0:
+            plots.append(f"\"{tmin_path}\" using 1:2 with steps lw 2 dt 2 title \"T_min\"")
+    script = f"""set terminal pngcairo size 1100,520 font ",10"
+set output "{png}"
+set title "{report['topology']}: iteration time as the WAN changes every {report['period_s']} s"
+set xlabel "seconds since start"
+set ylabel "seconds per iteration"
+set yrange [0:*]
+plot {", ".join(plots)}
+"""
+    subprocess.run(["gnuplot"], input=script, text=True, check=True)
+    for path in files:
+        os.remove(path)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--build", default="build")
+    p.add_argument("--topology", default="examples/topologies/klonet-9dc.yaml")
+    p.add_argument("--scale", type=float, default=0.1, help="rates times this")
+    p.add_argument("--model-mb", type=float, default=10, help="per worker; 100 MB at full rates is 10 at 0.1")
+    p.add_argument("--iterations", type=int, default=5)
+    p.add_argument("--systems", default=",".join(STRATEGIES + ["gloo", "openmpi"]))
+    p.add_argument("--star-placements", action="store_true", help="run star at every DC")
+    p.add_argument("--ablation", action="store_true", help="netstorm without multipath, without awareness")
+    p.add_argument("--dynamic", action="store_true", help="the dynamic run instead of the head-to-head")
+    p.add_argument("--period-s", type=float, default=20)
+    p.add_argument("--out", default="bench/results")
+    p.add_argument("--name", default=None, help="file name of the report (default: topology)")
+    args = p.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("head_to_head: needs root, for network namespaces and tc")
+    bench = Bench(args)
+    name = args.name or os.path.splitext(os.path.basename(args.topology))[0]
+    base = os.path.join(args.out, name)
+    if args.dynamic:
+        report = dynamic(bench, args)
+        text, draw = dynamic_markdown(report), dynamic_plot
+    else:
+        report = head_to_head(bench, args)
+        text, draw = markdown(report), plot
+    with open(base + ".json", "w") as f:
+        json.dump(report, f, indent=2)
+    with open(base + ".md", "w") as f:
+        f.write(text)
+    draw(report, os.path.abspath(base + ".png"))
+    print(text)
+    print(f"wrote {base}.json, .md and .png")
+
+
+if __name__ == "__main__":
+    main()
