@@ -3,12 +3,14 @@
 #include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
 #include <netinet/in.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <boost/process.hpp>
+#include <boost/process/extend.hpp>
 #include <cmath>
 #include <csignal>
 #include <filesystem>
@@ -90,7 +92,7 @@ double Quantile(std::vector<double> v, double q) {
 
 void ProgressBar(int done, int total) {
   const int width = 40;
-  const int filled = total > 0 ? done * width / total : width;
+  const int filled = total > 0 ? std::min(done, total) * width / total : width;
   std::cerr << "\r[" << std::string(filled, '#') << std::string(width - filled, '.') << "] " << done << "/" << total
             << " iterations" << std::flush;
 }
@@ -125,10 +127,12 @@ class Launcher {
  public:
   explicit Launcher(const testbed::EmulatedWan* wan) : wan_(wan) {}
 
+  // A child dies with this process, even when it is killed: nothing outlives a run.
   bp::child Start(int dc, const std::string& program, std::vector<std::string> args, const std::string& log) const {
-    if (wan_ == nullptr) return bp::child(Sibling(program), args, (bp::std_out & bp::std_err) > log);
+    auto die_with_parent = bp::extend::on_exec_setup([](auto&) { ::prctl(PR_SET_PDEATHSIG, SIGKILL); });
+    if (wan_ == nullptr) return bp::child(Sibling(program), args, (bp::std_out & bp::std_err) > log, die_with_parent);
     args.insert(args.begin(), {"netns", "exec", wan_->Namespace(dc), Sibling(program)});
-    return bp::child(std::string("/usr/sbin/ip"), args, (bp::std_out & bp::std_err) > log);
+    return bp::child(std::string("/usr/sbin/ip"), args, (bp::std_out & bp::std_err) > log, die_with_parent);
   }
 
  private:

@@ -58,10 +58,17 @@ void AddShapedClass(std::vector<Command>& out, const std::string& ns, const std:
 void AddNamespace(std::vector<Command>& out, const std::string& ns, bool router) {
   out.push_back({"ip", "netns", "add", ns});
   out.push_back(Ip(ns, {"link", "set", "lo", "up"}));
+  // A loss-based congestion control, not the host's default (BBR here): with no
+  // propagation delay to emulate, BBR's window (twice bandwidth x min RTT)
+  // collapses to a few packets while the acknowledgements wait behind the reverse
+  // direction's data, and a link loaded both ways runs at 60-80% of its rate.
+  // Reno, because a namespace may only pick from tcp_allowed_congestion_control.
+  Command sysctl = {"ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv4.tcp_congestion_control=reno"};
   if (router) {
-    out.push_back({"ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=0",
-                   "net.ipv4.conf.default.rp_filter=0"});
+    sysctl.insert(sysctl.end(),
+                  {"net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0"});
   }
+  out.push_back(std::move(sysctl));
 }
 
 void MeshCommands(const core::Topology& t, const WanOptions& o, std::vector<Command>& out) {
