@@ -1,20 +1,20 @@
 # The two README commands, and the steps they are made of.
-#   make run    simulate the bundled 9-DC topology with every strategy, then run it
-#               live on this machine (controller, sidecars, workers)
+#   make run    simulate the bundled 9-DC topology with every strategy, then run
+#               star and netstorm live on it, as an emulated WAN of namespaces
 #   make test   install what is missing, build, lint, and run every test
 BUILD ?= build
 JOBS ?= $(shell nproc)
 TOPOLOGY ?= examples/topologies/klonet-9dc.yaml
 MODEL_MB ?= 100
 
-.PHONY: run test deps configure build lint format bench clean
+.PHONY: run test deps configure build lint format bench bench-wan clean
 
 run: build
 	$(BUILD)/bin/geostorm simulate --topology $(TOPOLOGY) --model-mb $(MODEL_MB)
 	@echo
 	$(BUILD)/bin/geostorm plan --topology $(TOPOLOGY) --model-mb $(MODEL_MB) --strategy netstorm
 	@echo
-	$(BUILD)/bin/geostorm local --topology $(TOPOLOGY) --model-mb 10 --iterations 10 --out results/local
+	./scripts/live_run.sh $(BUILD)
 
 test: build lint
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
@@ -36,6 +36,10 @@ format:
 
 bench: build
 	$(BUILD)/bin/planner_bench
+
+# The head-to-head on the emulated WAN (root, ~15 min): bench/results/klonet-9dc.*
+bench-wan: build
+	python3 bench/wan/head_to_head.py --build $(BUILD) --star-placements --ablation --iterations 5 --out bench/results
 
 clean:
 	rm -rf $(BUILD)

@@ -12,6 +12,7 @@ packages=(
   libcpprest-dev prometheus-cpp-dev libssl-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   prometheus
+  libgloo-dev openmpi-bin libopenmpi-dev gnuplot-nox
 )
 
 missing=()

@@ -200,7 +200,8 @@ def head_to_head(bench, args):
             # Every placement of the parameter server; the best one is `star`.
             for dc in bench.ring["dataCenters"]:
                 placements.append(entry(f"star@{dc}", bench.local(f"star-{dc}", "--strategy", "star", "--star-root",
-                                                                   dc, "--fixed-policy")))
+                                                                   dc, "--fixed-policy",
+                                                                   iterations=args.star_iterations)))
             best = min(placements, key=lambda e: e["median_s"])
             results.append(dict(best, system="star", star_root=best["system"].split("@")[1]))
         elif system in STRATEGIES:
@@ -364,6 +365,7 @@ def main():
     p.add_argument("--iterations", type=int, default=5)
     p.add_argument("--systems", default=",".join(STRATEGIES + ["gloo", "openmpi"]))
     p.add_argument("--star-placements", action="store_true", help="run star at every DC")
+    p.add_argument("--star-iterations", type=int, default=3, help="iterations per star placement")
     p.add_argument("--ablation", action="store_true", help="netstorm without multipath, without awareness")
     p.add_argument("--dynamic", action="store_true", help="the dynamic run instead of the head-to-head")
     p.add_argument("--period-s", type=float, default=20)

@@ -26,6 +26,8 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 ip netns add "$a"; ip netns add "$b"
+# Reno, as in testbed/emulated_wan.cc: BBR's window collapses without propagation delay.
+for ns in "$a" "$b"; do ip netns exec "$ns" sysctl -qw net.ipv4.tcp_congestion_control=reno; done
 ip link add va-$$ netns "$a" type veth peer name vb-$$ netns "$b"
 ip -n "$a" addr add 10.77.0.1/24 dev va-$$; ip -n "$b" addr add 10.77.0.2/24 dev vb-$$
 for ns in "$a" "$b"; do ip -n "$ns" link set lo up; done

@@ -23,6 +23,8 @@ mesh_up() {
     local ns dev="g${tag}d$i" peer="g${tag}h$i"
     ns=$(mesh_ns "$tag" "$i")
     ip netns add "$ns"
+    # Reno, as in testbed/emulated_wan.cc: BBR's window collapses without propagation delay.
+    ip netns exec "$ns" sysctl -qw net.ipv4.tcp_congestion_control=reno
     ip -n "$ns" link set lo up
     ip link add "$dev" netns "$ns" type veth peer name "$peer" netns "$hub"
     ip -n "$ns" addr add "10.77.0.$i/24" dev "$dev"
