@@ -266,7 +266,7 @@ def plot(report, png):
         for e in rows:
             f.write(f"\"{e['system']}\" {e['median_s']} {e['p90_s']} {e['predicted_s']}\n")
     t_min = rows[0]["t_min_s"]
-    script = f"""set terminal pngcairo size 1100,520 font ",10"
+    script = f"""set terminal pngcairo size 1100,520 font ",10" noenhanced
 set output "{png}"
 set title "{report['topology']}: sync time per iteration (median, p90) against the simulator and T_min"
 set style data histograms
@@ -343,7 +343,7 @@ def dynamic_plot(report, png):
                 f.write(f"{p['start_s']} {p['t_min_s']}\n")
         if k == 0:
             plots.append(f"\"{tmin_path}\" using 1:2 with steps lw 2 dt 2 title \"T_min\"")
-    script = f"""set terminal pngcairo size 1100,520 font ",10"
+    script = f"""set terminal pngcairo size 1100,520 font ",10" noenhanced
 set output "{png}"
 set title "{report['topology']}: iteration time as the WAN changes every {report['period_s']} s"
 set xlabel "seconds since start"
