@@ -102,13 +102,20 @@ std::string Controller::ReconcileOnce() {
   for (const auto& [src, peers] : probes) service_->Probe(src, peers);
 
   const auto started = Clock::now();
-  const core::Policy current = service_->Current().policy;
+  const core::Activation in_force = service_->Current();
+  const core::Policy& current = in_force.policy;
   absl::StatusOr<Decision> d = Replan(matrix_, planned_, current, config_.replan);
+  uint64_t highest = 0;
+  for (const auto& [dc, r] : service_->Reports()) highest = std::max(highest, r.iteration);
+  const bool settling = current.version > 1 && highest < in_force.activate_at + config_.settle_iterations;
   if (metrics_) metrics_->replan.Observe(std::chrono::duration<double>(Clock::now() - started).count());
   std::string outcome;
   if (!d.ok()) {
     outcome = absl::StrCat("re-plan failed: ", d.status().message());
     spdlog::error("job {}: {}", config_.job, outcome);
+  } else if (d->publish && settling) {
+    outcome = absl::StrCat("keeping policy v", current.version, " until it has run ", config_.settle_iterations,
+                           " iterations (a new plan: ", d->reason, ")");
   } else if (d->publish) {
     std::vector<std::string> links;
     for (const LinkSample& l : matrix_.Measured(now)) {

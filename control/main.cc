@@ -55,6 +55,7 @@ int main(int argc, char** argv) {
   app.add_option("--rate-tolerance", config.replan.rate_tolerance,
                  "link estimates within this fraction of the planned rate keep it")
       ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--settle-iterations", config.settle_iterations, "iterations a new policy runs before the next");
   app.add_option("--stale-after-s", config.stale_after_seconds, "probe links not measured for this long");
   app.add_option("--lead", service_config.lead, "iterations between the highest reported and a new policy");
   app.add_option("--prepare-timeout-ms", prepare_timeout_ms, "abort a rollout not acknowledged by then");
