@@ -22,8 +22,6 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "spdlog/sinks/basic_file_sink.h"
-#include "spdlog/spdlog.h"
 #include "control/control_service.h"
 #include "control/controller.h"
 #include "core/lower_bound.h"
@@ -31,6 +29,8 @@
 #include "core/planner/planner.h"
 #include "core/policy/policy_codec.h"
 #include "core/sim/simulator.h"
+#include "spdlog/sinks/basic_file_sink.h"
+#include "spdlog/spdlog.h"
 #include "testbed/emulated_wan.h"
 
 namespace geostorm::cli {
@@ -194,9 +194,8 @@ int RunLocal(const LocalFlags& flags) {
       return 2;
     }
   }
-  absl::StatusOr<core::Policy> initial =
-      core::PlanTopology(flags.uniform_guess ? UniformGuess(topology) : topology, flags.strategy, model, chunk,
-                         plan_options);
+  absl::StatusOr<core::Policy> initial = core::PlanTopology(flags.uniform_guess ? UniformGuess(topology) : topology,
+                                                            flags.strategy, model, chunk, plan_options);
   if (!initial.ok()) {
     std::cerr << "geostorm local: " << initial.status().message() << "\n";
     return 2;
@@ -267,8 +266,8 @@ int RunLocal(const LocalFlags& flags) {
 
   // A dynamic topology's rates change live, every period.
   std::mutex periods_mu;
-  nlohmann::json periods = nlohmann::json::array({{{"period", 0}, {"start_s", 0.0},
-                                                   {"t_min_s", TMinAt(topology, 0, model, chunk)}}});
+  nlohmann::json periods =
+      nlohmann::json::array({{{"period", 0}, {"start_s", 0.0}, {"t_min_s", TMinAt(topology, 0, model, chunk)}}});
   std::thread redraw;
   if (wan && topology.dynamic) {
     const double period_s = flags.period_s > 0 ? flags.period_s : topology.dynamic->period_seconds;
@@ -293,14 +292,22 @@ int RunLocal(const LocalFlags& flags) {
   const std::string total = std::to_string(flags.workers * n);
   for (int i = 0; i < n; ++i) {
     const std::string& dc = topology.data_centers[i];
-    std::vector<std::string> args = {"--job",          config.job,
-                                     "--dc",           dc,
-                                     "--controller",   control_address,
-                                     "--listen",       addresses[i],
-                                     "--worker-listen", absl::StrCat("unix:", out, "/", dc, "-0.sock"),
-                                     "--workers",      std::to_string(flags.workers),
-                                     "--timeout-ms",   std::to_string(flags.timeout_ms),
-                                     "--metrics",      "127.0.0.1:0",
+    std::vector<std::string> args = {"--job",
+                                     config.job,
+                                     "--dc",
+                                     dc,
+                                     "--controller",
+                                     control_address,
+                                     "--listen",
+                                     addresses[i],
+                                     "--worker-listen",
+                                     absl::StrCat("unix:", out, "/", dc, "-0.sock"),
+                                     "--workers",
+                                     std::to_string(flags.workers),
+                                     "--timeout-ms",
+                                     std::to_string(flags.timeout_ms),
+                                     "--metrics",
+                                     "127.0.0.1:0",
                                      "--insecure"};
     for (int j = 0; j < n; ++j) {
       if (j != i) args.insert(args.end(), {"--peer", absl::StrCat(topology.data_centers[j], "=", addresses[j])});
@@ -328,8 +335,8 @@ int RunLocal(const LocalFlags& flags) {
       workers.push_back(launcher.Start(
           i, "geostorm-synthetic-worker",
           {"--sidecar", absl::StrCat("unix:", out, "/", dc, "-", w, ".sock"), "--dc-index", std::to_string(i),
-           "--worker-index", std::to_string(w), "--dcs", std::to_string(n), "--workers",
-           std::to_string(flags.workers), "--iterations", std::to_string(flags.iterations), "--keep-going"},
+           "--worker-index", std::to_string(w), "--dcs", std::to_string(n), "--workers", std::to_string(flags.workers),
+           "--iterations", std::to_string(flags.iterations), "--keep-going"},
           absl::StrCat(out, "/worker-", dc, "-", w, ".log")));
     }
   }
@@ -372,14 +379,10 @@ int RunLocal(const LocalFlags& flags) {
 
   const std::map<uint64_t, Iteration> iterations = ReadIterations(gateway_logs);
   std::vector<double> times;
-  nlohmann::json summary = {{"topology", topology.name},
-                            {"strategy", flags.strategy},
-                            {"model_mb", flags.model_mb},
-                            {"workers_per_dc", flags.workers},
-                            {"wan", flags.wan},
-                            {"scale", flags.scale},
-                            {"periods", periods},
-                            {"iterations", nlohmann::json::array()}};
+  nlohmann::json summary = {{"topology", topology.name},  {"strategy", flags.strategy},
+                            {"model_mb", flags.model_mb}, {"workers_per_dc", flags.workers},
+                            {"wan", flags.wan},           {"scale", flags.scale},
+                            {"periods", periods},         {"iterations", nlohmann::json::array()}};
   for (const auto& [t, it] : iterations) {
     if (it.gateways == n) times.push_back(it.seconds);
     summary["iterations"].push_back({{"iteration", t},

@@ -31,13 +31,13 @@ struct LocalFlags {
   double min_improvement = 0.10;
   int timeout_ms = 60000;  // an iteration fails after this long
   std::string out_dir = "results/local";
-  bool wan = false;          // run on an emulated WAN of namespaces (root)
-  double scale = 1;          // every rate of the topology times this
-  double period_s = 0;       // dynamic topologies: the redraw period (0: the file's)
+  bool wan = false;           // run on an emulated WAN of namespaces (root)
+  double scale = 1;           // every rate of the topology times this
+  double period_s = 0;        // dynamic topologies: the redraw period (0: the file's)
   std::string tag = "local";  // the WAN's namespaces are gs<tag>-*
   // Ablations and baselines.
-  std::string star_root;      // star: the parameter server's DC
-  bool multipath = true;      // netstorm: aux relay routes
+  std::string star_root;       // star: the parameter server's DC
+  bool multipath = true;       // netstorm: aux relay routes
   bool uniform_guess = false;  // plan from every link at the mean rate, never re-plan
   bool replan = true;          // the controller re-plans from measured links
 };

@@ -51,15 +51,13 @@ int main(int argc, char** argv) {
     gloo::AllreduceOptions opts(context);
     opts.setAlgorithm(gloo::AllreduceOptions::Algorithm::RING);
     opts.setOutput(data.data(), data.size());
-    opts.setReduceFunction(
-        static_cast<void (*)(void*, const void*, const void*, size_t)>(&gloo::sum<float>));
+    opts.setReduceFunction(static_cast<void (*)(void*, const void*, const void*, size_t)>(&gloo::sum<float>));
     gloo::allreduce(opts);
     seconds[0] = std::chrono::duration<float>(std::chrono::steady_clock::now() - start).count();
     // The slowest rank's time: an all-reduce of maxima over one float.
     gloo::AllreduceOptions slowest(context);
     slowest.setOutput(seconds.data(), 1);
-    slowest.setReduceFunction(
-        static_cast<void (*)(void*, const void*, const void*, size_t)>(&gloo::max<float>));
+    slowest.setReduceFunction(static_cast<void (*)(void*, const void*, const void*, size_t)>(&gloo::max<float>));
     gloo::allreduce(slowest);
     const float ranks_sum = static_cast<float>(size * (size + 1) / 2);
     for (size_t i = 0; i < floats; ++i) {

@@ -35,7 +35,7 @@ struct Built {
   // namespace -> table -> destination -> next-hop address; "main" for the main table.
   std::map<std::string, std::map<std::string, std::map<std::string, std::string>>> routes;
   std::map<std::string, std::map<std::string, std::string>> rules;  // namespace -> source -> table
-  std::set<std::pair<std::string, std::string>> neighbours;        // namespaces joined by a veth
+  std::set<std::pair<std::string, std::string>> neighbours;         // namespaces joined by a veth
 };
 
 Built Interpret(const std::vector<Command>& commands) {
