@@ -5,6 +5,12 @@
 #include "geostorm/v1/dataplane.grpc.pb.h"
 
 namespace geostorm::sidecar {
+namespace {
+
+// A link's window of unacknowledged bytes, in seconds of its measured rate.
+constexpr double kWindowSeconds = 0.04;
+
+}  // namespace
 
 grpc::ChannelArguments PeerChannelArguments() {
   grpc::ChannelArguments args;
@@ -19,8 +25,11 @@ grpc::ChannelArguments PeerChannelArguments() {
 }
 
 PeerLink::PeerLink(std::string peer, std::string address, const std::shared_ptr<grpc::ChannelCredentials>& credentials,
-                   int64_t max_queue_bytes)
-    : peer_(std::move(peer)), address_(std::move(address)), max_queue_bytes_(max_queue_bytes) {
+                   int64_t max_queue_bytes, int64_t min_window_bytes)
+    : peer_(std::move(peer)),
+      address_(std::move(address)),
+      max_queue_bytes_(max_queue_bytes),
+      min_window_bytes_(min_window_bytes) {
   channel_ = grpc::CreateCustomChannel(address_, credentials, PeerChannelArguments());
   thread_ = std::thread([this] { Run(); });
 }
@@ -80,6 +89,7 @@ bool PeerLink::Stream() {
   // against the queue bound until acknowledged, and go out again on the next
   // stream if this one breaks (the receiver drops duplicates).
   std::deque<std::shared_ptr<v1::Chunk>> in_flight;
+  int64_t in_flight_bytes = 0;
   bool broken = false;
   std::thread acks([&] {
     v1::Ack ack;
@@ -91,6 +101,7 @@ bool PeerLink::Stream() {
           bytes = static_cast<int64_t>(in_flight.front()->payload().size());
           in_flight.pop_front();
           queued_bytes_ -= bytes;
+          in_flight_bytes -= bytes;
         }
       }
       changed_.notify_all();
@@ -102,11 +113,18 @@ bool PeerLink::Stream() {
   });
   for (;;) {
     std::unique_lock<std::mutex> lock(mu_);
-    changed_.wait(lock, [&] { return stopping_ || broken || !queue_.empty(); });
+    // Chunks wait here, in priority order, rather than in gRPC's and the kernel's
+    // buffers, where a later, more urgent chunk could not overtake them. The window
+    // is about kWindowSeconds of the measured rate, so fast links stay full.
+    const int64_t window = std::max(min_window_bytes_, static_cast<int64_t>(meter_.bytes_per_second() * kWindowSeconds));
+    changed_.wait(lock, [&] {
+      return stopping_ || broken || (!queue_.empty() && (in_flight.empty() || in_flight_bytes < window));
+    });
     if (stopping_ || broken) break;
     auto chunk = std::make_shared<v1::Chunk>(std::move(queue_.front().second));
     queue_.pop_front();
     in_flight.push_back(chunk);
+    in_flight_bytes += static_cast<int64_t>(chunk->payload().size());
     lock.unlock();
     if (!stream->Write(*chunk)) break;
   }

@@ -30,7 +30,7 @@ grpc::ChannelArguments PeerChannelArguments();
 class PeerLink {
  public:
   PeerLink(std::string peer, std::string address, const std::shared_ptr<grpc::ChannelCredentials>& credentials,
-           int64_t max_queue_bytes);
+           int64_t max_queue_bytes, int64_t min_window_bytes);
   ~PeerLink();
 
   // Queues a chunk. Blocks while the queue is full, up to `timeout`; returns false
@@ -50,6 +50,10 @@ class PeerLink {
   const std::string peer_;
   const std::string address_;
   const int64_t max_queue_bytes_;
+  // Bytes written to the stream and not yet acknowledged: at least this, and about
+  // 40 ms of the measured rate. Anything more would wait in socket buffers, where
+  // the priority order no longer applies.
+  const int64_t min_window_bytes_;
   std::shared_ptr<grpc::Channel> channel_;
   LinkMeter meter_;
   mutable std::mutex mu_;

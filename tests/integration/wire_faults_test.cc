@@ -154,7 +154,7 @@ TEST(PeerLinkOrder, WaitingChunksLeaveLowestPriorityFirst) {
   // leave by shard position once it comes up, ties in arrival order.
   const int port = FreePort();
   auto link = std::make_unique<sidecar::PeerLink>("late", absl::StrCat("127.0.0.1:", port),
-                                                  grpc::InsecureChannelCredentials(), 64 << 20);
+                                                  grpc::InsecureChannelCredentials(), 64 << 20, 1 << 20);
   v1::Chunk chunk;
   chunk.mutable_payload()->assign(1000, 'x');
   const std::vector<std::pair<int64_t, double>> sends = {{0, 0.9}, {1, 0.1}, {2, 0.5}, {3, 0.1}, {4, 0.0}};
@@ -190,7 +190,7 @@ TEST(Backpressure, SlowReceiverBlocksTheSenderWithinTheQueueBound) {
 
   constexpr int64_t kChunk = 256 << 10, kBound = 4 << 20;
   auto link = std::make_unique<sidecar::PeerLink>("slow", absl::StrCat("127.0.0.1:", port),
-                                                  grpc::InsecureChannelCredentials(), kBound);
+                                                  grpc::InsecureChannelCredentials(), kBound, 1 << 20);
   v1::Chunk chunk;
   chunk.mutable_payload()->assign(kChunk, 'x');
   int queued = 0;
