@@ -42,7 +42,7 @@ struct SidecarConfig {
   // PeerLink). On the emulated klonet-9dc, unbounded (chunks queued in socket
   // buffers, out of priority order) ran netstorm at 1.8 T_min; 256 KiB at 1.36.
   int64_t min_window_bytes = 256 << 10;
-  std::string metrics_listen;                // host:port for /metrics; empty = off
+  std::string metrics_listen;  // host:port for /metrics; empty = off
   bool insecure = false;
   TlsFiles tls;
   // Fault injection for tests: each chunk sent to a peer waits a random time up to

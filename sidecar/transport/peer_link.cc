@@ -116,7 +116,8 @@ bool PeerLink::Stream() {
     // Chunks wait here, in priority order, rather than in gRPC's and the kernel's
     // buffers, where a later, more urgent chunk could not overtake them. The window
     // is about kWindowSeconds of the measured rate, so fast links stay full.
-    const int64_t window = std::max(min_window_bytes_, static_cast<int64_t>(meter_.bytes_per_second() * kWindowSeconds));
+    const int64_t window =
+        std::max(min_window_bytes_, static_cast<int64_t>(meter_.bytes_per_second() * kWindowSeconds));
     changed_.wait(lock, [&] {
       return stopping_ || broken || (!queue_.empty() && (in_flight.empty() || in_flight_bytes < window));
     });
