@@ -211,8 +211,8 @@ class SidecarImpl final : public Sidecar, public v1::DataPlane::Service, public 
           config_.policy);
       engine_->set_path_chooser([this](const auto& paths, int64_t bytes) { return EarliestFinish(paths, bytes); });
       for (const auto& [dc, address] : config_.peers) {
-        links_[dc] = std::make_unique<PeerLink>(dc, address, creds->channel, config_.max_queue_bytes,
-                                                config_.min_window_bytes);
+        links_[dc] =
+            std::make_unique<PeerLink>(dc, address, creds->channel, config_.max_queue_bytes, config_.min_window_bytes);
       }
       for (Activation& a : later) {
         if (absl::Status s = engine_->SetPolicy(std::move(a.policy), a.activate_at); !s.ok()) return s;
