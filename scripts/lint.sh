@@ -4,7 +4,7 @@
 #   scripts/lint.sh --fix       rewrite the files with clang-format
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mapfile -t sources < <(git ls-files --cached --others --exclude-standard -- '*.cc' '*.h' | grep -E '^(core|cli|control|sidecar|operator|client|bench|tests)/')
+mapfile -t sources < <(git ls-files --cached --others --exclude-standard -- '*.cc' '*.h' | grep -E '^(core|cli|control|sidecar|operator|client|bench|tests|testbed)/')
 
 if [ "${1:-}" = "--fix" ]; then
   clang-format -i "${sources[@]}"

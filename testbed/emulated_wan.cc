@@ -46,9 +46,9 @@ Command Ip(const std::string& ns, std::vector<std::string> args) {
 }
 
 // A shaped class `classid` under the htb root of `dev`, with a router-sized queue.
-void AddShapedClass(std::vector<Command>& out, const std::string& ns, const std::string& dev, int minor,
-                    double mbps) {
-  std::vector<std::string> add = {"class", "add", "dev", dev, "parent", "1:", "classid", absl::StrCat("1:", Hex(minor))};
+void AddShapedClass(std::vector<Command>& out, const std::string& ns, const std::string& dev, int minor, double mbps) {
+  std::vector<std::string> add = {"class",  "add", "dev",     dev,
+                                  "parent", "1:",  "classid", absl::StrCat("1:", Hex(minor))};
   for (std::string& a : HtbRate(mbps)) add.push_back(std::move(a));
   out.push_back(Tc(ns, add));
   out.push_back(Tc(ns, {"qdisc", "add", "dev", dev, "parent", absl::StrCat("1:", Hex(minor)), "handle",
