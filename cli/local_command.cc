@@ -254,6 +254,7 @@ int RunLocal(const LocalFlags& flags) {
   config.replan.model_bytes = model;
   config.replan.chunk_bytes = chunk;
   config.replan.plan = plan_options;
+  config.settle_iterations = 3;
   config.interval = std::chrono::milliseconds(flags.interval_ms);
   std::unique_ptr<control::LinkSource> source =
       flags.prometheus.empty()
@@ -308,6 +309,8 @@ int RunLocal(const LocalFlags& flags) {
                                      std::to_string(flags.timeout_ms),
                                      "--metrics",
                                      "127.0.0.1:0",
+                                     "--min-window-bytes",
+                                     "262144",
                                      "--insecure"};
     for (int j = 0; j < n; ++j) {
       if (j != i) args.insert(args.end(), {"--peer", absl::StrCat(topology.data_centers[j], "=", addresses[j])});

@@ -50,6 +50,7 @@ int main(int argc, char** argv) {
   app.add_option("--workers", c.local_workers, "workers in this DC (gateway)")->check(CLI::PositiveNumber);
   app.add_option("--total-workers", c.total_workers, "workers in the job (default: --workers x DCs)");
   app.add_option("--timeout-ms", timeout_ms, "an iteration fails after this long")->check(CLI::PositiveNumber);
+  app.add_option("--min-window-bytes", c.min_window_bytes, "per-peer window of unacknowledged bytes (at least)");
   app.add_option("--max-queue-mb", c.max_queue_bytes, "per-peer send queue bound in bytes")
       ->transform([](const std::string& v) { return std::to_string(std::stoll(v) << 20); });
   app.add_option("--metrics", c.metrics_listen, "HOST:PORT for Prometheus /metrics");
