@@ -69,7 +69,7 @@ class Bench:
 
     def plan(self, strategy):
         out = self.geostorm("plan", "--topology", self.args.topology, "--strategy", strategy, "--model-mb",
-                            str(self.args.model_mb * 1 / self.args.scale), "--json", capture_output=True).stdout
+                            str(self.args.model_mb / self.args.scale), "--json", capture_output=True).stdout
         return json.loads(out)
 
     def ring_order(self):
