@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake ninja-build ccache pkg-config git openssl python3 iproute2 iperf3
+  build-essential cmake ninja-build ccache pkg-config git openssl python3 python3-yaml iproute2 iperf3
   clang-format clang-tidy
   protobuf-compiler libprotobuf-dev protobuf-compiler-grpc libgrpc++-dev
   libabsl-dev libyaml-cpp-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
