@@ -957,14 +957,16 @@ class Handler(BaseHTTPRequestHandler):
             return self.end_chunks()
         deadline = time.time() + timeout
         last = since or 0
+        next_bookmark = time.time() + self.options.bookmark_s
         try:
             while time.time() < deadline:
                 try:
-                    event = q.get(timeout=min(self.options.bookmark_s, max(0.01, deadline - time.time())))
+                    event = q.get(timeout=max(0.01, min(next_bookmark, deadline) - time.time()))
                     last = int(event["object"]["metadata"]["resourceVersion"])
                     self.write_event(event)
                 except queue.Empty:
-                    if bookmarks:
+                    if bookmarks and time.time() >= next_bookmark:
+                        next_bookmark = time.time() + self.options.bookmark_s
                         with self.store.lock:
                             rv = max(last, self.store.rv)
                         self.write_event({"type": "BOOKMARK", "object": {
