@@ -843,6 +843,11 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_json(200, self.store.update(kind, ns, name, obj, sub, dry_run=dry_run))
         if method == "PATCH" and name:
             return self.patch(kind, ns, name, sub, query, dry_run)
+        if method == "DELETE":
+            try:
+                self.read_body()  # DeleteOptions: read so the connection stays in step
+            except ApiError:
+                pass
         if method == "DELETE" and name:
             return self.send_json(200, self.store.delete(kind, ns, name))
         if method == "DELETE":

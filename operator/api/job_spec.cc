@@ -1,0 +1,194 @@
+#include "operator/api/job_spec.h"
+
+#include <regex>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+
+namespace geostorm::api {
+namespace {
+
+// The longest suffix the operator appends to "<job>-<dc>": "-gateway" (Services)
+// and "-<index>" (pods, up to 1023). DNS labels end at 63 characters.
+constexpr size_t kLongestSuffix = 8;
+constexpr size_t kDnsLabel = 63;
+
+absl::Status Invalid(const std::string& field, const std::string& why) {
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", why));
+}
+
+// Reads `obj[key]` as T if present; a wrong type is an error naming the field.
+template <typename T>
+absl::Status Read(const Json& obj, const char* key, const std::string& field, T* out) {
+  if (!obj.is_object() || !obj.contains(key) || obj[key].is_null()) return absl::OkStatus();
+  try {
+    *out = obj[key].get<T>();
+  } catch (const Json::exception&) {
+    return Invalid(absl::StrCat(field, ".", key), absl::StrCat("wrong type (", obj[key].type_name(), ")"));
+  }
+  return absl::OkStatus();
+}
+
+#define GEOSTORM_RETURN_IF_ERROR(expr)          \
+  do {                                          \
+    if (absl::Status _s = (expr); !_s.ok()) return _s; \
+  } while (0)
+
+bool IsDnsLabel(const std::string& s) {
+  static const std::regex kLabel("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$");
+  return !s.empty() && s.size() <= kDnsLabel && std::regex_match(s, kLabel);
+}
+
+absl::Status CheckTemplate(const Json& pod_template, const std::string& field, const JobSpec& spec) {
+  if (!pod_template.is_object() || !pod_template.contains("spec") || !pod_template["spec"].is_object()) {
+    return Invalid(absl::StrCat(field, ".spec"), "required: a pod spec");
+  }
+  const Json& pod = pod_template["spec"];
+  if (!pod.contains("containers") || !pod["containers"].is_array() || pod["containers"].empty()) {
+    return Invalid(absl::StrCat(field, ".spec.containers"), "required: at least one worker container");
+  }
+  for (const char* list : {"containers", "initContainers"}) {
+    if (!pod.contains(list)) continue;
+    for (size_t i = 0; i < pod[list].size(); ++i) {
+      const Json& c = pod[list][i];
+      const std::string where = absl::StrCat(field, ".spec.", list, "[", i, "]");
+      if (!c.is_object() || !c.contains("name") || !c["name"].is_string()) return Invalid(where + ".name", "required");
+      if (c["name"] == kSidecarName) return Invalid(where + ".name", "'geostorm-sidecar' is the injected sidecar's");
+      if (!c.contains("image") || !c["image"].is_string() || c["image"].get<std::string>().empty()) {
+        return Invalid(where + ".image", "required");
+      }
+      if (!c.contains("ports")) continue;
+      for (size_t p = 0; p < c["ports"].size(); ++p) {
+        const int port = c["ports"][p].value("containerPort", 0);
+        if (port == spec.data_port || port == spec.metrics_port) {
+          return Invalid(absl::StrCat(where, ".ports[", p, "].containerPort"),
+                         absl::StrCat(port, " is taken by the sidecar (spec.sidecar.ports)"));
+        }
+      }
+    }
+  }
+  const std::string restart = pod.value("restartPolicy", "Never");
+  if (restart == "Always") {
+    return Invalid(absl::StrCat(field, ".spec.restartPolicy"), "Always: workers must be able to finish (Never or OnFailure)");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseDataCenters(const std::string& job_name, const Json& list, JobSpec* spec) {
+  if (!list.is_array() || list.empty()) return Invalid("spec.dataCenters", "required: at least one data center");
+  std::set<std::string> names;
+  for (size_t i = 0; i < list.size(); ++i) {
+    const std::string field = absl::StrCat("spec.dataCenters[", i, "]");
+    const Json& entry = list[i];
+    DataCenterSpec dc;
+    GEOSTORM_RETURN_IF_ERROR(Read(entry, "name", field, &dc.name));
+    GEOSTORM_RETURN_IF_ERROR(Read(entry, "cluster", field, &dc.cluster));
+    GEOSTORM_RETURN_IF_ERROR(Read(entry, "replicas", field, &dc.replicas));
+    if (!IsDnsLabel(dc.name)) return Invalid(field + ".name", absl::StrCat("'", dc.name, "' is not a DNS label"));
+    if (!names.insert(dc.name).second) return Invalid(field + ".name", absl::StrCat("duplicate '", dc.name, "'"));
+    if (job_name.size() + 1 + dc.name.size() + kLongestSuffix > kDnsLabel) {
+      return Invalid(field + ".name", absl::StrCat("'", job_name, "-", dc.name, "-gateway' would be longer than 63 characters"));
+    }
+    if (dc.replicas < 1 || dc.replicas > 1024) return Invalid(field + ".replicas", "must be 1..1024");
+    dc.pod_template = entry.value("template", Json());
+    spec->data_centers.push_back(std::move(dc));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+int JobSpec::total_replicas() const {
+  int total = 0;
+  for (const DataCenterSpec& dc : data_centers) total += dc.replicas;
+  return total;
+}
+
+absl::StatusOr<double> ParseDuration(const std::string& text) {
+  static const std::regex kPart("([0-9]+(?:\\.[0-9]+)?)(ms|s|m|h)");
+  double seconds = 0;
+  size_t consumed = 0;
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), kPart); it != std::sregex_iterator(); ++it) {
+    if (static_cast<size_t>(it->position()) != consumed) break;
+    consumed += it->length();
+    const double value = std::stod((*it)[1]);
+    const std::string unit = (*it)[2];
+    seconds += value * (unit == "ms" ? 0.001 : unit == "s" ? 1 : unit == "m" ? 60 : 3600);
+  }
+  if (text.empty() || consumed != text.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("'", text, "' is not a duration like 30s or 1m30s"));
+  }
+  return seconds;
+}
+
+absl::StatusOr<JobSpec> ParseJobSpec(const std::string& job_name, const Json& spec_json) {
+  JobSpec spec;
+  if (!spec_json.is_object()) return Invalid("spec", "required");
+  if (!IsDnsLabel(job_name)) return Invalid("metadata.name", absl::StrCat("'", job_name, "' is not a DNS label"));
+
+  const Json sidecar = spec_json.value("sidecar", Json::object());
+  GEOSTORM_RETURN_IF_ERROR(Read(sidecar, "image", "spec.sidecar", &spec.sidecar_image));
+  GEOSTORM_RETURN_IF_ERROR(Read(sidecar, "resources", "spec.sidecar", &spec.sidecar_resources));
+  const Json ports = sidecar.value("ports", Json::object());
+  GEOSTORM_RETURN_IF_ERROR(Read(ports, "data", "spec.sidecar.ports", &spec.data_port));
+  GEOSTORM_RETURN_IF_ERROR(Read(ports, "metrics", "spec.sidecar.ports", &spec.metrics_port));
+  if (spec.data_port == spec.metrics_port) {
+    return Invalid("spec.sidecar.ports.metrics", absl::StrCat(spec.metrics_port, " is also the data port"));
+  }
+  GEOSTORM_RETURN_IF_ERROR(ParseDataCenters(job_name, spec_json.value("dataCenters", Json()), &spec));
+  for (size_t i = 0; i < spec.data_centers.size(); ++i) {
+    GEOSTORM_RETURN_IF_ERROR(
+        CheckTemplate(spec.data_centers[i].pod_template, absl::StrCat("spec.dataCenters[", i, "].template"), spec));
+  }
+
+  const Json sync = spec_json.value("sync", Json::object());
+  GEOSTORM_RETURN_IF_ERROR(Read(sync, "strategy", "spec.sync", &spec.strategy));
+  GEOSTORM_RETURN_IF_ERROR(Read(sync, "chunkBytes", "spec.sync", &spec.chunk_bytes));
+  GEOSTORM_RETURN_IF_ERROR(Read(sync, "roots", "spec.sync", &spec.roots));
+  GEOSTORM_RETURN_IF_ERROR(Read(sync, "multipath", "spec.sync", &spec.multipath));
+  GEOSTORM_RETURN_IF_ERROR(Read(sync, "minImprovement", "spec.sync", &spec.min_improvement));
+  static const std::set<std::string> kStrategies = {"star",     "sharded-ps",     "ring",    "mlnet",
+                                                    "tsengine", "netstorm-paper", "netstorm"};
+  if (kStrategies.count(spec.strategy) == 0) return Invalid("spec.sync.strategy", absl::StrCat("unknown '", spec.strategy, "'"));
+  if (spec.roots < 1 || spec.roots > static_cast<int>(spec.data_centers.size())) {
+    return Invalid("spec.sync.roots", absl::StrCat(spec.roots, " roots but ", spec.data_centers.size(), " data centers"));
+  }
+  if (spec.chunk_bytes < 65536 || spec.chunk_bytes > (64 << 20)) return Invalid("spec.sync.chunkBytes", "must be 64 KiB..64 MiB");
+  if (sync.contains("reconcileInterval")) {
+    std::string text;
+    GEOSTORM_RETURN_IF_ERROR(Read(sync, "reconcileInterval", "spec.sync", &text));
+    absl::StatusOr<double> seconds = ParseDuration(text);
+    if (!seconds.ok()) return Invalid("spec.sync.reconcileInterval", std::string(seconds.status().message()));
+    if (*seconds < 1) return Invalid("spec.sync.reconcileInterval", "must be at least 1s");
+    spec.reconcile_interval_s = *seconds;
+  }
+
+  const Json network = spec_json.value("network", Json::object());
+  GEOSTORM_RETURN_IF_ERROR(Read(network, "prometheusUrl", "spec.network", &spec.prometheus_url));
+  GEOSTORM_RETURN_IF_ERROR(Read(network, "gatewayServiceType", "spec.network", &spec.gateway_service_type));
+  if (!spec.prometheus_url.empty() && spec.prometheus_url.rfind("http://", 0) != 0 &&
+      spec.prometheus_url.rfind("https://", 0) != 0) {
+    return Invalid("spec.network.prometheusUrl", "want http:// or https://");
+  }
+
+  const Json run = spec_json.value("runPolicy", Json::object());
+  GEOSTORM_RETURN_IF_ERROR(Read(run, "backoffLimit", "spec.runPolicy", &spec.backoff_limit));
+  GEOSTORM_RETURN_IF_ERROR(Read(run, "cleanPodPolicy", "spec.runPolicy", &spec.clean_pod_policy));
+  GEOSTORM_RETURN_IF_ERROR(Read(run, "suspend", "spec.runPolicy", &spec.suspend));
+  int64_t value = 0;
+  if (run.contains("activeDeadlineSeconds")) {
+    GEOSTORM_RETURN_IF_ERROR(Read(run, "activeDeadlineSeconds", "spec.runPolicy", &value));
+    spec.active_deadline_s = value;
+  }
+  if (run.contains("ttlSecondsAfterFinished")) {
+    GEOSTORM_RETURN_IF_ERROR(Read(run, "ttlSecondsAfterFinished", "spec.runPolicy", &value));
+    spec.ttl_after_finished_s = value;
+  }
+  if (spec.backoff_limit < 0) return Invalid("spec.runPolicy.backoffLimit", "must be >= 0");
+  if (spec.clean_pod_policy != "None" && spec.clean_pod_policy != "Running" && spec.clean_pod_policy != "All") {
+    return Invalid("spec.runPolicy.cleanPodPolicy", absl::StrCat("unknown '", spec.clean_pod_policy, "'"));
+  }
+  return spec;
+}
+
+}  // namespace geostorm::api

@@ -1,0 +1,28 @@
+// A job's mTLS material: one CA per job, and per data center a certificate for
+// both server and client use, with the gateway's DNS names. ECDSA P-256, via
+// OpenSSL. Thread-safe.
+//
+//   absl::StatusOr<KeyPair> ca = MakeCertificateAuthority("geostorm job default/resnet");
+//   absl::StatusOr<KeyPair> eu = MakeCertificate(*ca, "resnet-eu", {"resnet-eu-gateway"});
+#ifndef GEOSTORM_OPERATOR_CONTROLLERS_CERTIFICATES_H_
+#define GEOSTORM_OPERATOR_CONTROLLERS_CERTIFICATES_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace geostorm::controllers {
+
+struct KeyPair {
+  std::string cert_pem;
+  std::string key_pem;
+};
+
+[[nodiscard]] absl::StatusOr<KeyPair> MakeCertificateAuthority(const std::string& common_name, int days = 3650);
+[[nodiscard]] absl::StatusOr<KeyPair> MakeCertificate(const KeyPair& ca, const std::string& common_name,
+                                                      const std::vector<std::string>& dns_names, int days = 825);
+
+}  // namespace geostorm::controllers
+
+#endif  // GEOSTORM_OPERATOR_CONTROLLERS_CERTIFICATES_H_

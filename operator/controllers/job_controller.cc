@@ -1,0 +1,409 @@
+#include "operator/controllers/job_controller.h"
+
+#include <spdlog/spdlog.h>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "operator/api/conditions.h"
+#include "operator/controllers/desired_state.h"
+
+namespace geostorm::controllers {
+namespace {
+
+using kube::Json;
+using Members = std::vector<std::shared_ptr<const MemberCluster>>;
+using Requeue = std::optional<std::chrono::milliseconds>;
+
+constexpr char kCaKey[] = "ca";
+
+JobRef RefOf(const Json& job) {
+  return {job["metadata"].value("namespace", ""), job["metadata"].value("name", "")};
+}
+
+int64_t Generation(const Json& job) { return job["metadata"].value("generation", int64_t{1}); }
+
+bool HasFinalizer(const Json& object) {
+  for (const Json& f : object["metadata"].value("finalizers", Json::array())) {
+    if (f == kFinalizer) return true;
+  }
+  return false;
+}
+
+std::string PodPhase(const Json& pod) { return pod.value("status", Json::object()).value("phase", "Pending"); }
+
+bool Terminal(const std::string& phase) { return phase == "Succeeded" || phase == "Failed"; }
+
+std::chrono::milliseconds Until(api::Clock::time_point when) {
+  return std::max(std::chrono::milliseconds(100),
+                  std::chrono::duration_cast<std::chrono::milliseconds>(when - api::Clock::now()));
+}
+
+// The job's pods in one member, from its informer: name -> pod.
+std::map<std::string, Json> PodsOf(const MemberCluster& member, const JobRef& job) {
+  std::map<std::string, Json> pods;
+  for (Json& pod : member.pods->List()) {
+    if (JobKeyOf(pod) != absl::StrCat(job.ns, "/", job.name)) continue;
+    const std::string name = pod["metadata"].value("name", "");
+    pods[name] = std::move(pod);
+  }
+  return pods;
+}
+
+}  // namespace
+
+JobController::JobController(kube::Client& host, kube::Informer& jobs, const ClusterRegistry& clusters,
+                             EventRecorder& events, JobControllerOptions options)
+    : host_(host), jobs_(jobs), clusters_(clusters), events_(events), options_(std::move(options)) {}
+
+absl::Status JobController::WriteStatus(const Json& job, Json status) {
+  status["observedGeneration"] = Generation(job);
+  const Json current = job.value("status", Json::object());
+  if (status == current) return absl::OkStatus();
+  // A merge patch: keys the new status drops must be sent as null.
+  for (const auto& [key, value] : current.items()) {
+    if (!status.contains(key)) status[key] = nullptr;
+  }
+  const JobRef ref = RefOf(job);
+  return host_.MergePatch(kube::kGeoTrainingJobs, ref.ns, ref.name, {{"status", status}}, true).status();
+}
+
+absl::Status JobController::Invalid(const Json& job, const std::string& message) {
+  Json status = job.value("status", Json::object());
+  const bool was_invalid = api::ConditionStatus(status["conditions"], "InvalidSpec") == "True";
+  const auto now = api::Clock::now();
+  api::SetCondition(status["conditions"], "InvalidSpec", true, "InvalidSpec", message, Generation(job), now);
+  api::SetCondition(status["conditions"], "Failed", true, "InvalidSpec", message, Generation(job), now);
+  status["phase"] = "Failed";
+  if (!was_invalid || job.value("status", Json::object()).value("observedGeneration", 0) != Generation(job)) {
+    spdlog::warn("job {}/{}: invalid spec: {}", RefOf(job).ns, RefOf(job).name, message);
+    events_.Record(job, "Warning", "InvalidSpec", message);
+  }
+  return WriteStatus(job, status);
+}
+
+absl::Status JobController::ApplyIfChanged(const MemberCluster& member, const kube::Resource& r, const Json& desired) {
+  const Json& meta = desired["metadata"];
+  std::optional<Json> existing = member.informer(r).Get(meta.value("namespace", ""), meta.value("name", ""));
+  if (existing && Fingerprint(*existing) == Fingerprint(desired)) return absl::OkStatus();
+  return member.client->Apply(r, desired).status();
+}
+
+absl::StatusOr<std::map<std::string, KeyPair>> JobController::Certificates(const Json& job, const api::JobSpec& spec) {
+  const JobRef ref = RefOf(job);
+  const std::string name = absl::StrCat(ref.name, "-geostorm-ca");
+  absl::StatusOr<Json> secret = host_.Get(kube::kSecrets, ref.ns, name);
+  if (!secret.ok() && !absl::IsNotFound(secret.status())) return secret.status();
+  std::map<std::string, KeyPair> pairs;
+  if (secret.ok()) {
+    const Json data = secret->value("data", Json::object());
+    for (const auto& [key, value] : data.items()) {
+      std::string decoded;
+      absl::Base64Unescape(value.get<std::string>(), &decoded);
+      const size_t dot = key.rfind('.');
+      if (dot == std::string::npos) continue;
+      (key.substr(dot) == ".crt" ? pairs[key.substr(0, dot)].cert_pem : pairs[key.substr(0, dot)].key_pem) = decoded;
+    }
+  }
+  bool changed = !secret.ok();
+  if (pairs[kCaKey].cert_pem.empty() || pairs[kCaKey].key_pem.empty()) {
+    absl::StatusOr<KeyPair> ca = MakeCertificateAuthority(absl::StrCat("geostorm job ", ref.ns, "/", ref.name));
+    if (!ca.ok()) return ca.status();
+    pairs.clear();
+    pairs[kCaKey] = *ca;
+    changed = true;
+  }
+  for (const api::DataCenterSpec& dc : spec.data_centers) {
+    if (!pairs[dc.name].cert_pem.empty()) continue;
+    const std::string gateway = GatewayServiceName(ref, dc.name);
+    const std::string headless = absl::StrCat(ref.name, "-", dc.name);
+    absl::StatusOr<KeyPair> pair = MakeCertificate(
+        pairs[kCaKey], absl::StrCat(ref.name, "-", dc.name),
+        {gateway, absl::StrCat(gateway, ".", ref.ns, ".svc"), absl::StrCat(gateway, ".", ref.ns, ".svc.cluster.local"),
+         absl::StrCat("*.", headless, ".", ref.ns, ".svc"), absl::StrCat("*.", headless, ".", ref.ns, ".svc.cluster.local")});
+    if (!pair.ok()) return pair.status();
+    pairs[dc.name] = *pair;
+    changed = true;
+  }
+  if (changed) {
+    Json data = Json::object();
+    for (const auto& [key, pair] : pairs) {
+      data[key + ".crt"] = absl::Base64Escape(pair.cert_pem);
+      data[key + ".key"] = absl::Base64Escape(pair.key_pem);
+    }
+    const Json owner = {{"apiVersion", job.value("apiVersion", "")}, {"kind", "GeoTrainingJob"},
+                        {"name", ref.name}, {"uid", job["metadata"].value("uid", "")},
+                        {"controller", true}, {"blockOwnerDeletion", true}};
+    Json object = {{"apiVersion", "v1"},
+                   {"kind", "Secret"},
+                   {"metadata",
+                    {{"name", name},
+                     {"namespace", ref.ns},
+                     {"labels", {{kManagedByLabel, kManagedBy}, {kJobNamespaceLabel, ref.ns}, {kJobNameLabel, ref.name}}},
+                     {"ownerReferences", Json::array({owner})}}},
+                   {"type", "Opaque"},
+                   {"data", data}};
+    if (absl::StatusOr<Json> written = host_.Apply(kube::kSecrets, object); !written.ok()) return written.status();
+  }
+  return pairs;
+}
+
+absl::Status JobController::DeletePods(const Members& members, const Json& job,
+                                       const std::function<bool(const Json& pod)>& which) {
+  const JobRef ref = RefOf(job);
+  for (const auto& member : members) {
+    for (const auto& [name, pod] : PodsOf(*member, ref)) {
+      if (!which(pod) || pod["metadata"].contains("deletionTimestamp")) continue;
+      absl::Status deleted = member->client->Delete(kube::kPods, ref.ns, name);
+      if (!deleted.ok() && !absl::IsNotFound(deleted)) return deleted;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Requeue> JobController::Finalize(const Json& job) {
+  const JobRef ref = RefOf(job);
+  if (!HasFinalizer(job)) return Requeue();
+  bool remaining = false;
+  for (const auto& member : clusters_.All()) {
+    for (const kube::Resource* r : {&kube::kPods, &kube::kServices, &kube::kSecrets}) {
+      absl::StatusOr<kube::ListResult> listed = member->client->List(*r, ref.ns, JobSelector(ref));
+      if (!listed.ok()) return listed.status();  // an unreachable member keeps the finalizer
+      for (const Json& object : listed->items) {
+        remaining = true;
+        absl::Status deleted = member->client->Delete(*r, ref.ns, object["metadata"].value("name", ""));
+        if (!deleted.ok() && !absl::IsNotFound(deleted)) return deleted;
+      }
+    }
+  }
+  if (remaining) return Requeue(std::chrono::milliseconds(500));  // confirm they are gone
+  absl::StatusOr<Json> updated = kube::Update(host_, kube::kGeoTrainingJobs, ref.ns, ref.name, [](Json& j) {
+    Json& finalizers = j["metadata"]["finalizers"];
+    const size_t before = finalizers.size();
+    finalizers.erase(std::remove(finalizers.begin(), finalizers.end(), Json(kFinalizer)), finalizers.end());
+    return finalizers.size() != before;
+  });
+  if (!updated.ok() && !absl::IsNotFound(updated.status())) return updated.status();
+  spdlog::info("job {}/{}: cleaned up in every member cluster", ref.ns, ref.name);
+  return Requeue();
+}
+
+absl::StatusOr<Requeue> JobController::Reconcile(const std::string& key) {
+  const size_t slash = key.find('/');
+  std::optional<Json> cached = jobs_.Get(key.substr(0, slash), key.substr(slash + 1));
+  if (!cached) return Requeue();  // gone: the finalizer already cleaned up
+  Json job = *cached;
+  const JobRef ref = RefOf(job);
+  if (job["metadata"].contains("deletionTimestamp")) return Finalize(job);
+  if (!HasFinalizer(job)) {
+    absl::StatusOr<Json> updated = kube::Update(host_, kube::kGeoTrainingJobs, ref.ns, ref.name, [](Json& j) {
+      if (HasFinalizer(j)) return false;
+      j["metadata"]["finalizers"].push_back(kFinalizer);
+      return true;
+    });
+    if (!updated.ok()) return updated.status();
+    job = *updated;
+  }
+
+  absl::StatusOr<api::JobSpec> parsed = api::ParseJobSpec(ref.name, job["spec"]);
+  if (!parsed.ok()) {
+    if (absl::Status s = Invalid(job, std::string(parsed.status().message())); !s.ok()) return s;
+    return Requeue();
+  }
+  const api::JobSpec& spec = *parsed;
+  Members members;
+  for (size_t i = 0; i < spec.data_centers.size(); ++i) {
+    absl::StatusOr<std::shared_ptr<const MemberCluster>> member = clusters_.Get(spec.data_centers[i].cluster);
+    if (!member.ok()) {
+      // Nothing is created anywhere until every DC's cluster is usable.
+      const std::string message = absl::StrCat("spec.dataCenters[", i, "].cluster: ", member.status().message());
+      if (absl::Status s = Invalid(job, message); !s.ok()) return s;
+      return Requeue(options_.cluster_retry);
+    }
+    members.push_back(*member);
+  }
+
+  const auto now = api::Clock::now();
+  const int64_t generation = Generation(job);
+  Json status = job.value("status", Json::object());
+  Json& conditions = status["conditions"];
+  if (api::ConditionStatus(conditions, "InvalidSpec") == "True") {
+    api::SetCondition(conditions, "InvalidSpec", false, "Valid", "", generation, now);
+    api::SetCondition(conditions, "Failed", false, "Valid", "", generation, now);
+    status.erase("phase");
+  }
+  const std::string old_phase = status.value("phase", "");
+
+  // Finished: clean pods as runPolicy says, then wait out the TTL.
+  if (old_phase == "Succeeded" || old_phase == "Failed") {
+    if (spec.clean_pod_policy != "None") {
+      const bool all = spec.clean_pod_policy == "All";
+      if (absl::Status s = DeletePods(members, job, [&](const Json& pod) { return all || !Terminal(PodPhase(pod)); });
+          !s.ok()) {
+        return s;
+      }
+    }
+    if (!spec.ttl_after_finished_s) return Requeue();
+    const auto done = api::ParseTime(status.value("completionTime", "")).value_or(now);
+    const auto expiry = done + std::chrono::seconds(*spec.ttl_after_finished_s);
+    if (now < expiry) return Requeue(Until(expiry));
+    spdlog::info("job {}/{}: ttlSecondsAfterFinished passed; deleting it", ref.ns, ref.name);
+    absl::Status deleted = host_.Delete(kube::kGeoTrainingJobs, ref.ns, ref.name);
+    if (!deleted.ok() && !absl::IsNotFound(deleted)) return deleted;
+    return Requeue();
+  }
+
+  // Suspended: no workers; Services and certificates stay for the resume.
+  if (spec.suspend) {
+    if (absl::Status s = DeletePods(members, job, [](const Json&) { return true; }); !s.ok()) return s;
+    if (api::SetCondition(conditions, "Suspended", true, "Suspended", "runPolicy.suspend is true", generation, now)) {
+      events_.Record(job, "Normal", "Suspended", "workers deleted; Services and certificates kept");
+    }
+    api::SetCondition(conditions, "Running", false, "Suspended", "", generation, now);
+    status["phase"] = "Suspended";
+    status.erase("startTime");  // activeDeadlineSeconds counts from the resume
+    if (absl::Status s = WriteStatus(job, status); !s.ok()) return s;
+    return Requeue();
+  }
+  if (api::ConditionStatus(conditions, "Suspended") == "True") {
+    api::SetCondition(conditions, "Suspended", false, "Resumed", "", generation, now);
+    events_.Record(job, "Normal", "Resumed", "workers recreated");
+  }
+  if (!status.contains("startTime")) status["startTime"] = api::FormatTime(now);
+  const auto started = api::ParseTime(status["startTime"].get<std::string>()).value_or(now);
+
+  auto finish = [&](bool succeeded, const std::string& reason, const std::string& message) -> absl::StatusOr<Requeue> {
+    status["phase"] = succeeded ? "Succeeded" : "Failed";
+    status["completionTime"] = api::FormatTime(now);
+    api::SetCondition(conditions, succeeded ? "Succeeded" : "Failed", true, reason, message, generation, now);
+    api::SetCondition(conditions, "Running", false, reason, "", generation, now);
+    events_.Record(job, succeeded ? "Normal" : "Warning", reason, message);
+    if (absl::Status s = WriteStatus(job, status); !s.ok()) return s;
+    return Requeue(std::chrono::milliseconds(0));  // apply cleanPodPolicy and the TTL
+  };
+  if (spec.active_deadline_s && now >= started + std::chrono::seconds(*spec.active_deadline_s)) {
+    return finish(false, "DeadlineExceeded", absl::StrCat("ran longer than activeDeadlineSeconds (", *spec.active_deadline_s, ")"));
+  }
+
+  // Services and certificates in every DC; then the gateways' addresses.
+  absl::StatusOr<std::map<std::string, KeyPair>> certificates = Certificates(job, spec);
+  if (!certificates.ok()) return certificates.status();
+  std::map<std::string, std::string> addresses;
+  std::string waiting;
+  for (size_t i = 0; i < spec.data_centers.size(); ++i) {
+    const MemberCluster& member = *members[i];
+    const std::string& dc = spec.data_centers[i].name;
+    if (absl::Status s = member.EnsureNamespace(ref.ns); !s.ok()) return s;
+    for (const auto& [r, desired] :
+         std::vector<std::pair<const kube::Resource*, Json>>{
+             {&kube::kServices, HeadlessService(ref, spec, dc)},
+             {&kube::kServices, GatewayService(ref, spec, dc)},
+             {&kube::kSecrets, TlsSecret(ref, dc, (*certificates)[kCaKey].cert_pem, (*certificates)[dc])}}) {
+      if (absl::Status s = ApplyIfChanged(member, *r, desired); !s.ok()) return s;
+    }
+    std::optional<Json> gateway = member.services->Get(ref.ns, GatewayServiceName(ref, dc));
+    std::optional<std::string> address = gateway ? GatewayAddress(*gateway, spec.data_port) : std::nullopt;
+    if (address) {
+      addresses[dc] = *address;
+    } else if (waiting.empty()) {
+      waiting = absl::StrCat("waiting for an address of Service ", GatewayServiceName(ref, dc), " in cluster '",
+                             member.name.empty() ? "(host)" : member.name, "'");
+    }
+  }
+  if (api::SetCondition(conditions, "Created", true, "Created", "Services and certificates in every data center",
+                        generation, now)) {
+    events_.Record(job, "Normal", "Created",
+                   absl::StrCat("Services and certificates for ", spec.total_replicas(), " workers in ",
+                                spec.data_centers.size(), " data centers"));
+  }
+  if (!waiting.empty()) {
+    api::SetCondition(conditions, "TopologyReady", false, "WaitingForGateways", waiting, generation, now);
+    status["phase"] = "Pending";
+    status["dataCentersReady"] = absl::StrCat(0, "/", spec.data_centers.size());
+    if (absl::Status s = WriteStatus(job, status); !s.ok()) return s;
+    return Requeue(options_.wait_retry);
+  }
+  api::SetCondition(conditions, "TopologyReady", true, "GatewaysAddressed",
+                    absl::StrCat(addresses.size(), " gateways have addresses"), generation, now);
+
+  // Workers: create what is missing, replace what drifted, count what runs.
+  Json dc_status = Json::array();
+  int ready_dcs = 0, running = 0, succeeded = 0, failed = 0;
+  std::vector<std::pair<const MemberCluster*, std::string>> failed_pods;
+  for (size_t i = 0; i < spec.data_centers.size(); ++i) {
+    const MemberCluster& member = *members[i];
+    const api::DataCenterSpec& dc = spec.data_centers[i];
+    std::map<std::string, std::string> peers = addresses;
+    peers.erase(dc.name);
+    std::map<std::string, Json> pods = PodsOf(member, ref);
+    int dc_running = 0, dc_succeeded = 0, dc_failed = 0;
+    for (int replica = 0; replica < dc.replicas; ++replica) {
+      const Json desired = WorkerPod(ref, spec, i, replica, peers, options_.controller_address);
+      const std::string name = desired["metadata"]["name"];
+      auto existing = pods.find(name);
+      if (existing == pods.end()) {
+        if (absl::StatusOr<Json> created = member.client->Apply(kube::kPods, desired); !created.ok()) {
+          return created.status();
+        }
+        continue;
+      }
+      const Json pod = existing->second;
+      pods.erase(existing);
+      const std::string phase = PodPhase(pod);
+      if (pod["metadata"].contains("deletionTimestamp")) continue;
+      if (Fingerprint(pod) != Fingerprint(desired) && !Terminal(phase)) {
+        // Pods are immutable: a changed spec means a new pod.
+        absl::Status deleted = member.client->Delete(kube::kPods, ref.ns, name);
+        if (!deleted.ok() && !absl::IsNotFound(deleted)) return deleted;
+        continue;
+      }
+      dc_running += phase == "Running";
+      dc_succeeded += phase == "Succeeded";
+      if (phase == "Failed") {
+        ++dc_failed;
+        failed_pods.emplace_back(&member, name);
+      }
+    }
+    for (const auto& [name, pod] : pods) {  // replicas or DCs no longer in the spec
+      absl::Status deleted = member.client->Delete(kube::kPods, ref.ns, name);
+      if (!deleted.ok() && !absl::IsNotFound(deleted)) return deleted;
+    }
+    ready_dcs += dc_running + dc_succeeded == dc.replicas;
+    running += dc_running;
+    succeeded += dc_succeeded;
+    failed += dc_failed;
+    dc_status.push_back({{"name", dc.name}, {"cluster", dc.cluster}, {"replicas", dc.replicas},
+                         {"running", dc_running}, {"succeeded", dc_succeeded}, {"failed", dc_failed}});
+  }
+  status["dataCenters"] = dc_status;
+  status["dataCentersReady"] = absl::StrCat(ready_dcs, "/", spec.data_centers.size());
+
+  if (!failed_pods.empty()) {
+    const int restarts = status.value("restarts", 0);
+    if (restarts + static_cast<int>(failed_pods.size()) > spec.backoff_limit) {
+      return finish(false, "BackoffLimitExceeded",
+                    absl::StrCat(restarts + failed_pods.size(), " worker failures; backoffLimit is ", spec.backoff_limit));
+    }
+    status["restarts"] = restarts + static_cast<int>(failed_pods.size());
+    for (const auto& [member, name] : failed_pods) {
+      absl::Status deleted = member->client->Delete(kube::kPods, ref.ns, name);
+      if (!deleted.ok() && !absl::IsNotFound(deleted)) return deleted;
+    }
+    events_.Record(job, "Warning", "WorkerFailed",
+                   absl::StrCat(failed_pods.size(), " worker(s) failed; recreating (", status["restarts"].get<int>(),
+                                " of backoffLimit ", spec.backoff_limit, ")"));
+  }
+  if (succeeded == spec.total_replicas()) return finish(true, "Completed", "every worker finished");
+
+  const bool all_running = running + succeeded == spec.total_replicas();
+  status["phase"] = all_running ? "Running" : "Pending";
+  if (api::SetCondition(conditions, "Running", all_running, all_running ? "AllWorkersRunning" : "WorkersStarting",
+                        absl::StrCat(running, " of ", spec.total_replicas(), " workers running"), generation, now) &&
+      all_running) {
+    events_.Record(job, "Normal", "Running", absl::StrCat("all ", spec.total_replicas(), " workers are running"));
+  }
+  if (absl::Status s = WriteStatus(job, status); !s.ok()) return s;
+  if (spec.active_deadline_s) return Requeue(Until(started + std::chrono::seconds(*spec.active_deadline_s)));
+  return Requeue();
+}
+
+}  // namespace geostorm::controllers

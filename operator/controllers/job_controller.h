@@ -1,0 +1,67 @@
+// The GeoTrainingJob reconciler. Level-triggered and idempotent: it reads the job
+// (from the host informer) and every member cluster (from their informers),
+// computes what each data center should have (desired_state.h), writes only what
+// differs (by fingerprint), and writes status only when it changed.
+//
+// Lifecycle: a finalizer is added first, and on deletion every member cluster is
+// cleaned by label before it is removed. An invalid spec (one the schema let
+// through, or naming an unknown/unready GeoCluster) gets InvalidSpec and Failed with
+// the field in the message, and nothing is created anywhere. runPolicy: suspend
+// deletes the workers and keeps the rest; backoffLimit bounds recreated failed pods;
+// activeDeadlineSeconds fails the job; cleanPodPolicy picks which pods go when it
+// finishes; ttlSecondsAfterFinished deletes it. Thread-safe: one key at a time per
+// key (the work queue sees to that).
+#ifndef GEOSTORM_OPERATOR_CONTROLLERS_JOB_CONTROLLER_H_
+#define GEOSTORM_OPERATOR_CONTROLLERS_JOB_CONTROLLER_H_
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "operator/api/job_spec.h"
+#include "operator/controllers/certificates.h"
+#include "operator/controllers/cluster_registry.h"
+#include "operator/controllers/event_recorder.h"
+#include "operator/kube/informer.h"
+
+namespace geostorm::controllers {
+
+inline constexpr char kFinalizer[] = "geostorm.io/cleanup";
+
+struct JobControllerOptions {
+  std::string controller_address;  // the policy controller the gateways dial
+  std::chrono::milliseconds wait_retry{2000};   // while load balancers get addresses
+  std::chrono::milliseconds cluster_retry{15000};  // after an unknown or unready GeoCluster
+};
+
+class JobController {
+ public:
+  JobController(kube::Client& host, kube::Informer& jobs, const ClusterRegistry& clusters, EventRecorder& events,
+                JobControllerOptions options);
+
+  // Reconciles job `key` ("ns/name"). The optional duration asks to be called
+  // again after it (deadlines, TTLs, waiting on addresses); errors are retried with
+  // backoff by the caller.
+  [[nodiscard]] absl::StatusOr<std::optional<std::chrono::milliseconds>> Reconcile(const std::string& key);
+
+ private:
+  absl::StatusOr<std::optional<std::chrono::milliseconds>> Finalize(const kube::Json& job);
+  absl::Status Invalid(const kube::Json& job, const std::string& message);
+  absl::Status ApplyIfChanged(const MemberCluster& member, const kube::Resource& r, const kube::Json& desired);
+  // The job's CA and one certificate per DC, kept in a host Secret owned by the job.
+  absl::StatusOr<std::map<std::string, KeyPair>> Certificates(const kube::Json& job, const api::JobSpec& spec);
+  absl::Status DeletePods(const std::vector<std::shared_ptr<const MemberCluster>>& members, const kube::Json& job,
+                          const std::function<bool(const kube::Json& pod)>& which);
+  absl::Status WriteStatus(const kube::Json& job, kube::Json status);
+
+  kube::Client& host_;
+  kube::Informer& jobs_;
+  const ClusterRegistry& clusters_;
+  EventRecorder& events_;
+  const JobControllerOptions options_;
+};
+
+}  // namespace geostorm::controllers
+
+#endif  // GEOSTORM_OPERATOR_CONTROLLERS_JOB_CONTROLLER_H_

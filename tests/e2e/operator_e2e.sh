@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# End to end with the real kubectl: a host and two member clusters (API emulators),
+# geostorm-operator, the CRDs and examples/. Workers, injected sidecars, Services and
+# Secrets appear in the right members; printer columns; suspend and resume; a
+# standby operator takes over the Lease without duplicating anything; deleting the
+# job empties every member; bad manifests are refused with the field named.
+# Usage: operator_e2e.sh BUILD_DIR
+set -euo pipefail
+build=$(cd "$1" && pwd)
+src=$(cd "$(dirname "$0")/../.." && pwd)
+command -v kubectl >/dev/null || { echo "SKIP: kubectl is not installed"; exit 77; }
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+fail() {
+  echo "FAIL: $*" >&2
+  for log in "$work"/*.log; do echo "--- $log (tail)"; tail -n 30 "$log"; done >&2
+  exit 1
+}
+# eventually DESCRIPTION COMMAND...: retries COMMAND for up to 30 s.
+eventually() {
+  local what=$1; shift
+  for _ in $(seq 1 150); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.2
+  done
+  fail "timed out: $what"
+}
+
+start_cluster() {
+  python3 "$src/tests/support/kube_emulator.py" --port-file "$work/$1.port" --bookmark-s 2 >"$work/$1.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 100); do [ -s "$work/$1.port" ] && break; sleep 0.05; done
+  cat >"$work/$1.kubeconfig" <<KC
+apiVersion: v1
+kind: Config
+clusters: [{name: $1, cluster: {server: "http://127.0.0.1:$(cat "$work/$1.port")"}}]
+contexts: [{name: $1, context: {cluster: $1, namespace: default}}]
+current-context: $1
+KC
+}
+start_cluster host
+start_cluster eu
+start_cluster us
+k() { kubectl --kubeconfig "$work/host.kubeconfig" --cache-dir "$work/cache-host" "$@"; }
+keu() { kubectl --kubeconfig "$work/eu.kubeconfig" --cache-dir "$work/cache-eu" "$@"; }
+kus() { kubectl --kubeconfig "$work/us.kubeconfig" --cache-dir "$work/cache-us" "$@"; }
+start_operator() {  # NAME PORT
+  "$build/bin/geostorm-operator" --kubeconfig "$work/host.kubeconfig" --identity "$1" \
+    --health-listen "127.0.0.1:$2" --lease-duration-s 3 --retry-s 0.5 --resync-s 5 >"$work/operator-$1.log" 2>&1 &
+  pids+=($!)
+  eval "pid_${1//-/_}=$!"
+}
+http_get() { python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' "$1"; }
+health_a=$((20000 + RANDOM % 20000))
+health_b=$((health_a + 1))
+
+echo "== CRDs, RBAC, member cluster Secrets and GeoClusters"
+k apply -f "$src/crds/" >/dev/null
+k apply -f "$src/examples/rbac/host.yaml" >/dev/null
+for member in eu:eu-west us:us-east; do
+  k -n geostorm-system create secret generic "${member#*:}-kubeconfig" \
+    --from-file=kubeconfig="$work/${member%%:*}.kubeconfig" --dry-run=client -o yaml | k apply -f - >/dev/null
+done
+k apply -f "$src/examples/geoclusters.yaml" >/dev/null
+start_operator op-a "$health_a"
+cluster_ready() { [ "$(k get geocluster "$1" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" = True ]; }
+eventually "GeoCluster eu-west Ready" cluster_ready eu-west
+eventually "GeoCluster us-east Ready" cluster_ready us-east
+k get geoclusters
+
+echo "== the job: Services first, pods once the load balancers have addresses"
+k apply -f "$src/examples/geotrainingjob.yaml" >/dev/null
+eventually "gateway Service in eu" keu get svc resnet-eu-gateway
+eventually "gateway Service in us" kus get svc resnet-us-gateway
+[ "$(k get gtj resnet -o jsonpath='{.status.conditions[?(@.type=="TopologyReady")].reason}')" = WaitingForGateways ] \
+  || fail "TopologyReady should wait for the load balancers"
+[ -z "$(keu get pods -o name)" ] || fail "pods before the gateways have addresses"
+# Play the cloud's load-balancer controller.
+keu patch svc resnet-eu-gateway --subresource=status --type=merge \
+  -p '{"status":{"loadBalancer":{"ingress":[{"ip":"203.0.113.10"}]}}}' >/dev/null
+kus patch svc resnet-us-gateway --subresource=status --type=merge \
+  -p '{"status":{"loadBalancer":{"ingress":[{"ip":"198.51.100.20"}]}}}' >/dev/null
+eventually "2 workers in eu" bash -c "[ \$(kubectl --kubeconfig $work/eu.kubeconfig get pods -o name | wc -l) = 2 ]"
+eventually "1 worker in us" kus get pod resnet-us-0
+[ -z "$(kus get pod resnet-eu-0 -o name 2>/dev/null)" ] || fail "an eu worker in the us cluster"
+[ -z "$(k get pods -o name)" ] || fail "workers in the host cluster"
+
+echo "== the injected sidecar"
+sidecar=$(keu get pod resnet-eu-0 -o jsonpath='{.spec.initContainers[0].name} {.spec.initContainers[0].restartPolicy} {.spec.initContainers[0].image}')
+[ "$sidecar" = "geostorm-sidecar Always registry.example.com/geostorm-sidecar:0.1" ] || fail "sidecar: $sidecar"
+args=$(keu get pod resnet-eu-0 -o jsonpath='{.spec.initContainers[0].args}')
+grep -q '"--peer","us=198.51.100.20:7070"' <<<"$args" || fail "the eu gateway does not know the us peer: $args"
+grep -q '"--total-workers","3"' <<<"$args" || fail "world size: $args"
+member_args=$(keu get pod resnet-eu-1 -o jsonpath='{.spec.initContainers[0].args}')
+grep -q '"--gateway","resnet-eu-0.resnet-eu.default.svc:7070"' <<<"$member_args" || fail "member: $member_args"
+[ "$(keu get pod resnet-eu-1 -o jsonpath='{.metadata.labels.geostorm\.io/replica-index} {.metadata.labels.geostorm\.io/dc} {.metadata.labels.geostorm\.io/job-name}')" = "1 eu resnet" ] \
+  || fail "labels on resnet-eu-1"
+[ "$(keu get pod resnet-eu-1 -o jsonpath='{.spec.containers[0].env[?(@.name=="GEOSTORM_SIDECAR")].value}')" = unix:/var/run/geostorm/worker.sock ] \
+  || fail "worker env"
+[ "$(keu get svc resnet-eu -o jsonpath='{.spec.clusterIP}')" = None ] || fail "headless Service"
+[ "$(kus get svc resnet-us-gateway -o jsonpath='{.spec.type}')" = LoadBalancer ] || fail "gateway Service type"
+for dc in eu us; do
+  kubectl --kubeconfig "$work/$dc.kubeconfig" get secret "resnet-$dc-tls" -o jsonpath='{.data.ca\.crt}' | base64 -d >"$work/$dc-ca.crt"
+  kubectl --kubeconfig "$work/$dc.kubeconfig" get secret "resnet-$dc-tls" -o jsonpath='{.data.tls\.crt}' | base64 -d >"$work/$dc.crt"
+  openssl verify -CAfile "$work/$dc-ca.crt" "$work/$dc.crt" >/dev/null || fail "the $dc certificate is not signed by the job CA"
+  openssl x509 -in "$work/$dc.crt" -noout -ext subjectAltName | grep -q "resnet-$dc-gateway.default.svc" \
+    || fail "the $dc certificate lacks its gateway name"
+done
+cmp -s "$work/eu-ca.crt" "$work/us-ca.crt" || fail "the DCs trust different CAs"
+
+echo "== status and printer columns"
+for pod in resnet-eu-0 resnet-eu-1; do
+  keu patch pod "$pod" --subresource=status --type=merge -p '{"status":{"phase":"Running"}}' >/dev/null
+done
+kus patch pod resnet-us-0 --subresource=status --type=merge -p '{"status":{"phase":"Running"}}' >/dev/null
+running() { k get gtj resnet --no-headers | grep -Eq '^resnet +Running +2/2 '; }
+eventually "phase Running with 2/2 DCs" running
+k get geotrainingjobs
+k get geotrainingjobs | head -1 | grep -Eq '^NAME +PHASE +DCS +POLICY +ITERATION +AGE' || fail "printer columns"
+k get gtj resnet -o jsonpath='{.status.observedGeneration}' | grep -qx 1 || fail "observedGeneration"
+k get events -o jsonpath='{.items[*].reason}' | grep -q Created || fail "no Created event"
+
+echo "== suspend and resume"
+k patch gtj resnet --type=merge -p '{"spec":{"runPolicy":{"suspend":true}}}' >/dev/null
+eventually "no workers while suspended" bash -c "[ -z \"\$(kubectl --kubeconfig $work/eu.kubeconfig get pods -o name)\" ] && [ -z \"\$(kubectl --kubeconfig $work/us.kubeconfig get pods -o name)\" ]"
+eventually "phase Suspended" bash -c "kubectl --kubeconfig $work/host.kubeconfig get gtj resnet --no-headers | grep -q Suspended"
+keu get svc resnet-eu-gateway >/dev/null || fail "suspend removed the gateway Service"
+k patch gtj resnet --type=merge -p '{"spec":{"runPolicy":{"suspend":false}}}' >/dev/null
+eventually "workers back after resume" bash -c "[ \$(kubectl --kubeconfig $work/eu.kubeconfig get pods -o name | wc -l) = 2 ] && kubectl --kubeconfig $work/us.kubeconfig get pod resnet-us-0"
+[ "$(k get gtj resnet -o jsonpath='{.status.conditions[?(@.type=="Suspended")].status}')" = False ] || fail "Suspended"
+
+echo "== leader failover"
+start_operator op-b "$health_b"
+sleep 1
+[ "$(k -n geostorm-system get lease geostorm-operator -o jsonpath='{.spec.holderIdentity}')" = op-a ] || fail "op-a should lead"
+http_get "http://127.0.0.1:$health_b/readyz" >/dev/null || fail "the standby is not ready"
+http_get "http://127.0.0.1:$health_a/metrics" | grep -q 'geostorm_operator_reconcile_total{controller="geotrainingjob",result="success"}' \
+  || fail "reconcile metrics"
+uids_before=$(keu get pods -o jsonpath='{.items[*].metadata.uid}')
+kill -9 "$pid_op_a"
+holder_b() { [ "$(k -n geostorm-system get lease geostorm-operator -o jsonpath='{.spec.holderIdentity}')" = op-b ]; }
+eventually "op-b takes the Lease" holder_b
+kus delete pod resnet-us-0 --wait=false >/dev/null
+eventually "op-b recreates the deleted worker" kus get pod resnet-us-0
+sleep 2
+[ "$(keu get pods -o jsonpath='{.items[*].metadata.uid}')" = "$uids_before" ] || fail "the new leader replaced running workers"
+[ "$(keu get pods -o name | wc -l)" = 2 ] || fail "duplicate workers in eu"
+
+echo "== delete: every member cluster is emptied"
+k delete gtj resnet --timeout=30s >/dev/null
+for kc in eu us; do
+  left=$(kubectl --kubeconfig "$work/$kc.kubeconfig" get pods,services,secrets -l geostorm.io/job-name=resnet -o name)
+  [ -z "$left" ] || fail "left in $kc: $left"
+done
+eventually "the job's CA Secret is garbage-collected" bash -c "! kubectl --kubeconfig $work/host.kubeconfig get secret resnet-geostorm-ca"
+
+echo "== bad manifests"
+"$src/tests/e2e/bad_manifests.sh" "$work/host.kubeconfig" "$work/eu.kubeconfig" "$work/us.kubeconfig" "$src/tests/e2e/bad" \
+  || fail "bad manifests"
+echo "PASS"
