@@ -33,7 +33,8 @@ HealthServer::~HealthServer() {
 
 absl::Status HealthServer::Start(const std::string& address) {
   try {
-    impl_->listener = std::make_unique<web::http::experimental::listener::http_listener>(absl::StrCat("http://", address));
+    impl_->listener =
+        std::make_unique<web::http::experimental::listener::http_listener>(absl::StrCat("http://", address));
     Impl* impl = impl_.get();
     impl_->listener->support(web::http::methods::GET, [impl](const web::http::http_request& request) {
       const std::string path = request.relative_uri().path();

@@ -24,7 +24,8 @@ int main(int argc, char** argv) {
   app.add_option("--identity", options.leader.identity, "this replica's name in the Lease");
   app.add_option("--lease-namespace", options.leader.lease_namespace, "namespace of the leader Lease");
   app.add_option("--lease-name", options.leader.lease_name, "name of the leader Lease");
-  app.add_option("--lease-duration-s", lease_s, "a silent leader loses the Lease after this")->check(CLI::PositiveNumber);
+  app.add_option("--lease-duration-s", lease_s, "a silent leader loses the Lease after this")
+      ->check(CLI::PositiveNumber);
   app.add_option("--retry-s", retry_s, "Lease renew and retry period")->check(CLI::PositiveNumber);
   app.add_option("--health-listen", options.health_listen, "HOST:PORT for /healthz, /readyz and /metrics");
   app.add_option("--workers", options.workers, "GeoTrainingJob reconcile threads")->check(CLI::PositiveNumber);
@@ -39,11 +40,12 @@ int main(int argc, char** argv) {
   options.resync = std::chrono::milliseconds(static_cast<int64_t>(resync_s * 1000));
   if (kubeconfig.empty() && std::getenv("KUBECONFIG") != nullptr) kubeconfig = std::getenv("KUBECONFIG");
   absl::StatusOr<kube::ClusterConfig> config =
-      in_cluster ? kube::InClusterConfig("/var/run/secrets/kubernetes.io/serviceaccount")
-                 : kube::LoadKubeconfig(kubeconfig.empty() ? std::string(std::getenv("HOME") ? std::getenv("HOME") : "")
-                                                                 + "/.kube/config"
-                                                           : kubeconfig,
-                                        context);
+      in_cluster
+          ? kube::InClusterConfig("/var/run/secrets/kubernetes.io/serviceaccount")
+          : kube::LoadKubeconfig(kubeconfig.empty()
+                                     ? std::string(std::getenv("HOME") ? std::getenv("HOME") : "") + "/.kube/config"
+                                     : kubeconfig,
+                                 context);
   if (!config.ok()) {
     spdlog::error("{}", std::string(config.status().message()));
     return 2;

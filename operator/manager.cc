@@ -156,6 +156,7 @@ int Run(const ManagerOptions& options, kube::StopToken* stop) {
   synced = true;
 
   std::vector<std::thread> threads;
+  threads.reserve(options.workers + 2);
   const ControllerMetrics job_metrics = metrics.For("geotrainingjob");
   const ControllerMetrics cluster_metrics = metrics.For("geocluster");
   const ReconcileFn reconcile_job = [&](const std::string& key) { return job_controller.Reconcile(key); };

@@ -29,8 +29,8 @@ absl::Status Read(const Json& obj, const char* key, const std::string& field, T*
   return absl::OkStatus();
 }
 
-#define GEOSTORM_RETURN_IF_ERROR(expr)          \
-  do {                                          \
+#define GEOSTORM_RETURN_IF_ERROR(expr)                 \
+  do {                                                 \
     if (absl::Status _s = (expr); !_s.ok()) return _s; \
   } while (0)
 
@@ -69,7 +69,8 @@ absl::Status CheckTemplate(const Json& pod_template, const std::string& field, c
   }
   const std::string restart = pod.value("restartPolicy", "Never");
   if (restart == "Always") {
-    return Invalid(absl::StrCat(field, ".spec.restartPolicy"), "Always: workers must be able to finish (Never or OnFailure)");
+    return Invalid(absl::StrCat(field, ".spec.restartPolicy"),
+                   "Always: workers must be able to finish (Never or OnFailure)");
   }
   return absl::OkStatus();
 }
@@ -87,7 +88,8 @@ absl::Status ParseDataCenters(const std::string& job_name, const Json& list, Job
     if (!IsDnsLabel(dc.name)) return Invalid(field + ".name", absl::StrCat("'", dc.name, "' is not a DNS label"));
     if (!names.insert(dc.name).second) return Invalid(field + ".name", absl::StrCat("duplicate '", dc.name, "'"));
     if (job_name.size() + 1 + dc.name.size() + kLongestSuffix > kDnsLabel) {
-      return Invalid(field + ".name", absl::StrCat("'", job_name, "-", dc.name, "-gateway' would be longer than 63 characters"));
+      return Invalid(field + ".name",
+                     absl::StrCat("'", job_name, "-", dc.name, "-gateway' would be longer than 63 characters"));
     }
     if (dc.replicas < 1 || dc.replicas > 1024) return Invalid(field + ".replicas", "must be 1..1024");
     dc.pod_template = entry.value("template", Json());
@@ -149,11 +151,14 @@ absl::StatusOr<JobSpec> ParseJobSpec(const std::string& job_name, const Json& sp
   GEOSTORM_RETURN_IF_ERROR(Read(sync, "minImprovement", "spec.sync", &spec.min_improvement));
   static const std::set<std::string> kStrategies = {"star",     "sharded-ps",     "ring",    "mlnet",
                                                     "tsengine", "netstorm-paper", "netstorm"};
-  if (kStrategies.count(spec.strategy) == 0) return Invalid("spec.sync.strategy", absl::StrCat("unknown '", spec.strategy, "'"));
+  if (kStrategies.count(spec.strategy) == 0)
+    return Invalid("spec.sync.strategy", absl::StrCat("unknown '", spec.strategy, "'"));
   if (spec.roots < 1 || spec.roots > static_cast<int>(spec.data_centers.size())) {
-    return Invalid("spec.sync.roots", absl::StrCat(spec.roots, " roots but ", spec.data_centers.size(), " data centers"));
+    return Invalid("spec.sync.roots",
+                   absl::StrCat(spec.roots, " roots but ", spec.data_centers.size(), " data centers"));
   }
-  if (spec.chunk_bytes < 65536 || spec.chunk_bytes > (64 << 20)) return Invalid("spec.sync.chunkBytes", "must be 64 KiB..64 MiB");
+  if (spec.chunk_bytes < 65536 || spec.chunk_bytes > (64 << 20))
+    return Invalid("spec.sync.chunkBytes", "must be 64 KiB..64 MiB");
   if (sync.contains("reconcileInterval")) {
     std::string text;
     GEOSTORM_RETURN_IF_ERROR(Read(sync, "reconcileInterval", "spec.sync", &text));

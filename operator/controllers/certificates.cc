@@ -47,8 +47,7 @@ bool AddExtension(X509* cert, X509* issuer, int nid, const std::string& value) {
 }
 
 // A certificate for `key`, signed by `issuer_key` (self-signed when issuer is null).
-absl::StatusOr<Cert> Sign(EVP_PKEY* key, const std::string& common_name, X509* issuer, EVP_PKEY* issuer_key,
-                          int days) {
+absl::StatusOr<Cert> Sign(EVP_PKEY* key, const std::string& common_name, X509* issuer, EVP_PKEY* issuer_key, int days) {
   Cert cert(X509_new());
   unsigned char serial[16];
   if (!cert || RAND_bytes(serial, sizeof(serial)) != 1) return OpenSslError("X509_new");
@@ -62,11 +61,12 @@ absl::StatusOr<Cert> Sign(EVP_PKEY* key, const std::string& common_name, X509* i
   X509_set_pubkey(cert.get(), key);
   X509_NAME* name = X509_get_subject_name(cert.get());
   X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("geostorm"), -1, -1, 0);
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(common_name.c_str()),
-                             -1, -1, 0);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(common_name.c_str()), -1,
+                             -1, 0);
   X509* signer = issuer == nullptr ? cert.get() : issuer;
   X509_set_issuer_name(cert.get(), X509_get_subject_name(signer));
-  if (!AddExtension(cert.get(), signer, NID_subject_key_identifier, "hash")) return OpenSslError("subjectKeyIdentifier");
+  if (!AddExtension(cert.get(), signer, NID_subject_key_identifier, "hash"))
+    return OpenSslError("subjectKeyIdentifier");
   if (issuer == nullptr) {
     if (!AddExtension(cert.get(), signer, NID_basic_constraints, "critical,CA:TRUE") ||
         !AddExtension(cert.get(), signer, NID_key_usage, "critical,keyCertSign,cRLSign")) {
@@ -84,8 +84,9 @@ absl::StatusOr<KeyPair> MakeCertificateAuthority(const std::string& common_name,
   absl::StatusOr<Cert> cert = Sign(key.get(), common_name, nullptr, nullptr, days);
   if (!cert.ok()) return cert.status();
   if (X509_sign(cert->get(), key.get(), EVP_sha256()) == 0) return OpenSslError("X509_sign");
-  return KeyPair{ToPem([&](BIO* b) { return PEM_write_bio_X509(b, cert->get()); }),
-                 ToPem([&](BIO* b) { return PEM_write_bio_PrivateKey(b, key.get(), nullptr, nullptr, 0, nullptr, nullptr); })};
+  return KeyPair{ToPem([&](BIO* b) { return PEM_write_bio_X509(b, cert->get()); }), ToPem([&](BIO* b) {
+                   return PEM_write_bio_PrivateKey(b, key.get(), nullptr, nullptr, 0, nullptr, nullptr);
+                 })};
 }
 
 absl::StatusOr<KeyPair> MakeCertificate(const KeyPair& ca, const std::string& common_name,
@@ -100,6 +101,7 @@ absl::StatusOr<KeyPair> MakeCertificate(const KeyPair& ca, const std::string& co
   absl::StatusOr<Cert> cert = Sign(key.get(), common_name, ca_cert.get(), ca_key.get(), days);
   if (!cert.ok()) return cert.status();
   std::vector<std::string> names;
+  names.reserve(dns_names.size());
   for (const std::string& dns : dns_names) names.push_back(absl::StrCat("DNS:", dns));
   if (!AddExtension(cert->get(), ca_cert.get(), NID_authority_key_identifier, "keyid:always") ||
       !AddExtension(cert->get(), ca_cert.get(), NID_basic_constraints, "critical,CA:FALSE") ||
@@ -109,8 +111,9 @@ absl::StatusOr<KeyPair> MakeCertificate(const KeyPair& ca, const std::string& co
     return OpenSslError("certificate extensions");
   }
   if (X509_sign(cert->get(), ca_key.get(), EVP_sha256()) == 0) return OpenSslError("X509_sign");
-  return KeyPair{ToPem([&](BIO* b) { return PEM_write_bio_X509(b, cert->get()); }),
-                 ToPem([&](BIO* b) { return PEM_write_bio_PrivateKey(b, key.get(), nullptr, nullptr, 0, nullptr, nullptr); })};
+  return KeyPair{ToPem([&](BIO* b) { return PEM_write_bio_X509(b, cert->get()); }), ToPem([&](BIO* b) {
+                   return PEM_write_bio_PrivateKey(b, key.get(), nullptr, nullptr, 0, nullptr, nullptr);
+                 })};
 }
 
 }  // namespace geostorm::controllers

@@ -45,7 +45,8 @@ absl::StatusOr<kube::ClusterConfig> ClusterController::ConfigFor(const Json& clu
   const std::string where = absl::StrCat("Secret ", ns, "/", name);
   if (data.contains("kubeconfig")) {
     absl::StatusOr<kube::ClusterConfig> config = kube::ParseKubeconfig(Decoded(data, "kubeconfig"), "", "");
-    if (!config.ok()) return absl::InvalidArgumentError(absl::StrCat(where, " key kubeconfig: ", config.status().message()));
+    if (!config.ok())
+      return absl::InvalidArgumentError(absl::StrCat(where, " key kubeconfig: ", config.status().message()));
     return config;
   }
   kube::ClusterConfig config;
@@ -79,10 +80,10 @@ absl::StatusOr<std::optional<std::chrono::milliseconds>> ClusterController::Reco
   if (!ready.ok()) registry_.SetError(name, std::string(ready.message()));
 
   Json status = cluster->value("status", Json::object());
-  const bool flipped = api::SetCondition(
-      status["conditions"], "Ready", ready.ok(), ready.ok() ? "Connected" : "Unreachable",
-      ready.ok() ? absl::StrCat("API server ", server, " answers") : std::string(ready.message()),
-      cluster->at("metadata").value("generation", int64_t{1}), api::Clock::now());
+  const bool flipped =
+      api::SetCondition(status["conditions"], "Ready", ready.ok(), ready.ok() ? "Connected" : "Unreachable",
+                        ready.ok() ? absl::StrCat("API server ", server, " answers") : std::string(ready.message()),
+                        cluster->at("metadata").value("generation", int64_t{1}), api::Clock::now());
   if (!server.empty()) status["server"] = server;
   if (flipped) {
     spdlog::info("GeoCluster {}: {}", name, ready.ok() ? "ready" : std::string(ready.message()));

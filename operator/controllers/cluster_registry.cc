@@ -25,7 +25,8 @@ absl::Status MemberCluster::EnsureNamespace(const std::string& ns) const {
     if (namespaces_.count(ns) > 0) return absl::OkStatus();
   }
   absl::StatusOr<kube::Json> existing = client->Get(kube::kNamespaces, "", ns);
-  if (!existing.ok() && absl::IsNotFound(existing.status())) existing = client->Apply(kube::kNamespaces, DesiredNamespace(ns));
+  if (!existing.ok() && absl::IsNotFound(existing.status()))
+    existing = client->Apply(kube::kNamespaces, DesiredNamespace(ns));
   if (!existing.ok()) return existing.status();
   std::lock_guard<std::mutex> lock(mu_);
   namespaces_.insert(ns);
@@ -34,7 +35,9 @@ absl::Status MemberCluster::EnsureNamespace(const std::string& ns) const {
 
 ClusterRegistry::ClusterRegistry(OnChange on_change, kube::InformerOptions informer_options,
                                  kube::ClientOptions client_options)
-    : on_change_(std::move(on_change)), informer_options_(informer_options), client_options_(client_options) {}
+    : on_change_(std::move(on_change)),
+      informer_options_(informer_options),
+      client_options_(std::move(client_options)) {}
 
 ClusterRegistry::~ClusterRegistry() {
   std::map<std::string, std::shared_ptr<MemberCluster>> members;
@@ -81,7 +84,8 @@ absl::Status ClusterRegistry::Set(const std::string& name, const kube::ClusterCo
   member->secrets = make(kube::kSecrets);
   for (kube::Informer* informer : {member->pods.get(), member->services.get(), member->secrets.get()}) {
     if (!informer->WaitForSync(sync_timeout)) {
-      return absl::UnavailableError(absl::StrCat("cluster '", name, "' at ", config.server, ": informers did not sync"));
+      return absl::UnavailableError(
+          absl::StrCat("cluster '", name, "' at ", config.server, ": informers did not sync"));
     }
   }
   std::shared_ptr<MemberCluster> old;

@@ -45,8 +45,7 @@ class ClusterRegistry {
 
   // Adds or replaces member `name` (kept as is if `config` is unchanged). Waits up
   // to `sync_timeout` for its informers; an unreachable cluster is an error.
-  absl::Status Set(const std::string& name, const kube::ClusterConfig& config,
-                   std::chrono::milliseconds sync_timeout);
+  absl::Status Set(const std::string& name, const kube::ClusterConfig& config, std::chrono::milliseconds sync_timeout);
   // Marks `name` known but unusable, with the reason a job's status will show.
   void SetError(const std::string& name, const std::string& reason);
   void Remove(const std::string& name);

@@ -25,12 +25,20 @@ std::string HeadlessName(const JobRef& job, const std::string& dc) { return absl
 Json SidecarContainer(const JobRef& job, const api::JobSpec& spec, size_t dc_index, int replica,
                       const std::map<std::string, std::string>& peers, const std::string& controller_address) {
   const api::DataCenterSpec& dc = spec.data_centers[dc_index];
-  std::vector<std::string> args = {
-      "--job", absl::StrCat(job.ns, ".", job.name), "--dc", dc.name,
-      "--worker-listen", absl::StrCat("unix:", kSocketDir, "/worker.sock"),
-      "--metrics", absl::StrCat("0.0.0.0:", spec.metrics_port),
-      "--tls-cert", absl::StrCat(kTlsDir, "/tls.crt"), "--tls-key", absl::StrCat(kTlsDir, "/tls.key"),
-      "--tls-ca", absl::StrCat(kTlsDir, "/ca.crt")};
+  std::vector<std::string> args = {"--job",
+                                   absl::StrCat(job.ns, ".", job.name),
+                                   "--dc",
+                                   dc.name,
+                                   "--worker-listen",
+                                   absl::StrCat("unix:", kSocketDir, "/worker.sock"),
+                                   "--metrics",
+                                   absl::StrCat("0.0.0.0:", spec.metrics_port),
+                                   "--tls-cert",
+                                   absl::StrCat(kTlsDir, "/tls.crt"),
+                                   "--tls-key",
+                                   absl::StrCat(kTlsDir, "/tls.key"),
+                                   "--tls-ca",
+                                   absl::StrCat(kTlsDir, "/ca.crt")};
   if (replica == 0) {
     args.insert(args.end(), {"--listen", absl::StrCat("0.0.0.0:", spec.data_port), "--workers",
                              std::to_string(dc.replicas), "--total-workers", std::to_string(spec.total_replicas())});
@@ -166,7 +174,8 @@ Json WorkerPod(const JobRef& job, const api::JobSpec& spec, size_t dc_index, int
 std::optional<std::string> GatewayAddress(const Json& service, int port) {
   const Json spec = service.value("spec", Json::object());
   if (spec.value("type", "ClusterIP") == "LoadBalancer") {
-    const Json ingress = service.value("status", Json::object()).value("loadBalancer", Json::object()).value("ingress", Json::array());
+    const Json ingress =
+        service.value("status", Json::object()).value("loadBalancer", Json::object()).value("ingress", Json::array());
     for (const Json& entry : ingress) {
       const std::string host = entry.value("ip", entry.value("hostname", ""));
       if (!host.empty()) return absl::StrCat(host, ":", port);

@@ -18,7 +18,7 @@ void EventRecorder::Record(const kube::Json& object, const std::string& type, co
   const auto now = api::Clock::now();
   char suffix[24];
   std::snprintf(suffix, sizeof(suffix), "%llx",
-                static_cast<unsigned long long>(now.time_since_epoch().count() + sequence.fetch_add(1)));
+                static_cast<unsigned long long>(now.time_since_epoch().count()) + sequence.fetch_add(1));
   const kube::Json event = {
       {"apiVersion", "v1"},
       {"kind", "Event"},

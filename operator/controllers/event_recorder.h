@@ -14,8 +14,7 @@ class EventRecorder {
  public:
   explicit EventRecorder(kube::Client& host) : host_(host) {}
   // `type` is "Normal" or "Warning".
-  void Record(const kube::Json& object, const std::string& type, const std::string& reason,
-              const std::string& message);
+  void Record(const kube::Json& object, const std::string& type, const std::string& reason, const std::string& message);
 
  private:
   kube::Client& host_;

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <set>
+
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "operator/api/conditions.h"
@@ -16,9 +18,7 @@ using Requeue = std::optional<std::chrono::milliseconds>;
 
 constexpr char kCaKey[] = "ca";
 
-JobRef RefOf(const Json& job) {
-  return {job["metadata"].value("namespace", ""), job["metadata"].value("name", "")};
-}
+JobRef RefOf(const Json& job) { return {job["metadata"].value("namespace", ""), job["metadata"].value("name", "")}; }
 
 int64_t Generation(const Json& job) { return job["metadata"].value("generation", int64_t{1}); }
 
@@ -38,11 +38,13 @@ std::chrono::milliseconds Until(api::Clock::time_point when) {
                   std::chrono::duration_cast<std::chrono::milliseconds>(when - api::Clock::now()));
 }
 
-// The job's pods in one member, from its informer: name -> pod.
-std::map<std::string, Json> PodsOf(const MemberCluster& member, const JobRef& job) {
+// The job's pods in one member, from its informer: name -> pod. With `dc`, only
+// that data center's.
+std::map<std::string, Json> PodsOf(const MemberCluster& member, const JobRef& job, const std::string& dc = "") {
   std::map<std::string, Json> pods;
   for (Json& pod : member.pods->List()) {
     if (JobKeyOf(pod) != absl::StrCat(job.ns, "/", job.name)) continue;
+    if (!dc.empty() && pod["metadata"]["labels"].value(kDcLabel, "") != dc) continue;
     const std::string name = pod["metadata"].value("name", "");
     pods[name] = std::move(pod);
   }
@@ -119,7 +121,8 @@ absl::StatusOr<std::map<std::string, KeyPair>> JobController::Certificates(const
     absl::StatusOr<KeyPair> pair = MakeCertificate(
         pairs[kCaKey], absl::StrCat(ref.name, "-", dc.name),
         {gateway, absl::StrCat(gateway, ".", ref.ns, ".svc"), absl::StrCat(gateway, ".", ref.ns, ".svc.cluster.local"),
-         absl::StrCat("*.", headless, ".", ref.ns, ".svc"), absl::StrCat("*.", headless, ".", ref.ns, ".svc.cluster.local")});
+         absl::StrCat("*.", headless, ".", ref.ns, ".svc"),
+         absl::StrCat("*.", headless, ".", ref.ns, ".svc.cluster.local")});
     if (!pair.ok()) return pair.status();
     pairs[dc.name] = *pair;
     changed = true;
@@ -130,18 +133,19 @@ absl::StatusOr<std::map<std::string, KeyPair>> JobController::Certificates(const
       data[key + ".crt"] = absl::Base64Escape(pair.cert_pem);
       data[key + ".key"] = absl::Base64Escape(pair.key_pem);
     }
-    const Json owner = {{"apiVersion", job.value("apiVersion", "")}, {"kind", "GeoTrainingJob"},
-                        {"name", ref.name}, {"uid", job["metadata"].value("uid", "")},
-                        {"controller", true}, {"blockOwnerDeletion", true}};
-    Json object = {{"apiVersion", "v1"},
-                   {"kind", "Secret"},
-                   {"metadata",
-                    {{"name", name},
-                     {"namespace", ref.ns},
-                     {"labels", {{kManagedByLabel, kManagedBy}, {kJobNamespaceLabel, ref.ns}, {kJobNameLabel, ref.name}}},
-                     {"ownerReferences", Json::array({owner})}}},
-                   {"type", "Opaque"},
-                   {"data", data}};
+    const Json owner = {
+        {"apiVersion", job.value("apiVersion", "")}, {"kind", "GeoTrainingJob"}, {"name", ref.name},
+        {"uid", job["metadata"].value("uid", "")},   {"controller", true},       {"blockOwnerDeletion", true}};
+    Json object = {
+        {"apiVersion", "v1"},
+        {"kind", "Secret"},
+        {"metadata",
+         {{"name", name},
+          {"namespace", ref.ns},
+          {"labels", {{kManagedByLabel, kManagedBy}, {kJobNamespaceLabel, ref.ns}, {kJobNameLabel, ref.name}}},
+          {"ownerReferences", Json::array({owner})}}},
+        {"type", "Opaque"},
+        {"data", data}};
     if (absl::StatusOr<Json> written = host_.Apply(kube::kSecrets, object); !written.ok()) return written.status();
   }
   return pairs;
@@ -281,7 +285,8 @@ absl::StatusOr<Requeue> JobController::Reconcile(const std::string& key) {
     return Requeue(std::chrono::milliseconds(0));  // apply cleanPodPolicy and the TTL
   };
   if (spec.active_deadline_s && now >= started + std::chrono::seconds(*spec.active_deadline_s)) {
-    return finish(false, "DeadlineExceeded", absl::StrCat("ran longer than activeDeadlineSeconds (", *spec.active_deadline_s, ")"));
+    return finish(false, "DeadlineExceeded",
+                  absl::StrCat("ran longer than activeDeadlineSeconds (", *spec.active_deadline_s, ")"));
   }
 
   // Services and certificates in every DC; then the gateways' addresses.
@@ -293,8 +298,7 @@ absl::StatusOr<Requeue> JobController::Reconcile(const std::string& key) {
     const MemberCluster& member = *members[i];
     const std::string& dc = spec.data_centers[i].name;
     if (absl::Status s = member.EnsureNamespace(ref.ns); !s.ok()) return s;
-    for (const auto& [r, desired] :
-         std::vector<std::pair<const kube::Resource*, Json>>{
+    for (const auto& [r, desired] : std::vector<std::pair<const kube::Resource*, Json>>{
              {&kube::kServices, HeadlessService(ref, spec, dc)},
              {&kube::kServices, GatewayService(ref, spec, dc)},
              {&kube::kSecrets, TlsSecret(ref, dc, (*certificates)[kCaKey].cert_pem, (*certificates)[dc])}}) {
@@ -327,14 +331,14 @@ absl::StatusOr<Requeue> JobController::Reconcile(const std::string& key) {
 
   // Workers: create what is missing, replace what drifted, count what runs.
   Json dc_status = Json::array();
-  int ready_dcs = 0, running = 0, succeeded = 0, failed = 0;
+  int ready_dcs = 0, running = 0, succeeded = 0;
   std::vector<std::pair<const MemberCluster*, std::string>> failed_pods;
   for (size_t i = 0; i < spec.data_centers.size(); ++i) {
     const MemberCluster& member = *members[i];
     const api::DataCenterSpec& dc = spec.data_centers[i];
     std::map<std::string, std::string> peers = addresses;
     peers.erase(dc.name);
-    std::map<std::string, Json> pods = PodsOf(member, ref);
+    std::map<std::string, Json> pods = PodsOf(member, ref, dc.name);
     int dc_running = 0, dc_succeeded = 0, dc_failed = 0;
     for (int replica = 0; replica < dc.replicas; ++replica) {
       const Json desired = WorkerPod(ref, spec, i, replica, peers, options_.controller_address);
@@ -363,16 +367,29 @@ absl::StatusOr<Requeue> JobController::Reconcile(const std::string& key) {
         failed_pods.emplace_back(&member, name);
       }
     }
-    for (const auto& [name, pod] : pods) {  // replicas or DCs no longer in the spec
+    for (const auto& [name, pod] : pods) {  // replicas no longer in the spec
       absl::Status deleted = member.client->Delete(kube::kPods, ref.ns, name);
       if (!deleted.ok() && !absl::IsNotFound(deleted)) return deleted;
     }
     ready_dcs += dc_running + dc_succeeded == dc.replicas;
     running += dc_running;
     succeeded += dc_succeeded;
-    failed += dc_failed;
-    dc_status.push_back({{"name", dc.name}, {"cluster", dc.cluster}, {"replicas", dc.replicas},
-                         {"running", dc_running}, {"succeeded", dc_succeeded}, {"failed", dc_failed}});
+    dc_status.push_back({{"name", dc.name},
+                         {"cluster", dc.cluster},
+                         {"replicas", dc.replicas},
+                         {"running", dc_running},
+                         {"succeeded", dc_succeeded},
+                         {"failed", dc_failed}});
+  }
+  std::set<std::string> wanted_dcs;
+  for (const api::DataCenterSpec& dc : spec.data_centers) wanted_dcs.insert(dc.name);
+  if (absl::Status s = DeletePods(members, job,
+                                  [&](const Json& pod) {
+                                    return wanted_dcs.count(pod["metadata"]["labels"].value(kDcLabel, "")) ==
+                                           0;  // DCs dropped from the spec
+                                  });
+      !s.ok()) {
+    return s;
   }
   status["dataCenters"] = dc_status;
   status["dataCentersReady"] = absl::StrCat(ready_dcs, "/", spec.data_centers.size());
@@ -380,8 +397,9 @@ absl::StatusOr<Requeue> JobController::Reconcile(const std::string& key) {
   if (!failed_pods.empty()) {
     const int restarts = status.value("restarts", 0);
     if (restarts + static_cast<int>(failed_pods.size()) > spec.backoff_limit) {
-      return finish(false, "BackoffLimitExceeded",
-                    absl::StrCat(restarts + failed_pods.size(), " worker failures; backoffLimit is ", spec.backoff_limit));
+      return finish(
+          false, "BackoffLimitExceeded",
+          absl::StrCat(restarts + failed_pods.size(), " worker failures; backoffLimit is ", spec.backoff_limit));
     }
     status["restarts"] = restarts + static_cast<int>(failed_pods.size());
     for (const auto& [member, name] : failed_pods) {

@@ -30,8 +30,8 @@ namespace geostorm::controllers {
 inline constexpr char kFinalizer[] = "geostorm.io/cleanup";
 
 struct JobControllerOptions {
-  std::string controller_address;  // the policy controller the gateways dial
-  std::chrono::milliseconds wait_retry{2000};   // while load balancers get addresses
+  std::string controller_address;                  // the policy controller the gateways dial
+  std::chrono::milliseconds wait_retry{2000};      // while load balancers get addresses
   std::chrono::milliseconds cluster_retry{15000};  // after an unknown or unready GeoCluster
 };
 

@@ -112,14 +112,14 @@ class HttpClient final : public Client {
 
   absl::StatusOr<Json> Apply(const Resource& r, const Json& object) override {
     const Json& meta = object["metadata"];
-    const std::string path = absl::StrCat(r.Path(meta.value("namespace", ""), meta.value("name", "")),
-                                          "?fieldManager=geostorm&force=true");
+    const std::string path =
+        absl::StrCat(r.Path(meta.value("namespace", ""), meta.value("name", "")), "?fieldManager=geostorm&force=true");
     // JSON is YAML, so the apply patch goes as JSON text under the YAML media type.
     return Call(http::methods::PATCH, path, object.dump(), "application/apply-patch+yaml");
   }
 
-  absl::StatusOr<Json> MergePatch(const Resource& r, const std::string& ns, const std::string& name,
-                                  const Json& patch, bool status) override {
+  absl::StatusOr<Json> MergePatch(const Resource& r, const std::string& ns, const std::string& name, const Json& patch,
+                                  bool status) override {
     return Call(http::methods::PATCH, r.Path(ns, name, status ? "status" : ""), patch.dump(),
                 "application/merge-patch+json");
   }
@@ -240,9 +240,9 @@ absl::Status DeliverLine(const std::string& line, const std::function<bool(const
     return StatusFor(status.value("code", 500), status.value("message", "watch error"), what);
   }
   static const std::map<std::string, WatchEvent::Type> kTypes = {{"ADDED", WatchEvent::Type::kAdded},
-                                                                  {"MODIFIED", WatchEvent::Type::kModified},
-                                                                  {"DELETED", WatchEvent::Type::kDeleted},
-                                                                  {"BOOKMARK", WatchEvent::Type::kBookmark}};
+                                                                 {"MODIFIED", WatchEvent::Type::kModified},
+                                                                 {"DELETED", WatchEvent::Type::kDeleted},
+                                                                 {"BOOKMARK", WatchEvent::Type::kBookmark}};
   auto it = kTypes.find(type);
   if (it == kTypes.end()) return absl::DataLossError(absl::StrCat(what, ": unknown watch event type '", type, "'"));
   *keep_going = on_event(WatchEvent{it->second, std::move(event["object"])});
@@ -261,7 +261,8 @@ absl::Status HttpClient::Watch(const Resource& r, const std::string& ns, const s
   absl::Status result = absl::OkStatus();
   try {
     http_client client(config_.server, Config(timeout + std::chrono::seconds(30)));
-    http::http_response response = client.request(MakeRequest(http::methods::GET, path, false), cancel.get_token()).get();
+    http::http_response response =
+        client.request(MakeRequest(http::methods::GET, path, false), cancel.get_token()).get();
     if (response.status_code() != http::status_codes::OK) {
       result = StatusFor(response.status_code(), ServerMessage(response.extract_utf8string(true).get()), what);
     } else {

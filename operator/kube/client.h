@@ -57,10 +57,10 @@ class StopToken {
 };
 
 struct ClientOptions {
-  std::chrono::milliseconds timeout{30000};        // per request (not watches)
-  int max_attempts = 6;                            // for 429, 5xx and connection errors
-  std::chrono::milliseconds backoff_base{100};     // doubled per attempt, capped at 5 s
-  std::chrono::seconds token_refresh{60};          // re-read token_file this often
+  std::chrono::milliseconds timeout{30000};     // per request (not watches)
+  int max_attempts = 6;                         // for 429, 5xx and connection errors
+  std::chrono::milliseconds backoff_base{100};  // doubled per attempt, capped at 5 s
+  std::chrono::seconds token_refresh{60};       // re-read token_file this often
   std::string user_agent = "geostorm-operator/0.1";
 };
 
@@ -93,8 +93,7 @@ class Client {
   // HTTP chunks are put back together.
   [[nodiscard]] virtual absl::Status Watch(const Resource& r, const std::string& ns, const std::string& label_selector,
                                            const std::string& resource_version, std::chrono::seconds timeout,
-                                           const std::function<bool(const WatchEvent&)>& on_event,
-                                           StopToken* stop) = 0;
+                                           const std::function<bool(const WatchEvent&)>& on_event, StopToken* stop) = 0;
 };
 
 [[nodiscard]] absl::StatusOr<std::unique_ptr<Client>> MakeClient(const ClusterConfig& config,

@@ -68,7 +68,8 @@ absl::StatusOr<ClusterConfig> FromYaml(const YAML::Node& root, std::string conte
   if (!cluster["server"]) return absl::InvalidArgumentError(absl::StrCat(where, ".server: missing"));
   config.server = cluster["server"].as<std::string>();
   while (!config.server.empty() && config.server.back() == '/') config.server.pop_back();
-  if (cluster["insecure-skip-tls-verify"]) config.insecure_skip_tls_verify = cluster["insecure-skip-tls-verify"].as<bool>();
+  if (cluster["insecure-skip-tls-verify"])
+    config.insecure_skip_tls_verify = cluster["insecure-skip-tls-verify"].as<bool>();
   if (absl::Status s = ReadPem(cluster, "certificate-authority", where, base_dir, &config.ca_pem); !s.ok()) return s;
 
   if (ctx["user"]) {

@@ -26,7 +26,9 @@ Informer::~Informer() { Stop(); }
 
 void Informer::AddHandler(Handler handler) { handlers_.push_back(std::move(handler)); }
 
-void Informer::Start() { thread_ = std::thread([this] { Run(); }); }
+void Informer::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
 
 void Informer::Stop() {
   stop_.Stop();

@@ -24,7 +24,7 @@
 namespace geostorm::kube {
 
 struct InformerOptions {
-  std::chrono::seconds watch_timeout{300};    // the server ends each watch after this
+  std::chrono::seconds watch_timeout{300};     // the server ends each watch after this
   std::chrono::milliseconds retry_delay{500};  // after an error, before listing again
 };
 
@@ -32,8 +32,7 @@ class Informer {
  public:
   using Handler = std::function<void(const Json& object, bool deleted)>;
 
-  Informer(Client& client, Resource resource, std::string ns, std::string label_selector,
-           InformerOptions options = {});
+  Informer(Client& client, Resource resource, std::string ns, std::string label_selector, InformerOptions options = {});
   ~Informer();
   Informer(const Informer&) = delete;
   Informer& operator=(const Informer&) = delete;

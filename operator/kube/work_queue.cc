@@ -5,8 +5,7 @@
 
 namespace geostorm::kube {
 
-WorkQueue::WorkQueue(WorkQueueOptions options)
-    : options_(options), tokens_(options.burst), tokens_at_(Clock::now()) {}
+WorkQueue::WorkQueue(WorkQueueOptions options) : options_(options), tokens_(options.burst), tokens_at_(Clock::now()) {}
 
 void WorkQueue::AddLocked(const std::string& key) {
   if (shut_down_ || dirty_.count(key) > 0) return;
@@ -36,7 +35,8 @@ void WorkQueue::AddRateLimited(const std::string& key) {
     const double backoff = options_.base_delay.count() * std::pow(2.0, std::min(failures, 30));
     // The bucket: refill, then take a token, or wait for the next one.
     const Clock::time_point now = Clock::now();
-    tokens_ = std::min(options_.burst, tokens_ + options_.qps * std::chrono::duration<double>(now - tokens_at_).count());
+    tokens_ =
+        std::min(options_.burst, tokens_ + options_.qps * std::chrono::duration<double>(now - tokens_at_).count());
     tokens_at_ = now;
     tokens_ -= 1;
     const double bucket_ms = tokens_ >= 0 ? 0 : -tokens_ / options_.qps * 1000;

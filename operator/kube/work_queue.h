@@ -25,7 +25,7 @@ namespace geostorm::kube {
 struct WorkQueueOptions {
   std::chrono::milliseconds base_delay{5};
   std::chrono::milliseconds max_delay{60000};
-  double qps = 50;   // token bucket for AddRateLimited
+  double qps = 50;  // token bucket for AddRateLimited
   double burst = 300;
 };
 
@@ -53,7 +53,7 @@ class WorkQueue {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::string> queue_;
-  std::set<std::string> dirty_;       // in queue_, or to re-queue at Done()
+  std::set<std::string> dirty_;  // in queue_, or to re-queue at Done()
   std::set<std::string> processing_;
   std::multimap<Clock::time_point, std::string> delayed_;
   std::map<std::string, int> failures_;

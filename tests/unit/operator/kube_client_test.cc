@@ -92,16 +92,19 @@ TEST(KubeClient, BacksOffOn5xxAnd429ThenSucceeds) {
   options.backoff_base = std::chrono::milliseconds(10);
   auto client = *MakeClient(ConfigFor(emulator), options);
   ASSERT_TRUE(client->Create(kConfigMaps, "default", ConfigMap("a")).ok());
-  ASSERT_TRUE(client->GetPath("/debug/fail?code=503&count=2&method=GET&path=/api/v1/namespaces/default/configmaps/a").ok());
+  ASSERT_TRUE(
+      client->GetPath("/debug/fail?code=503&count=2&method=GET&path=/api/v1/namespaces/default/configmaps/a").ok());
   ASSERT_TRUE(client->Get(kConfigMaps, "default", "a").ok());
-  ASSERT_TRUE(client->GetPath("/debug/fail?code=429&count=1&method=GET&path=/api/v1/namespaces/default/configmaps/a").ok());
+  ASSERT_TRUE(
+      client->GetPath("/debug/fail?code=429&count=1&method=GET&path=/api/v1/namespaces/default/configmaps/a").ok());
   ASSERT_TRUE(client->Get(kConfigMaps, "default", "a").ok());
   // Injected failures are answered before counting; only the successes are counted.
   EXPECT_EQ(Requests(*client, "GET /api/v1/namespaces/default/configmaps/a"), 2);
 
   options.max_attempts = 3;
   auto impatient = *MakeClient(ConfigFor(emulator), options);
-  ASSERT_TRUE(client->GetPath("/debug/fail?code=500&count=5&method=GET&path=/api/v1/namespaces/default/configmaps/a").ok());
+  ASSERT_TRUE(
+      client->GetPath("/debug/fail?code=500&count=5&method=GET&path=/api/v1/namespaces/default/configmaps/a").ok());
   absl::Status failed = impatient->Get(kConfigMaps, "default", "a").status();
   EXPECT_TRUE(absl::IsUnavailable(failed)) << failed;
   EXPECT_NE(failed.message().find("HTTP 500"), std::string::npos) << failed;
@@ -110,7 +113,8 @@ TEST(KubeClient, BacksOffOn5xxAnd429ThenSucceeds) {
 TEST(KubeClient, ListFollowsContinueTokens) {
   KubeEmulator emulator;
   auto client = *MakeClient(ConfigFor(emulator));
-  for (int i = 0; i < 7; ++i) ASSERT_TRUE(client->Create(kConfigMaps, "default", ConfigMap("cm" + std::to_string(i))).ok());
+  for (int i = 0; i < 7; ++i)
+    ASSERT_TRUE(client->Create(kConfigMaps, "default", ConfigMap("cm" + std::to_string(i))).ok());
   Json other = ConfigMap("other");
   other["metadata"]["labels"]["app"] = "else";
   ASSERT_TRUE(client->Create(kConfigMaps, "default", other).ok());
@@ -138,8 +142,8 @@ TEST(KubeClient, ServerSideApplyAndStatusMergePatch) {
   ASSERT_TRUE(second.ok()) << second.status();
   EXPECT_EQ((*second)["spec"]["ports"][0]["port"], 7071);
   EXPECT_EQ((*second)["metadata"]["uid"], (*first)["metadata"]["uid"]);
-  absl::StatusOr<Json> patched =
-      client->MergePatch(services, "default", "gw", {{"status", {{"loadBalancer", {{"ingress", Json::array()}}}}}}, true);
+  absl::StatusOr<Json> patched = client->MergePatch(
+      services, "default", "gw", {{"status", {{"loadBalancer", {{"ingress", Json::array()}}}}}}, true);
   ASSERT_TRUE(patched.ok()) << patched.status();
   EXPECT_TRUE((*patched)["status"].contains("loadBalancer"));
   EXPECT_EQ(Requests(*client, "PATCH /api/v1/namespaces/default/services/gw"), 2);
@@ -151,22 +155,24 @@ TEST(KubeClient, WatchReassemblesEventsSplitAcrossChunks) {
   absl::StatusOr<ListResult> start = client->List(kConfigMaps, "default", "");
   ASSERT_TRUE(start.ok());
   std::thread writer([&] {
-    for (int i = 0; i < 5; ++i) (void)client->Create(kConfigMaps, "default", ConfigMap("w" + std::to_string(i), std::string(3000, 'x')));
+    for (int i = 0; i < 5; ++i)
+      (void)client->Create(kConfigMaps, "default", ConfigMap("w" + std::to_string(i), std::string(3000, 'x')));
     (void)client->Delete(kConfigMaps, "default", "w0");
   });
   std::vector<WatchEvent> events;
   int bookmarks = 0;
   StopToken stop;
-  absl::Status watched = client->Watch(kConfigMaps, "default", "", start->resource_version, std::chrono::seconds(20),
-                                       [&](const WatchEvent& e) {
-                                         if (e.type == WatchEvent::Type::kBookmark) {
-                                           ++bookmarks;
-                                         } else {
-                                           events.push_back(e);
-                                         }
-                                         return events.size() < 6 || bookmarks == 0;
-                                       },
-                                       &stop);
+  absl::Status watched = client->Watch(
+      kConfigMaps, "default", "", start->resource_version, std::chrono::seconds(20),
+      [&](const WatchEvent& e) {
+        if (e.type == WatchEvent::Type::kBookmark) {
+          ++bookmarks;
+        } else {
+          events.push_back(e);
+        }
+        return events.size() < 6 || bookmarks == 0;
+      },
+      &stop);
   writer.join();
   ASSERT_TRUE(watched.ok()) << watched;
   ASSERT_EQ(events.size(), 6u);
@@ -183,8 +189,8 @@ TEST(KubeClient, WatchFromACompactedVersionIsOutOfRangeAndStopEndsIt) {
   ASSERT_TRUE(client->Create(kConfigMaps, "default", ConfigMap("a")).ok());
   ASSERT_TRUE(client->GetPath("/debug/compact").ok());
   StopToken stop;
-  absl::Status gone = client->Watch(kConfigMaps, "default", "", old, std::chrono::seconds(5),
-                                    [](const WatchEvent&) { return true; }, &stop);
+  absl::Status gone = client->Watch(
+      kConfigMaps, "default", "", old, std::chrono::seconds(5), [](const WatchEvent&) { return true; }, &stop);
   EXPECT_TRUE(absl::IsOutOfRange(gone)) << gone;
 
   const std::string now = client->List(kConfigMaps, "default", "")->resource_version;
@@ -192,8 +198,8 @@ TEST(KubeClient, WatchFromACompactedVersionIsOutOfRangeAndStopEndsIt) {
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     stop.Stop();
   });
-  absl::Status stopped = client->Watch(kConfigMaps, "default", "", now, std::chrono::seconds(60),
-                                       [](const WatchEvent&) { return true; }, &stop);
+  absl::Status stopped = client->Watch(
+      kConfigMaps, "default", "", now, std::chrono::seconds(60), [](const WatchEvent&) { return true; }, &stop);
   stopper.join();
   EXPECT_TRUE(absl::IsCancelled(stopped)) << stopped;
 }

@@ -64,9 +64,10 @@ TEST(Kubeconfig, ErrorsNameTheField) {
   EXPECT_NE(error(kTwoContexts, "c").find("no context named 'c'"), std::string::npos);
   EXPECT_NE(error("contexts: [{name: a, context: {cluster: x}}]\ncurrent-context: a").find("no cluster named 'x'"),
             std::string::npos);
-  EXPECT_NE(error("clusters: [{name: x, cluster: {}}]\ncontexts: [{name: a, context: {cluster: x}}]\ncurrent-context: a")
-                .find("clusters[x].server: missing"),
-            std::string::npos);
+  EXPECT_NE(
+      error("clusters: [{name: x, cluster: {}}]\ncontexts: [{name: a, context: {cluster: x}}]\ncurrent-context: a")
+          .find("clusters[x].server: missing"),
+      std::string::npos);
   EXPECT_NE(error("clusters: [{name: x, cluster: {server: 'https://h', certificate-authority-data: '%%'}}]\n"
                   "contexts: [{name: a, context: {cluster: x}}]\ncurrent-context: a")
                 .find("certificate-authority-data: not base64"),

@@ -1,0 +1,178 @@
+// The GeoTrainingJob reconciler against API emulators (a host and one member):
+// it creates each DC's objects, then writes nothing while nothing changes, and
+// writes only the difference when the spec changes.
+#include "operator/controllers/job_controller.h"
+
+#include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
+
+#include <thread>
+
+#include "operator/controllers/desired_state.h"
+#include "tests/support/kube_emulator.h"
+
+namespace geostorm::controllers {
+namespace {
+
+using kube::Json;
+
+Json ToJson(const YAML::Node& node) {
+  if (node.IsMap()) {
+    Json out = Json::object();
+    for (const auto& entry : node) out[entry.first.as<std::string>()] = ToJson(entry.second);
+    return out;
+  }
+  if (node.IsSequence()) {
+    Json out = Json::array();
+    for (const auto& item : node) out.push_back(ToJson(item));
+    return out;
+  }
+  if (node.IsNull()) return nullptr;
+  const std::string text = node.as<std::string>();
+  if (node.Tag() == "!") return text;  // quoted
+  if (text == "true" || text == "false") return text == "true";
+  char* end = nullptr;
+  const long long integer = std::strtoll(text.c_str(), &end, 10);
+  if (!text.empty() && *end == '\0') return integer;
+  const double number = std::strtod(text.c_str(), &end);
+  if (!text.empty() && *end == '\0') return number;
+  return text;
+}
+
+template <typename Predicate>
+bool Eventually(Predicate done) {
+  for (int i = 0; i < 250; ++i) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return done();
+}
+
+// Writes (POST, PUT, PATCH, DELETE) the emulator has served, by "METHOD path".
+std::map<std::string, int> Writes(kube::Client& client) {
+  std::map<std::string, int> writes;
+  const Json stats = *client.GetPath("/debug/stats");
+  for (const auto& [key, count] : stats["requests"].items()) {
+    if (key.rfind("GET", 0) != 0) writes[key] = count;
+  }
+  return writes;
+}
+
+class JobControllerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    kube::ClusterConfig host_config, member_config;
+    host_config.server = host_emulator_.url();
+    member_config.server = member_emulator_.url();
+    host_ = *kube::MakeClient(host_config);
+    member_ = *kube::MakeClient(member_config);
+    const YAML::Node crd = YAML::LoadFile(std::string(GEOSTORM_SOURCE_DIR) + "/crds/geotrainingjobs.yaml");
+    ASSERT_TRUE(
+        host_
+            ->Create({"apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", false}, "",
+                     ToJson(crd))
+            .ok());
+    registry_ =
+        std::make_unique<ClusterRegistry>([](const std::string&) {}, kube::InformerOptions{}, kube::ClientOptions{});
+    ASSERT_TRUE(registry_->Set("m", member_config, std::chrono::seconds(10)).ok());
+    jobs_ = std::make_unique<kube::Informer>(*host_, kube::kGeoTrainingJobs, "", "");
+    jobs_->Start();
+    ASSERT_TRUE(jobs_->WaitForSync(std::chrono::seconds(10)));
+    events_ = std::make_unique<EventRecorder>(*host_);
+    controller_ = std::make_unique<JobController>(*host_, *jobs_, *registry_, *events_, JobControllerOptions{});
+  }
+
+  // Reconciles until the member's caches and the job's status have settled.
+  void Settle() {
+    std::string last;
+    for (int i = 0; i < 20; ++i) {
+      ASSERT_TRUE(controller_->Reconcile("default/j").ok());
+      std::this_thread::sleep_for(std::chrono::milliseconds(150));  // let watches deliver our own writes
+      const std::string now = Json(Writes(*host_)).dump() + Json(Writes(*member_)).dump();
+      if (now == last) return;
+      last = now;
+    }
+    FAIL() << "the reconciler never stopped writing";
+  }
+
+  testing::KubeEmulator host_emulator_;
+  testing::KubeEmulator member_emulator_;
+  std::unique_ptr<kube::Client> host_, member_;
+  std::unique_ptr<ClusterRegistry> registry_;
+  std::unique_ptr<kube::Informer> jobs_;
+  std::unique_ptr<EventRecorder> events_;
+  std::unique_ptr<JobController> controller_;
+};
+
+constexpr char kJob[] = R"({"apiVersion": "geostorm.io/v1alpha1", "kind": "GeoTrainingJob",
+  "metadata": {"name": "j", "namespace": "default"},
+  "spec": {"dataCenters": [
+    {"name": "a", "cluster": "m", "replicas": 2, "template": {"spec": {"containers": [{"name": "t", "image": "t:1"}]}}},
+    {"name": "b", "cluster": "m", "replicas": 1, "template": {"spec": {"containers": [{"name": "t", "image": "t:1"}]}}}],
+    "sync": {"roots": 2}}})";
+
+TEST_F(JobControllerTest, WritesNothingWhenNothingChangedAndOnlyTheDifferenceWhenItDid) {
+  ASSERT_TRUE(host_->Create(kube::kGeoTrainingJobs, "default", Json::parse(kJob)).ok());
+  ASSERT_TRUE(Eventually([&] { return jobs_->Get("default", "j").has_value(); }));
+  Settle();
+  const JobRef job{"default", "j"};
+  absl::StatusOr<kube::ListResult> pods = member_->List(kube::kPods, "default", JobSelector(job));
+  ASSERT_TRUE(pods.ok());
+  ASSERT_EQ(pods->items.size(), 3u) << host_->Get(kube::kGeoTrainingJobs, "default", "j")->dump();
+  ASSERT_EQ(member_->List(kube::kServices, "default", JobSelector(job))->items.size(), 4u);
+  ASSERT_EQ(member_->List(kube::kSecrets, "default", JobSelector(job))->items.size(), 2u);
+  Json stored = *host_->Get(kube::kGeoTrainingJobs, "default", "j");
+  EXPECT_EQ(stored["metadata"]["finalizers"][0], kFinalizer);
+  EXPECT_EQ(stored["status"]["phase"], "Pending");
+  EXPECT_EQ(stored["status"]["dataCentersReady"], "0/2");
+
+  // Level-triggered and idempotent: more passes over an unchanged world write nothing.
+  const auto host_before = Writes(*host_);
+  const auto member_before = Writes(*member_);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(controller_->Reconcile("default/j").ok());
+  EXPECT_EQ(Writes(*host_), host_before);
+  EXPECT_EQ(Writes(*member_), member_before);
+
+  // A new image for b's workers: b's one pod is replaced (pods are immutable);
+  // a's pods, the Services and the Secrets are left alone.
+  ASSERT_TRUE(host_
+                  ->MergePatch(kube::kGeoTrainingJobs, "default", "j", Json::parse(R"({"spec": {"dataCenters": [
+    {"name": "a", "cluster": "m", "replicas": 2, "template": {"spec": {"containers": [{"name": "t", "image": "t:1"}]}}},
+    {"name": "b", "cluster": "m", "replicas": 1, "template": {"spec": {"containers": [{"name": "t", "image": "t:2"}]}}}]}})"))
+                  .ok());
+  ASSERT_TRUE(Eventually([&] { return (*jobs_->Get("default", "j"))["metadata"]["generation"] == 2; }));
+  Settle();
+  std::map<std::string, int> member_after = Writes(*member_);
+  std::map<std::string, int> new_writes;
+  for (const auto& [key, count] : member_after) {
+    const int before = member_before.count(key) ? member_before.at(key) : 0;
+    if (count != before) new_writes[key] = count - before;
+  }
+  const std::map<std::string, int> want = {{"DELETE /api/v1/namespaces/default/pods/j-b-0", 1},
+                                           {"PATCH /api/v1/namespaces/default/pods/j-b-0", 1}};
+  EXPECT_EQ(new_writes, want);
+  EXPECT_EQ((*member_->Get(kube::kPods, "default", "j-b-0"))["spec"]["containers"][0]["image"], "t:2");
+  EXPECT_EQ((*host_->Get(kube::kGeoTrainingJobs, "default", "j"))["status"]["observedGeneration"], 2);
+}
+
+TEST_F(JobControllerTest, AnUnknownClusterCreatesNothingAndSaysWhich) {
+  Json job = Json::parse(kJob);
+  job["spec"]["dataCenters"][1]["cluster"] = "nowhere";
+  ASSERT_TRUE(host_->Create(kube::kGeoTrainingJobs, "default", job).ok());
+  ASSERT_TRUE(Eventually([&] { return jobs_->Get("default", "j").has_value(); }));
+  absl::StatusOr<std::optional<std::chrono::milliseconds>> result = controller_->Reconcile("default/j");
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_TRUE(result->has_value());  // it looks again later: the GeoCluster may appear
+  const Json stored = *host_->Get(kube::kGeoTrainingJobs, "default", "j");
+  EXPECT_EQ(stored["status"]["phase"], "Failed");
+  bool named = false;
+  for (const Json& c : stored["status"]["conditions"]) {
+    named |=
+        c["type"] == "InvalidSpec" && c["message"] == "spec.dataCenters[1].cluster: GeoCluster 'nowhere' not found";
+  }
+  EXPECT_TRUE(named) << stored["status"].dump();
+  EXPECT_TRUE(Writes(*member_).empty()) << Json(Writes(*member_)).dump();
+}
+
+}  // namespace
+}  // namespace geostorm::controllers
