@@ -73,6 +73,7 @@ absl::Status ClusterRegistry::Set(const std::string& name, const kube::ClusterCo
   const std::string selector = absl::StrCat(kManagedByLabel, "=", kManagedBy);
   auto make = [&](const kube::Resource& r) {
     auto informer = std::make_unique<kube::Informer>(*member->client, r, "", selector, informer_options_);
+    informer->SetIndex(JobKeyOf);
     informer->AddHandler([this](const kube::Json& object, bool) {
       if (std::optional<std::string> key = JobKeyOf(object)) on_change_(*key);
     });

@@ -42,8 +42,7 @@ std::chrono::milliseconds Until(api::Clock::time_point when) {
 // that data center's.
 std::map<std::string, Json> PodsOf(const MemberCluster& member, const JobRef& job, const std::string& dc = "") {
   std::map<std::string, Json> pods;
-  for (Json& pod : member.pods->List()) {
-    if (JobKeyOf(pod) != absl::StrCat(job.ns, "/", job.name)) continue;
+  for (Json& pod : member.pods->ByIndex(absl::StrCat(job.ns, "/", job.name))) {
     if (!dc.empty() && pod["metadata"]["labels"].value(kDcLabel, "") != dc) continue;
     const std::string name = pod["metadata"].value("name", "");
     pods[name] = std::move(pod);
@@ -92,6 +91,16 @@ absl::Status JobController::ApplyIfChanged(const MemberCluster& member, const ku
 
 absl::StatusOr<std::map<std::string, KeyPair>> JobController::Certificates(const Json& job, const api::JobSpec& spec) {
   const JobRef ref = RefOf(job);
+  const std::string uid = job["metadata"].value("uid", "");
+  {
+    std::lock_guard<std::mutex> lock(certificates_mu_);
+    auto cached = certificates_.find(uid);
+    if (cached != certificates_.end() &&
+        std::all_of(spec.data_centers.begin(), spec.data_centers.end(),
+                    [&](const api::DataCenterSpec& dc) { return cached->second.count(dc.name) > 0; })) {
+      return cached->second;
+    }
+  }
   const std::string name = absl::StrCat(ref.name, "-geostorm-ca");
   absl::StatusOr<Json> secret = host_.Get(kube::kSecrets, ref.ns, name);
   if (!secret.ok() && !absl::IsNotFound(secret.status())) return secret.status();
@@ -148,6 +157,8 @@ absl::StatusOr<std::map<std::string, KeyPair>> JobController::Certificates(const
         {"data", data}};
     if (absl::StatusOr<Json> written = host_.Apply(kube::kSecrets, object); !written.ok()) return written.status();
   }
+  std::lock_guard<std::mutex> lock(certificates_mu_);
+  certificates_[uid] = pairs;
   return pairs;
 }
 
@@ -180,6 +191,10 @@ absl::StatusOr<Requeue> JobController::Finalize(const Json& job) {
     }
   }
   if (remaining) return Requeue(std::chrono::milliseconds(500));  // confirm they are gone
+  {
+    std::lock_guard<std::mutex> lock(certificates_mu_);
+    certificates_.erase(job["metadata"].value("uid", ""));
+  }
   absl::StatusOr<Json> updated = kube::Update(host_, kube::kGeoTrainingJobs, ref.ns, ref.name, [](Json& j) {
     Json& finalizers = j["metadata"]["finalizers"];
     const size_t before = finalizers.size();

@@ -16,6 +16,7 @@
 
 #include <chrono>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -60,6 +61,8 @@ class JobController {
   const ClusterRegistry& clusters_;
   EventRecorder& events_;
   const JobControllerOptions options_;
+  std::mutex certificates_mu_;
+  std::map<std::string, std::map<std::string, KeyPair>> certificates_;  // by job uid: saves a read per pass
 };
 
 }  // namespace geostorm::controllers

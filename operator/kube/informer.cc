@@ -26,6 +26,8 @@ Informer::~Informer() { Stop(); }
 
 void Informer::AddHandler(Handler handler) { handlers_.push_back(std::move(handler)); }
 
+void Informer::SetIndex(IndexFn index) { index_fn_ = std::move(index); }
+
 void Informer::Start() {
   thread_ = std::thread([this] { Run(); });
 }
@@ -55,13 +57,33 @@ std::vector<Json> Informer::List() const {
   return out;
 }
 
+std::vector<Json> Informer::ByIndex(const std::string& value) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<Json> out;
+  auto it = index_.find(value);
+  if (it == index_.end()) return out;
+  for (const std::string& key : it->second) out.push_back(cache_.at(key));
+  return out;
+}
+
 void Informer::Apply(const Json& object, bool deleted) {
   {
     std::lock_guard<std::mutex> lock(mu_);
+    const std::string key = KeyOf(object);
+    auto old = cache_.find(key);
+    if (index_fn_ && old != cache_.end()) {
+      if (std::optional<std::string> value = index_fn_(old->second)) {
+        index_[*value].erase(key);
+        if (index_[*value].empty()) index_.erase(*value);
+      }
+    }
     if (deleted) {
-      cache_.erase(KeyOf(object));
+      cache_.erase(key);
     } else {
-      cache_[KeyOf(object)] = object;
+      cache_[key] = object;
+      if (index_fn_) {
+        if (std::optional<std::string> value = index_fn_(object)) index_[*value].insert(key);
+      }
     }
   }
   for (const Handler& handler : handlers_) handler(object, deleted);

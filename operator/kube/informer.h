@@ -17,6 +17,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include "operator/kube/client.h"
@@ -31,6 +32,8 @@ struct InformerOptions {
 class Informer {
  public:
   using Handler = std::function<void(const Json& object, bool deleted)>;
+  // An index: the value an object is filed under (nullopt: not indexed).
+  using IndexFn = std::function<std::optional<std::string>(const Json& object)>;
 
   Informer(Client& client, Resource resource, std::string ns, std::string label_selector, InformerOptions options = {});
   ~Informer();
@@ -38,6 +41,7 @@ class Informer {
   Informer& operator=(const Informer&) = delete;
 
   void AddHandler(Handler handler);  // before Start()
+  void SetIndex(IndexFn index);      // before Start()
   void Start();
   void Stop();
   // True once the first list has filled the cache.
@@ -46,6 +50,8 @@ class Informer {
 
   std::optional<Json> Get(const std::string& ns, const std::string& name) const;
   std::vector<Json> List() const;
+  // The objects filed under `value` by the index.
+  std::vector<Json> ByIndex(const std::string& value) const;
   int lists() const { return lists_; }  // how many times it has listed (1 + relists)
 
  private:
@@ -63,6 +69,8 @@ class Informer {
   mutable std::mutex mu_;
   std::condition_variable synced_cv_;
   std::map<std::string, Json> cache_;  // "ns/name" -> object
+  IndexFn index_fn_;
+  std::map<std::string, std::set<std::string>> index_;  // value -> "ns/name"
   std::atomic<bool> synced_{false};
   std::atomic<int> lists_{0};
   StopToken stop_;
