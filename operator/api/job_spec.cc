@@ -145,7 +145,11 @@ absl::StatusOr<JobSpec> ParseJobSpec(const std::string& job_name, const Json& sp
 
   const Json sync = spec_json.value("sync", Json::object());
   GEOSTORM_RETURN_IF_ERROR(Read(sync, "strategy", "spec.sync", &spec.strategy));
+  GEOSTORM_RETURN_IF_ERROR(Read(sync, "modelBytes", "spec.sync", &spec.model_bytes));
   GEOSTORM_RETURN_IF_ERROR(Read(sync, "chunkBytes", "spec.sync", &spec.chunk_bytes));
+  if (spec.model_bytes < 4 || spec.model_bytes % 4 != 0) {
+    return Invalid("spec.sync.modelBytes", "must be a positive multiple of 4 (float32 gradients)");
+  }
   GEOSTORM_RETURN_IF_ERROR(Read(sync, "roots", "spec.sync", &spec.roots));
   GEOSTORM_RETURN_IF_ERROR(Read(sync, "multipath", "spec.sync", &spec.multipath));
   GEOSTORM_RETURN_IF_ERROR(Read(sync, "minImprovement", "spec.sync", &spec.min_improvement));

@@ -29,6 +29,7 @@ struct JobSpec {
   std::vector<DataCenterSpec> data_centers;
   // sync
   std::string strategy = "netstorm";
+  int64_t model_bytes = 100 << 20;
   int64_t chunk_bytes = 2 << 20;
   int roots = 2;
   bool multipath = true;

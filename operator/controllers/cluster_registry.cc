@@ -16,6 +16,7 @@ std::string ConfigFingerprint(const kube::ClusterConfig& c) {
 kube::Informer& MemberCluster::informer(const kube::Resource& r) const {
   if (r.plural == kube::kPods.plural) return *pods;
   if (r.plural == kube::kServices.plural) return *services;
+  if (r.plural == kube::kConfigMaps.plural) return *configmaps;
   return *secrets;
 }
 
@@ -46,9 +47,7 @@ ClusterRegistry::~ClusterRegistry() {
     members.swap(members_);
   }
   for (auto& [name, member] : members) {
-    member->pods->Stop();
-    member->services->Stop();
-    member->secrets->Stop();
+    for (const kube::Resource* r : kManaged) member->informer(*r).Stop();
   }
 }
 
@@ -83,8 +82,9 @@ absl::Status ClusterRegistry::Set(const std::string& name, const kube::ClusterCo
   member->pods = make(kube::kPods);
   member->services = make(kube::kServices);
   member->secrets = make(kube::kSecrets);
-  for (kube::Informer* informer : {member->pods.get(), member->services.get(), member->secrets.get()}) {
-    if (!informer->WaitForSync(sync_timeout)) {
+  member->configmaps = make(kube::kConfigMaps);
+  for (const kube::Resource* r : kManaged) {
+    if (!member->informer(*r).WaitForSync(sync_timeout)) {
       return absl::UnavailableError(
           absl::StrCat("cluster '", name, "' at ", config.server, ": informers did not sync"));
     }

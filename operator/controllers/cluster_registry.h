@@ -1,6 +1,7 @@
 // The member clusters the operator can reach, by GeoCluster name ("" is the host
 // cluster, where a data center with no `cluster` runs). Each has a client and
-// informers on the pods, Services and Secrets geostorm manages there; their events
+// informers on the pods, Services, Secrets and ConfigMaps geostorm manages there
+// (kManaged); their events
 // call `on_change` with the owning job's key. Thread-safe.
 #ifndef GEOSTORM_OPERATOR_CONTROLLERS_CLUSTER_REGISTRY_H_
 #define GEOSTORM_OPERATOR_CONTROLLERS_CLUSTER_REGISTRY_H_
@@ -25,6 +26,7 @@ struct MemberCluster {
   std::unique_ptr<kube::Informer> pods;
   std::unique_ptr<kube::Informer> services;
   std::unique_ptr<kube::Informer> secrets;
+  std::unique_ptr<kube::Informer> configmaps;
   std::string config_fingerprint;
 
   kube::Informer& informer(const kube::Resource& r) const;
@@ -35,6 +37,10 @@ struct MemberCluster {
   mutable std::mutex mu_;
   mutable std::set<std::string> namespaces_;
 };
+
+// What the operator manages in member clusters.
+inline const std::vector<const kube::Resource*> kManaged = {&kube::kPods, &kube::kServices, &kube::kSecrets,
+                                                            &kube::kConfigMaps};
 
 class ClusterRegistry {
  public:

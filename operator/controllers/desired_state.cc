@@ -43,7 +43,12 @@ Json SidecarContainer(const JobRef& job, const api::JobSpec& spec, size_t dc_ind
     args.insert(args.end(), {"--listen", absl::StrCat("0.0.0.0:", spec.data_port), "--workers",
                              std::to_string(dc.replicas), "--total-workers", std::to_string(spec.total_replicas())});
     for (const auto& [peer, address] : peers) args.insert(args.end(), {"--peer", absl::StrCat(peer, "=", address)});
-    if (!controller_address.empty()) args.insert(args.end(), {"--controller", controller_address});
+    // Live policies from the controller, or else the planned one from the DC's ConfigMap.
+    if (controller_address.empty()) {
+      args.insert(args.end(), {"--policy", absl::StrCat(kPolicyDir, "/policy.json")});
+    } else {
+      args.insert(args.end(), {"--controller", controller_address});
+    }
   } else {
     // Members reach their gateway (replica 0) by its stable name under the headless Service.
     args.insert(args.end(), {"--gateway",
@@ -63,6 +68,9 @@ Json SidecarContainer(const JobRef& job, const api::JobSpec& spec, size_t dc_ind
                       {{"name", "geostorm-tls"}, {"mountPath", kTlsDir}, {"readOnly", true}}}},
                     {"readinessProbe", {{"tcpSocket", {{"port", spec.metrics_port}}}, {"periodSeconds", 5}}}};
   if (!spec.sidecar_resources.empty()) container["resources"] = spec.sidecar_resources;
+  if (replica == 0 && controller_address.empty()) {
+    container["volumeMounts"].push_back({{"name", "geostorm-policy"}, {"mountPath", kPolicyDir}, {"readOnly", true}});
+  }
   return container;
 }
 
@@ -165,6 +173,10 @@ Json WorkerPod(const JobRef& job, const api::JobSpec& spec, size_t dc_index, int
   pod_spec["volumes"].push_back({{"name", "geostorm-run"}, {"emptyDir", Json::object()}});
   pod_spec["volumes"].push_back(
       {{"name", "geostorm-tls"}, {"secret", {{"secretName", absl::StrCat(job.name, "-", dc.name, "-tls")}}}});
+  if (replica == 0 && controller_address.empty()) {
+    pod_spec["volumes"].push_back(
+        {{"name", "geostorm-policy"}, {"configMap", {{"name", absl::StrCat(job.name, "-", dc.name, "-policy")}}}});
+  }
 
   Json object = {{"apiVersion", "v1"}, {"kind", "Pod"}, {"metadata", metadata}, {"spec", pod_spec}};
   Stamp(object);

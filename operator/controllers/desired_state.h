@@ -30,6 +30,7 @@ inline constexpr char kManagedBy[] = "geostorm-operator";
 inline constexpr char kFingerprintAnnotation[] = "geostorm.io/fingerprint";
 inline constexpr char kSocketDir[] = "/var/run/geostorm";
 inline constexpr char kTlsDir[] = "/etc/geostorm/tls";
+inline constexpr char kPolicyDir[] = "/etc/geostorm/policy";
 
 struct JobRef {
   std::string ns;
@@ -49,7 +50,8 @@ Json HeadlessService(const JobRef& job, const api::JobSpec& spec, const std::str
 Json GatewayService(const JobRef& job, const api::JobSpec& spec, const std::string& dc);
 Json TlsSecret(const JobRef& job, const std::string& dc, const std::string& ca_pem, const KeyPair& pair);
 // Replica `replica` of data center `dc_index`. `peers` maps every other DC to the
-// host:port its gateway is reached at.
+// host:port its gateway is reached at. Without a controller address, the gateway
+// reads its policy from the DC's ConfigMap (PolicyConfigMap).
 Json WorkerPod(const JobRef& job, const api::JobSpec& spec, size_t dc_index, int replica,
                const std::map<std::string, std::string>& peers, const std::string& controller_address);
 

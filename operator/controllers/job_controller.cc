@@ -6,8 +6,11 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "core/policy/policy_codec.h"
 #include "operator/api/conditions.h"
 #include "operator/controllers/desired_state.h"
+#include "operator/controllers/initial_policy.h"
 
 namespace geostorm::controllers {
 namespace {
@@ -93,7 +96,7 @@ absl::StatusOr<std::map<std::string, KeyPair>> JobController::Certificates(const
   const JobRef ref = RefOf(job);
   const std::string uid = job["metadata"].value("uid", "");
   {
-    std::lock_guard<std::mutex> lock(certificates_mu_);
+    std::lock_guard<std::mutex> lock(cache_mu_);
     auto cached = certificates_.find(uid);
     if (cached != certificates_.end() &&
         std::all_of(spec.data_centers.begin(), spec.data_centers.end(),
@@ -157,9 +160,47 @@ absl::StatusOr<std::map<std::string, KeyPair>> JobController::Certificates(const
         {"data", data}};
     if (absl::StatusOr<Json> written = host_.Apply(kube::kSecrets, object); !written.ok()) return written.status();
   }
-  std::lock_guard<std::mutex> lock(certificates_mu_);
+  std::lock_guard<std::mutex> lock(cache_mu_);
   certificates_[uid] = pairs;
   return pairs;
+}
+
+absl::StatusOr<core::Policy> JobController::PolicyFor(const Json& job, const api::JobSpec& spec) {
+  const JobRef ref = RefOf(job);
+  const std::string uid = job["metadata"].value("uid", "");
+  const std::string fingerprint = PlanFingerprint(spec);
+  {
+    std::lock_guard<std::mutex> lock(cache_mu_);
+    auto cached = policies_.find(uid);
+    if (cached != policies_.end() && cached->second.first == fingerprint) return cached->second.second;
+  }
+  absl::StatusOr<kube::ListResult> recorded = host_.List(kube::kTopologyPolicies, ref.ns, JobSelector(ref));
+  if (!recorded.ok()) return recorded.status();
+  const Json* newest = nullptr;
+  for (const Json& p : recorded->items) {
+    if (newest == nullptr || p["spec"].value("version", 0) > (*newest)["spec"].value("version", 0)) newest = &p;
+  }
+  absl::StatusOr<core::Policy> policy;
+  if (newest != nullptr && (*newest)["spec"].value("specFingerprint", "") == fingerprint) {
+    policy = core::FromJson((*newest)["spec"].value("policy", Json::object()).dump());
+    if (!policy.ok()) {
+      return absl::DataLossError(absl::StrCat("TopologyPolicy ", (*newest)["metadata"].value("name", ""),
+                                              ": spec.policy: ", policy.status().message()));
+    }
+  } else {
+    const uint64_t version = newest == nullptr ? 1 : (*newest)["spec"].value("version", uint64_t{0}) + 1;
+    policy = PlanInitialPolicy(spec, version);
+    if (!policy.ok()) return policy.status();
+    absl::StatusOr<Json> written =
+        host_.Apply(kube::kTopologyPolicies, TopologyPolicyObject(ref, job, *policy, fingerprint));
+    if (!written.ok()) return written.status();
+    events_.Record(job, "Normal", "PolicyPlanned",
+                   absl::StrCat("policy v", policy->version, ": ", policy->strategy, ", roots ",
+                                absl::StrJoin(PolicyRoots(*policy), ","), " (links not measured yet: uniform guess)"));
+  }
+  std::lock_guard<std::mutex> lock(cache_mu_);
+  policies_[uid] = {fingerprint, *policy};
+  return policy;
 }
 
 absl::Status JobController::DeletePods(const Members& members, const Json& job,
@@ -180,7 +221,7 @@ absl::StatusOr<Requeue> JobController::Finalize(const Json& job) {
   if (!HasFinalizer(job)) return Requeue();
   bool remaining = false;
   for (const auto& member : clusters_.All()) {
-    for (const kube::Resource* r : {&kube::kPods, &kube::kServices, &kube::kSecrets}) {
+    for (const kube::Resource* r : kManaged) {
       absl::StatusOr<kube::ListResult> listed = member->client->List(*r, ref.ns, JobSelector(ref));
       if (!listed.ok()) return listed.status();  // an unreachable member keeps the finalizer
       for (const Json& object : listed->items) {
@@ -192,8 +233,9 @@ absl::StatusOr<Requeue> JobController::Finalize(const Json& job) {
   }
   if (remaining) return Requeue(std::chrono::milliseconds(500));  // confirm they are gone
   {
-    std::lock_guard<std::mutex> lock(certificates_mu_);
+    std::lock_guard<std::mutex> lock(cache_mu_);
     certificates_.erase(job["metadata"].value("uid", ""));
+    policies_.erase(job["metadata"].value("uid", ""));
   }
   absl::StatusOr<Json> updated = kube::Update(host_, kube::kGeoTrainingJobs, ref.ns, ref.name, [](Json& j) {
     Json& finalizers = j["metadata"]["finalizers"];
@@ -307,16 +349,22 @@ absl::StatusOr<Requeue> JobController::Reconcile(const std::string& key) {
   // Services and certificates in every DC; then the gateways' addresses.
   absl::StatusOr<std::map<std::string, KeyPair>> certificates = Certificates(job, spec);
   if (!certificates.ok()) return certificates.status();
+  absl::StatusOr<core::Policy> policy = PolicyFor(job, spec);
+  if (!policy.ok()) return policy.status();
+  status["policyVersion"] = policy->version;
+  status["roots"] = PolicyRoots(*policy);
   std::map<std::string, std::string> addresses;
   std::string waiting;
   for (size_t i = 0; i < spec.data_centers.size(); ++i) {
     const MemberCluster& member = *members[i];
     const std::string& dc = spec.data_centers[i].name;
     if (absl::Status s = member.EnsureNamespace(ref.ns); !s.ok()) return s;
-    for (const auto& [r, desired] : std::vector<std::pair<const kube::Resource*, Json>>{
-             {&kube::kServices, HeadlessService(ref, spec, dc)},
-             {&kube::kServices, GatewayService(ref, spec, dc)},
-             {&kube::kSecrets, TlsSecret(ref, dc, (*certificates)[kCaKey].cert_pem, (*certificates)[dc])}}) {
+    std::vector<std::pair<const kube::Resource*, Json>> wanted = {
+        {&kube::kServices, HeadlessService(ref, spec, dc)},
+        {&kube::kServices, GatewayService(ref, spec, dc)},
+        {&kube::kSecrets, TlsSecret(ref, dc, (*certificates)[kCaKey].cert_pem, (*certificates)[dc])}};
+    if (options_.controller_address.empty()) wanted.emplace_back(&kube::kConfigMaps, PolicyConfigMap(ref, dc, *policy));
+    for (const auto& [r, desired] : wanted) {
       if (absl::Status s = ApplyIfChanged(member, *r, desired); !s.ok()) return s;
     }
     std::optional<Json> gateway = member.services->Get(ref.ns, GatewayServiceName(ref, dc));

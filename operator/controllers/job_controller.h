@@ -20,6 +20,7 @@
 #include <optional>
 #include <string>
 
+#include "core/policy/policy.h"
 #include "operator/api/job_spec.h"
 #include "operator/controllers/certificates.h"
 #include "operator/controllers/cluster_registry.h"
@@ -52,6 +53,9 @@ class JobController {
   absl::Status ApplyIfChanged(const MemberCluster& member, const kube::Resource& r, const kube::Json& desired);
   // The job's CA and one certificate per DC, kept in a host Secret owned by the job.
   absl::StatusOr<std::map<std::string, KeyPair>> Certificates(const kube::Json& job, const api::JobSpec& spec);
+  // The job's policy: the newest TopologyPolicy if it was planned for this spec,
+  // else the next version, planned and recorded.
+  absl::StatusOr<core::Policy> PolicyFor(const kube::Json& job, const api::JobSpec& spec);
   absl::Status DeletePods(const std::vector<std::shared_ptr<const MemberCluster>>& members, const kube::Json& job,
                           const std::function<bool(const kube::Json& pod)>& which);
   absl::Status WriteStatus(const kube::Json& job, kube::Json status);
@@ -61,8 +65,10 @@ class JobController {
   const ClusterRegistry& clusters_;
   EventRecorder& events_;
   const JobControllerOptions options_;
-  std::mutex certificates_mu_;
-  std::map<std::string, std::map<std::string, KeyPair>> certificates_;  // by job uid: saves a read per pass
+  // By job uid; they save reads per pass.
+  std::mutex cache_mu_;
+  std::map<std::string, std::map<std::string, KeyPair>> certificates_;
+  std::map<std::string, std::pair<std::string, core::Policy>> policies_;  // (plan fingerprint, policy)
 };
 
 }  // namespace geostorm::controllers

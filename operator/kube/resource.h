@@ -23,6 +23,7 @@ inline const Resource kNamespaces{"", "v1", "namespaces", "Namespace", false};
 inline const Resource kPods{"", "v1", "pods", "Pod", true};
 inline const Resource kServices{"", "v1", "services", "Service", true};
 inline const Resource kSecrets{"", "v1", "secrets", "Secret", true};
+inline const Resource kConfigMaps{"", "v1", "configmaps", "ConfigMap", true};
 inline const Resource kEvents{"", "v1", "events", "Event", true};
 inline const Resource kLeases{"coordination.k8s.io", "v1", "leases", "Lease", true};
 inline const Resource kGeoTrainingJobs{"geostorm.io", "v1alpha1", "geotrainingjobs", "GeoTrainingJob", true};

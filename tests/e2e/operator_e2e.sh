@@ -104,6 +104,12 @@ grep -q '"--gateway","resnet-eu-0.resnet-eu.default.svc:7070"' <<<"$member_args"
 [ "$(keu get pod resnet-eu-1 -o jsonpath='{.spec.containers[0].env[?(@.name=="GEOSTORM_SIDECAR")].value}')" = unix:/var/run/geostorm/worker.sock ] \
   || fail "worker env"
 [ "$(keu get svc resnet-eu -o jsonpath='{.spec.clusterIP}')" = None ] || fail "headless Service"
+grep -q '"--policy","/etc/geostorm/policy/policy.json"' <<<"$args" || fail "the gateway has no policy: $args"
+keu get configmap resnet-eu-policy -o jsonpath='{.data.policy\.json}' | grep -q '"strategy": "netstorm"' \
+  || fail "the eu policy ConfigMap"
+[ "$(k get topologypolicy resnet-v1 -o jsonpath='{.spec.version} {.spec.strategy} {.metadata.ownerReferences[0].name}')" = "1 netstorm resnet" ] \
+  || fail "TopologyPolicy resnet-v1"
+k get topologypolicies
 [ "$(kus get svc resnet-us-gateway -o jsonpath='{.spec.type}')" = LoadBalancer ] || fail "gateway Service type"
 for dc in eu us; do
   kubectl --kubeconfig "$work/$dc.kubeconfig" get secret "resnet-$dc-tls" -o jsonpath='{.data.ca\.crt}' | base64 -d >"$work/$dc-ca.crt"
@@ -119,8 +125,8 @@ for pod in resnet-eu-0 resnet-eu-1; do
   keu patch pod "$pod" --subresource=status --type=merge -p '{"status":{"phase":"Running"}}' >/dev/null
 done
 kus patch pod resnet-us-0 --subresource=status --type=merge -p '{"status":{"phase":"Running"}}' >/dev/null
-running() { k get gtj resnet --no-headers | grep -Eq '^resnet +Running +2/2 '; }
-eventually "phase Running with 2/2 DCs" running
+running() { k get gtj resnet --no-headers | grep -Eq '^resnet +Running +2/2 +1 '; }
+eventually "phase Running with 2/2 DCs and policy v1" running
 k get geotrainingjobs
 k get geotrainingjobs | head -1 | grep -Eq '^NAME +PHASE +DCS +POLICY +ITERATION +AGE' || fail "printer columns"
 k get gtj resnet -o jsonpath='{.status.observedGeneration}' | grep -qx 1 || fail "observedGeneration"

@@ -50,6 +50,14 @@ TEST(DesiredState, GatewayPodGetsANativeSidecarWithPeers) {
   EXPECT_EQ(pod["spec"]["volumes"][1]["secret"]["secretName"], "resnet-eu-tls");
 }
 
+TEST(DesiredState, WithoutAControllerTheGatewayReadsItsPolicyFromAConfigMap) {
+  const Json pod = WorkerPod({"ml", "resnet"}, Spec(), 1, 0, {{"eu", "x:1"}}, "");
+  EXPECT_TRUE(HasArgs(pod["spec"]["initContainers"][0], {"--policy", "/etc/geostorm/policy/policy.json"}));
+  EXPECT_EQ(pod["spec"]["volumes"][2]["configMap"]["name"], "resnet-us-policy");
+  const Json member = WorkerPod({"ml", "resnet"}, Spec(), 0, 1, {{"us", "x:1"}}, "");
+  EXPECT_EQ(member["spec"]["volumes"].size(), 2u);  // members take the policy from their gateway
+}
+
 TEST(DesiredState, MemberPodDialsItsGateway) {
   const Json pod = WorkerPod({"ml", "resnet"}, Spec(), 0, 1, {{"us", "x:1"}}, "");
   const Json& sidecar = pod["spec"]["initContainers"][0];

@@ -15,6 +15,7 @@ namespace geostorm::controllers {
 namespace {
 
 using kube::Json;
+using kube::Resource;
 
 Json ToJson(const YAML::Node& node) {
   if (node.IsMap()) {
@@ -66,12 +67,11 @@ class JobControllerTest : public ::testing::Test {
     member_config.server = member_emulator_.url();
     host_ = *kube::MakeClient(host_config);
     member_ = *kube::MakeClient(member_config);
-    const YAML::Node crd = YAML::LoadFile(std::string(GEOSTORM_SOURCE_DIR) + "/crds/geotrainingjobs.yaml");
-    ASSERT_TRUE(
-        host_
-            ->Create({"apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", false}, "",
-                     ToJson(crd))
-            .ok());
+    const Resource crds{"apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", false};
+    for (const char* crd : {"geotrainingjobs", "topologypolicies"}) {
+      const YAML::Node yaml = YAML::LoadFile(std::string(GEOSTORM_SOURCE_DIR) + "/crds/" + crd + ".yaml");
+      ASSERT_TRUE(host_->Create(crds, "", ToJson(yaml)).ok());
+    }
     registry_ =
         std::make_unique<ClusterRegistry>([](const std::string&) {}, kube::InformerOptions{}, kube::ClientOptions{});
     ASSERT_TRUE(registry_->Set("m", member_config, std::chrono::seconds(10)).ok());
@@ -121,10 +121,16 @@ TEST_F(JobControllerTest, WritesNothingWhenNothingChangedAndOnlyTheDifferenceWhe
   ASSERT_EQ(pods->items.size(), 3u) << host_->Get(kube::kGeoTrainingJobs, "default", "j")->dump();
   ASSERT_EQ(member_->List(kube::kServices, "default", JobSelector(job))->items.size(), 4u);
   ASSERT_EQ(member_->List(kube::kSecrets, "default", JobSelector(job))->items.size(), 2u);
+  ASSERT_EQ(member_->List(kube::kConfigMaps, "default", JobSelector(job))->items.size(), 2u);
+  absl::StatusOr<kube::ListResult> policies = host_->List(kube::kTopologyPolicies, "default", JobSelector(job));
+  ASSERT_EQ(policies->items.size(), 1u);
+  EXPECT_EQ(policies->items[0]["metadata"]["name"], "j-v1");
+  EXPECT_EQ(policies->items[0]["spec"]["policy"]["dataCenters"], Json::parse(R"(["a", "b"])"));
   Json stored = *host_->Get(kube::kGeoTrainingJobs, "default", "j");
   EXPECT_EQ(stored["metadata"]["finalizers"][0], kFinalizer);
   EXPECT_EQ(stored["status"]["phase"], "Pending");
   EXPECT_EQ(stored["status"]["dataCentersReady"], "0/2");
+  EXPECT_EQ(stored["status"]["policyVersion"], 1);
 
   // Level-triggered and idempotent: more passes over an unchanged world write nothing.
   const auto host_before = Writes(*host_);
@@ -153,6 +159,19 @@ TEST_F(JobControllerTest, WritesNothingWhenNothingChangedAndOnlyTheDifferenceWhe
   EXPECT_EQ(new_writes, want);
   EXPECT_EQ((*member_->Get(kube::kPods, "default", "j-b-0"))["spec"]["containers"][0]["image"], "t:2");
   EXPECT_EQ((*host_->Get(kube::kGeoTrainingJobs, "default", "j"))["status"]["observedGeneration"], 2);
+
+  // A new strategy is a new plan: policy v2 is recorded and the ConfigMaps follow.
+  ASSERT_TRUE(host_
+                  ->MergePatch(kube::kGeoTrainingJobs, "default", "j",
+                               Json::parse(R"({"spec": {"sync": {"strategy": "ring"}}})"))
+                  .ok());
+  ASSERT_TRUE(Eventually([&] { return (*jobs_->Get("default", "j"))["metadata"]["generation"] == 3; }));
+  Settle();
+  EXPECT_EQ(host_->List(kube::kTopologyPolicies, "default", JobSelector(job))->items.size(), 2u);
+  EXPECT_EQ((*host_->Get(kube::kTopologyPolicies, "default", "j-v2"))["spec"]["strategy"], "ring");
+  const std::string file = (*member_->Get(kube::kConfigMaps, "default", "j-a-policy"))["data"]["policy.json"];
+  EXPECT_NE(file.find("\"ring\""), std::string::npos);
+  EXPECT_EQ((*host_->Get(kube::kGeoTrainingJobs, "default", "j"))["status"]["policyVersion"], 2);
 }
 
 TEST_F(JobControllerTest, AnUnknownClusterCreatesNothingAndSaysWhich) {

@@ -28,8 +28,6 @@ Json ConfigMap(const std::string& name, const std::string& value = "1") {
           {"data", {{"v", value}}}};
 }
 
-const Resource kConfigMaps{"", "v1", "configmaps", "ConfigMap", true};
-
 int Requests(Client& client, const std::string& key) {
   absl::StatusOr<Json> stats = client.GetPath("/debug/stats");
   return stats.ok() ? (*stats)["requests"].value(key, 0) : -1;

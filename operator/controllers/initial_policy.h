@@ -1,0 +1,31 @@
+// A job's first policy, and its record as a TopologyPolicy. Nothing is measured
+// before the workers run, so the first plan assumes every link alike; the policy
+// controller re-plans from measured rates once the job runs. Pure; thread-safe.
+#ifndef GEOSTORM_OPERATOR_CONTROLLERS_INITIAL_POLICY_H_
+#define GEOSTORM_OPERATOR_CONTROLLERS_INITIAL_POLICY_H_
+
+#include <string>
+#include <vector>
+
+#include "core/policy/policy.h"
+#include "operator/api/job_spec.h"
+#include "operator/controllers/desired_state.h"
+
+namespace geostorm::controllers {
+
+// Plans `spec`'s strategy, roots, multipath and sizes on a uniform mesh of its DCs.
+[[nodiscard]] absl::StatusOr<core::Policy> PlanInitialPolicy(const api::JobSpec& spec, uint64_t version);
+// What the plan depends on: a new value means a new policy version.
+std::string PlanFingerprint(const api::JobSpec& spec);
+// The root DCs of the policy's shards, in shard order, each once.
+std::vector<std::string> PolicyRoots(const core::Policy& policy);
+
+// TopologyPolicy `<job>-v<version>`, owned by `owner` (the GeoTrainingJob).
+Json TopologyPolicyObject(const JobRef& job, const Json& owner, const core::Policy& policy,
+                          const std::string& plan_fingerprint);
+// The ConfigMap `<job>-<dc>-policy` (key policy.json) the DC's gateway reads.
+Json PolicyConfigMap(const JobRef& job, const std::string& dc, const core::Policy& policy);
+
+}  // namespace geostorm::controllers
+
+#endif  // GEOSTORM_OPERATOR_CONTROLLERS_INITIAL_POLICY_H_
