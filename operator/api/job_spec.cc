@@ -76,7 +76,9 @@ absl::Status CheckTemplate(const Json& pod_template, const std::string& field, c
 }
 
 absl::Status ParseDataCenters(const std::string& job_name, const Json& list, JobSpec* spec) {
-  if (!list.is_array() || list.empty()) return Invalid("spec.dataCenters", "required: at least one data center");
+  if (!list.is_array() || list.size() < 2) {
+    return Invalid("spec.dataCenters", "at least two data centers (one needs no WAN synchronisation)");
+  }
   std::set<std::string> names;
   for (size_t i = 0; i < list.size(); ++i) {
     const std::string field = absl::StrCat("spec.dataCenters[", i, "]");

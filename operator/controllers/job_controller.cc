@@ -350,6 +350,12 @@ absl::StatusOr<Requeue> JobController::Reconcile(const std::string& key) {
   absl::StatusOr<std::map<std::string, KeyPair>> certificates = Certificates(job, spec);
   if (!certificates.ok()) return certificates.status();
   absl::StatusOr<core::Policy> policy = PolicyFor(job, spec);
+  if (absl::IsInvalidArgument(policy.status())) {  // the planner refused this spec: retrying will not help
+    if (absl::Status s = Invalid(job, absl::StrCat("spec.sync: cannot plan: ", policy.status().message())); !s.ok()) {
+      return s;
+    }
+    return Requeue();
+  }
   if (!policy.ok()) return policy.status();
   status["policyVersion"] = policy->version;
   status["roots"] = PolicyRoots(*policy);

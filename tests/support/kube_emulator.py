@@ -17,7 +17,7 @@ Test hooks under /debug: `stats` (request counts by verb and resource), `compact
 matching requests fail with a status code, for retry tests).
 
 Usage: kube_emulator.py [--port 0] [--port-file F] [--token-file F]
-                        [--tls-cert F --tls-key F] [--split-events] [--bookmark-s S]
+                        [--tls-cert F --tls-key F [--tls-client-ca F]] [--split-events] [--bookmark-s S]
 """
 
 import argparse
@@ -1010,6 +1010,7 @@ def main():
     parser.add_argument("--token-file", help="require 'Authorization: Bearer <contents>' (re-read per request)")
     parser.add_argument("--tls-cert")
     parser.add_argument("--tls-key")
+    parser.add_argument("--tls-client-ca", help="require client certificates signed by this CA")
     parser.add_argument("--split-events", action="store_true", help="send every watch event in three chunks")
     parser.add_argument("--bookmark-s", type=float, default=1.0)
     parser.add_argument("--history", type=int, default=100000, help="watch events kept before compaction")
@@ -1023,6 +1024,9 @@ def main():
     if options.tls_cert:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(options.tls_cert, options.tls_key)
+        if options.tls_client_ca:
+            context.verify_mode = ssl.CERT_REQUIRED
+            context.load_verify_locations(options.tls_client_ca)
         server.socket = context.wrap_socket(server.socket, server_side=True)
     port = server.server_address[1]
     if options.port_file:

@@ -59,6 +59,13 @@ std::map<std::string, int> Writes(kube::Client& client) {
   return writes;
 }
 
+constexpr char kJob[] = R"({"apiVersion": "geostorm.io/v1alpha1", "kind": "GeoTrainingJob",
+  "metadata": {"name": "j", "namespace": "default"},
+  "spec": {"dataCenters": [
+    {"name": "a", "cluster": "m", "replicas": 2, "template": {"spec": {"containers": [{"name": "t", "image": "t:1"}]}}},
+    {"name": "b", "cluster": "m", "replicas": 1, "template": {"spec": {"containers": [{"name": "t", "image": "t:1"}]}}}],
+    "sync": {"roots": 2}}})";
+
 class JobControllerTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -86,13 +93,41 @@ class JobControllerTest : public ::testing::Test {
   void Settle() {
     std::string last;
     for (int i = 0; i < 20; ++i) {
-      ASSERT_TRUE(controller_->Reconcile("default/j").ok());
+      absl::StatusOr<std::optional<std::chrono::milliseconds>> result = controller_->Reconcile("default/j");
+      ASSERT_TRUE(result.ok()) << result.status();
       std::this_thread::sleep_for(std::chrono::milliseconds(150));  // let watches deliver our own writes
       const std::string now = Json(Writes(*host_)).dump() + Json(Writes(*member_)).dump();
       if (now == last) return;
       last = now;
     }
     FAIL() << "the reconciler never stopped writing";
+  }
+
+  // A job of two DCs with one worker each (j-a-0, j-b-0), and `run_policy`.
+  static Json TwoWorkerJob(const std::string& run_policy) {
+    Json job = Json::parse(kJob);
+    job["spec"]["dataCenters"][0]["replicas"] = 1;
+    job["spec"]["runPolicy"] = Json::parse(run_policy);
+    return job;
+  }
+
+  // Plays the kubelet: sets a pod's phase, and waits until the operator's cache has it.
+  void SetPodPhase(const std::string& pod, const std::string& phase) {
+    ASSERT_TRUE(member_->MergePatch(kube::kPods, "default", pod, {{"status", {{"phase", phase}}}}, true).ok());
+    const auto member = *registry_->Get("m");
+    ASSERT_TRUE(Eventually([&] {
+      std::optional<Json> cached = member->pods->Get("default", pod);
+      return cached && (*cached)["status"].value("phase", "") == phase;
+    }));
+  }
+
+  Json Status() { return (*host_->Get(kube::kGeoTrainingJobs, "default", "j"))["status"]; }
+  Json Condition(const std::string& type) {
+    const Json status = Status();
+    for (const Json& c : status["conditions"]) {
+      if (c["type"] == type) return c;
+    }
+    return Json::object();
   }
 
   testing::KubeEmulator host_emulator_;
@@ -103,13 +138,6 @@ class JobControllerTest : public ::testing::Test {
   std::unique_ptr<EventRecorder> events_;
   std::unique_ptr<JobController> controller_;
 };
-
-constexpr char kJob[] = R"({"apiVersion": "geostorm.io/v1alpha1", "kind": "GeoTrainingJob",
-  "metadata": {"name": "j", "namespace": "default"},
-  "spec": {"dataCenters": [
-    {"name": "a", "cluster": "m", "replicas": 2, "template": {"spec": {"containers": [{"name": "t", "image": "t:1"}]}}},
-    {"name": "b", "cluster": "m", "replicas": 1, "template": {"spec": {"containers": [{"name": "t", "image": "t:1"}]}}}],
-    "sync": {"roots": 2}}})";
 
 TEST_F(JobControllerTest, WritesNothingWhenNothingChangedAndOnlyTheDifferenceWhenItDid) {
   ASSERT_TRUE(host_->Create(kube::kGeoTrainingJobs, "default", Json::parse(kJob)).ok());
@@ -191,6 +219,67 @@ TEST_F(JobControllerTest, AnUnknownClusterCreatesNothingAndSaysWhich) {
   }
   EXPECT_TRUE(named) << stored["status"].dump();
   EXPECT_TRUE(Writes(*member_).empty()) << Json(Writes(*member_)).dump();
+}
+
+// runPolicy: failed workers come back until backoffLimit, then the job fails.
+TEST_F(JobControllerTest, RecreatesFailedWorkersUntilTheBackoffLimit) {
+  ASSERT_TRUE(host_->Create(kube::kGeoTrainingJobs, "default", TwoWorkerJob(R"({"backoffLimit": 1})")).ok());
+  ASSERT_TRUE(Eventually([&] { return jobs_->Get("default", "j").has_value(); }));
+  Settle();
+  const std::string first_uid = (*member_->Get(kube::kPods, "default", "j-a-0"))["metadata"]["uid"];
+  SetPodPhase("j-a-0", "Failed");
+  Settle();
+  const Json second = *member_->Get(kube::kPods, "default", "j-a-0");
+  EXPECT_NE(second["metadata"]["uid"], first_uid);  // a new pod
+  EXPECT_EQ(Status()["restarts"], 1);
+  EXPECT_EQ(Status()["phase"], "Pending");
+  SetPodPhase("j-a-0", "Failed");
+  Settle();
+  EXPECT_EQ(Status()["phase"], "Failed");
+  EXPECT_EQ(Condition("Failed")["reason"], "BackoffLimitExceeded");
+  EXPECT_TRUE(member_->Get(kube::kPods, "default", "j-a-0").ok());  // cleanPodPolicy Running keeps finished pods
+}
+
+// runPolicy: success, then cleanPodPolicy All, then ttlSecondsAfterFinished deletes
+// the job, and the finalizer empties the member first.
+TEST_F(JobControllerTest, SucceedsCleansPodsAndExpires) {
+  ASSERT_TRUE(host_
+                  ->Create(kube::kGeoTrainingJobs, "default",
+                           TwoWorkerJob(R"({"cleanPodPolicy": "All", "ttlSecondsAfterFinished": 1})"))
+                  .ok());
+  ASSERT_TRUE(Eventually([&] { return jobs_->Get("default", "j").has_value(); }));
+  Settle();
+  SetPodPhase("j-a-0", "Succeeded");
+  SetPodPhase("j-b-0", "Succeeded");
+  Settle();
+  EXPECT_EQ(Status()["phase"], "Succeeded");
+  EXPECT_EQ(Condition("Succeeded")["status"], "True");
+  EXPECT_TRUE(Status().contains("completionTime"));
+  EXPECT_TRUE(member_->List(kube::kPods, "default", JobSelector({"default", "j"}))->items.empty());
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  ASSERT_TRUE(Eventually([&] {
+    (void)controller_->Reconcile("default/j");
+    return absl::IsNotFound(host_->Get(kube::kGeoTrainingJobs, "default", "j").status());
+  }));
+  EXPECT_TRUE(member_->List(kube::kServices, "default", JobSelector({"default", "j"}))->items.empty());
+}
+
+// runPolicy: activeDeadlineSeconds fails the job and removes its running workers.
+TEST_F(JobControllerTest, FailsAtTheActiveDeadline) {
+  ASSERT_TRUE(host_->Create(kube::kGeoTrainingJobs, "default", TwoWorkerJob(R"({"activeDeadlineSeconds": 1})")).ok());
+  ASSERT_TRUE(Eventually([&] { return jobs_->Get("default", "j").has_value(); }));
+  Settle();
+  SetPodPhase("j-a-0", "Running");
+  SetPodPhase("j-b-0", "Succeeded");
+  absl::StatusOr<std::optional<std::chrono::milliseconds>> next = controller_->Reconcile("default/j");
+  ASSERT_TRUE(next.ok() && next->has_value());  // it asks to look again at the deadline
+  EXPECT_LE(**next, std::chrono::milliseconds(1000));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  Settle();
+  EXPECT_EQ(Status()["phase"], "Failed");
+  EXPECT_EQ(Condition("Failed")["reason"], "DeadlineExceeded");
+  EXPECT_TRUE(absl::IsNotFound(member_->Get(kube::kPods, "default", "j-a-0").status()));  // it was running
+  EXPECT_TRUE(member_->Get(kube::kPods, "default", "j-b-0").ok());                        // it had finished
 }
 
 }  // namespace

@@ -77,7 +77,7 @@ TEST(JobSpec, ErrorsNameTheField) {
 
   EXPECT_NE(ErrorOf(Valid(), std::string(60, 'j')).find("would be longer than 63 characters"), std::string::npos);
   EXPECT_EQ(ErrorOf(Valid(), "Bad_Name"), "metadata.name: 'Bad_Name' is not a DNS label");
-  EXPECT_EQ(ErrorOf(Json::object()), "spec.dataCenters: required: at least one data center");
+  EXPECT_EQ(ErrorOf(Json::object()), "spec.dataCenters: at least two data centers (one needs no WAN synchronisation)");
 }
 
 TEST(JobSpec, Durations) {

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <thread>
 
+#include "operator/controllers/certificates.h"
 #include "operator/kube/informer.h"
 #include "tests/support/kube_emulator.h"
 
@@ -225,6 +226,46 @@ TEST(KubeInformer, RelistsAfter410AndKeepsTheCacheTrue) {
   ASSERT_TRUE(Eventually([&] { return informer.Get("default", "after").has_value(); }));
   EXPECT_FALSE(informer.Get("default", "before").has_value());
   EXPECT_EQ(deletions, 1);
+}
+
+// TLS to the API server: verified against the kubeconfig's CA (and its name), not
+// the system's; skipped only when asked; client certificates when the server wants them.
+TEST(KubeClient, VerifiesTheServerAndPresentsAClientCertificate) {
+  testing::TempDir dir;
+  auto write = [&](const std::string& name, const std::string& text) {
+    std::ofstream(dir.path() + "/" + name) << text;
+    return dir.path() + "/" + name;
+  };
+  absl::StatusOr<controllers::KeyPair> ca = controllers::MakeCertificateAuthority("cluster ca");
+  absl::StatusOr<controllers::KeyPair> server = controllers::MakeCertificate(*ca, "apiserver", {"localhost"});
+  absl::StatusOr<controllers::KeyPair> user = controllers::MakeCertificate(*ca, "geostorm-operator", {});
+  absl::StatusOr<controllers::KeyPair> stranger_ca = controllers::MakeCertificateAuthority("another ca");
+  ASSERT_TRUE(ca.ok() && server.ok() && user.ok() && stranger_ca.ok());
+  KubeEmulator emulator({"--tls-cert", write("server.crt", server->cert_pem), "--tls-key",
+                         write("server.key", server->key_pem), "--tls-client-ca", write("ca.crt", ca->cert_pem)});
+  ClusterConfig config;
+  config.server = "https://localhost:" + std::to_string(emulator.port());
+  config.ca_pem = ca->cert_pem;
+  config.client_cert_pem = user->cert_pem;
+  config.client_key_pem = user->key_pem;
+  ClientOptions options;
+  options.max_attempts = 1;
+  absl::StatusOr<Json> version = (*MakeClient(config, options))->GetPath("/version");
+  ASSERT_TRUE(version.ok()) << version.status() << emulator.Log();
+  EXPECT_EQ((*version)["major"], "1");
+
+  ClusterConfig untrusted = config;
+  untrusted.ca_pem = stranger_ca->cert_pem;
+  EXPECT_FALSE((*MakeClient(untrusted, options))->GetPath("/version").ok());
+  ClusterConfig wrong_name = config;
+  wrong_name.server = "https://127.0.0.1:" + std::to_string(emulator.port());  // the certificate names localhost
+  EXPECT_FALSE((*MakeClient(wrong_name, options))->GetPath("/version").ok());
+  wrong_name.insecure_skip_tls_verify = true;  // kubeconfig's insecure-skip-tls-verify
+  EXPECT_TRUE((*MakeClient(wrong_name, options))->GetPath("/version").ok());
+  ClusterConfig anonymous = config;
+  anonymous.client_cert_pem.clear();
+  anonymous.client_key_pem.clear();
+  EXPECT_FALSE((*MakeClient(anonymous, options))->GetPath("/version").ok());
 }
 
 TEST(KubeClient, RereadsARotatedTokenFile) {
