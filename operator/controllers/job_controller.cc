@@ -248,169 +248,202 @@ absl::StatusOr<Requeue> JobController::Finalize(const Json& job) {
   return Requeue();
 }
 
+// One reconcile of one job: what it read, and the status it builds.
+struct JobController::Pass {
+  Json job;
+  JobRef ref;
+  api::JobSpec spec;
+  Members members;  // per DC, in spec order
+  Json status;
+  api::Clock::time_point now;
+  int64_t generation = 0;
+
+  // Sets a condition; true if its status flipped.
+  bool Condition(const std::string& type, bool value, const std::string& reason, const std::string& message) {
+    return api::SetCondition(status["conditions"], type, value, reason, message, generation, now);
+  }
+};
+
 absl::StatusOr<Requeue> JobController::Reconcile(const std::string& key) {
   const size_t slash = key.find('/');
   std::optional<Json> cached = jobs_.Get(key.substr(0, slash), key.substr(slash + 1));
   if (!cached) return Requeue();  // gone: the finalizer already cleaned up
-  Json job = *cached;
-  const JobRef ref = RefOf(job);
-  if (job["metadata"].contains("deletionTimestamp")) return Finalize(job);
-  if (!HasFinalizer(job)) {
-    absl::StatusOr<Json> updated = kube::Update(host_, kube::kGeoTrainingJobs, ref.ns, ref.name, [](Json& j) {
+  Pass p;
+  p.job = *cached;
+  p.ref = RefOf(p.job);
+  if (p.job["metadata"].contains("deletionTimestamp")) return Finalize(p.job);
+  if (!HasFinalizer(p.job)) {
+    absl::StatusOr<Json> updated = kube::Update(host_, kube::kGeoTrainingJobs, p.ref.ns, p.ref.name, [](Json& j) {
       if (HasFinalizer(j)) return false;
       j["metadata"]["finalizers"].push_back(kFinalizer);
       return true;
     });
     if (!updated.ok()) return updated.status();
-    job = *updated;
+    p.job = *updated;
   }
 
-  absl::StatusOr<api::JobSpec> parsed = api::ParseJobSpec(ref.name, job["spec"]);
+  absl::StatusOr<api::JobSpec> parsed = api::ParseJobSpec(p.ref.name, p.job["spec"]);
   if (!parsed.ok()) {
-    if (absl::Status s = Invalid(job, std::string(parsed.status().message())); !s.ok()) return s;
+    if (absl::Status s = Invalid(p.job, std::string(parsed.status().message())); !s.ok()) return s;
     return Requeue();
   }
-  const api::JobSpec& spec = *parsed;
-  Members members;
-  for (size_t i = 0; i < spec.data_centers.size(); ++i) {
-    absl::StatusOr<std::shared_ptr<const MemberCluster>> member = clusters_.Get(spec.data_centers[i].cluster);
+  p.spec = *std::move(parsed);
+  for (size_t i = 0; i < p.spec.data_centers.size(); ++i) {
+    absl::StatusOr<std::shared_ptr<const MemberCluster>> member = clusters_.Get(p.spec.data_centers[i].cluster);
     if (!member.ok()) {
       // Nothing is created anywhere until every DC's cluster is usable.
       const std::string message = absl::StrCat("spec.dataCenters[", i, "].cluster: ", member.status().message());
-      if (absl::Status s = Invalid(job, message); !s.ok()) return s;
+      if (absl::Status s = Invalid(p.job, message); !s.ok()) return s;
       return Requeue(options_.cluster_retry);
     }
-    members.push_back(*member);
+    p.members.push_back(*member);
   }
 
-  const auto now = api::Clock::now();
-  const int64_t generation = Generation(job);
-  Json status = job.value("status", Json::object());
-  Json& conditions = status["conditions"];
-  if (api::ConditionStatus(conditions, "InvalidSpec") == "True") {
-    api::SetCondition(conditions, "InvalidSpec", false, "Valid", "", generation, now);
-    api::SetCondition(conditions, "Failed", false, "Valid", "", generation, now);
-    status.erase("phase");
+  p.now = api::Clock::now();
+  p.generation = Generation(p.job);
+  p.status = p.job.value("status", Json::object());
+  if (api::ConditionStatus(p.status["conditions"], "InvalidSpec") == "True") {
+    p.Condition("InvalidSpec", false, "Valid", "");
+    p.Condition("Failed", false, "Valid", "");
+    p.status.erase("phase");
   }
-  const std::string old_phase = status.value("phase", "");
-
-  // Finished: clean pods as runPolicy says, then wait out the TTL.
-  if (old_phase == "Succeeded" || old_phase == "Failed") {
-    if (spec.clean_pod_policy != "None") {
-      const bool all = spec.clean_pod_policy == "All";
-      if (absl::Status s = DeletePods(members, job, [&](const Json& pod) { return all || !Terminal(PodPhase(pod)); });
-          !s.ok()) {
-        return s;
-      }
-    }
-    if (!spec.ttl_after_finished_s) return Requeue();
-    const auto done = api::ParseTime(status.value("completionTime", "")).value_or(now);
-    const auto expiry = done + std::chrono::seconds(*spec.ttl_after_finished_s);
-    if (now < expiry) return Requeue(Until(expiry));
-    spdlog::info("job {}/{}: ttlSecondsAfterFinished passed; deleting it", ref.ns, ref.name);
-    absl::Status deleted = host_.Delete(kube::kGeoTrainingJobs, ref.ns, ref.name);
-    if (!deleted.ok() && !absl::IsNotFound(deleted)) return deleted;
-    return Requeue();
+  const std::string phase = p.status.value("phase", "");
+  if (phase == "Succeeded" || phase == "Failed") return AfterFinish(p);
+  if (p.spec.suspend) return Suspend(p);
+  if (api::ConditionStatus(p.status["conditions"], "Suspended") == "True") {
+    p.Condition("Suspended", false, "Resumed", "");
+    events_.Record(p.job, "Normal", "Resumed", "workers recreated");
+  }
+  if (!p.status.contains("startTime")) p.status["startTime"] = api::FormatTime(p.now);
+  const auto started = api::ParseTime(p.status["startTime"].get<std::string>()).value_or(p.now);
+  const api::Clock::time_point deadline = p.spec.active_deadline_s
+                                              ? started + std::chrono::seconds(*p.spec.active_deadline_s)
+                                              : api::Clock::time_point::max();
+  if (p.now >= deadline) {
+    return Finish(p, false, "DeadlineExceeded",
+                  absl::StrCat("ran longer than activeDeadlineSeconds (", *p.spec.active_deadline_s, ")"));
   }
 
-  // Suspended: no workers; Services and certificates stay for the resume.
-  if (spec.suspend) {
-    if (absl::Status s = DeletePods(members, job, [](const Json&) { return true; }); !s.ok()) return s;
-    if (api::SetCondition(conditions, "Suspended", true, "Suspended", "runPolicy.suspend is true", generation, now)) {
-      events_.Record(job, "Normal", "Suspended", "workers deleted; Services and certificates kept");
-    }
-    api::SetCondition(conditions, "Running", false, "Suspended", "", generation, now);
-    status["phase"] = "Suspended";
-    status.erase("startTime");  // activeDeadlineSeconds counts from the resume
-    if (absl::Status s = WriteStatus(job, status); !s.ok()) return s;
-    return Requeue();
-  }
-  if (api::ConditionStatus(conditions, "Suspended") == "True") {
-    api::SetCondition(conditions, "Suspended", false, "Resumed", "", generation, now);
-    events_.Record(job, "Normal", "Resumed", "workers recreated");
-  }
-  if (!status.contains("startTime")) status["startTime"] = api::FormatTime(now);
-  const auto started = api::ParseTime(status["startTime"].get<std::string>()).value_or(now);
-
-  auto finish = [&](bool succeeded, const std::string& reason, const std::string& message) -> absl::StatusOr<Requeue> {
-    status["phase"] = succeeded ? "Succeeded" : "Failed";
-    status["completionTime"] = api::FormatTime(now);
-    api::SetCondition(conditions, succeeded ? "Succeeded" : "Failed", true, reason, message, generation, now);
-    api::SetCondition(conditions, "Running", false, reason, "", generation, now);
-    events_.Record(job, succeeded ? "Normal" : "Warning", reason, message);
-    if (absl::Status s = WriteStatus(job, status); !s.ok()) return s;
-    return Requeue(std::chrono::milliseconds(0));  // apply cleanPodPolicy and the TTL
-  };
-  if (spec.active_deadline_s && now >= started + std::chrono::seconds(*spec.active_deadline_s)) {
-    return finish(false, "DeadlineExceeded",
-                  absl::StrCat("ran longer than activeDeadlineSeconds (", *spec.active_deadline_s, ")"));
-  }
-
-  // Services and certificates in every DC; then the gateways' addresses.
-  absl::StatusOr<std::map<std::string, KeyPair>> certificates = Certificates(job, spec);
-  if (!certificates.ok()) return certificates.status();
-  absl::StatusOr<core::Policy> policy = PolicyFor(job, spec);
+  absl::StatusOr<core::Policy> policy = PolicyFor(p.job, p.spec);
   if (absl::IsInvalidArgument(policy.status())) {  // the planner refused this spec: retrying will not help
-    if (absl::Status s = Invalid(job, absl::StrCat("spec.sync: cannot plan: ", policy.status().message())); !s.ok()) {
+    if (absl::Status s = Invalid(p.job, absl::StrCat("spec.sync: cannot plan: ", policy.status().message())); !s.ok()) {
       return s;
     }
     return Requeue();
   }
   if (!policy.ok()) return policy.status();
-  status["policyVersion"] = policy->version;
-  status["roots"] = PolicyRoots(*policy);
+  p.status["policyVersion"] = policy->version;
+  p.status["roots"] = PolicyRoots(*policy);
+
+  absl::StatusOr<std::map<std::string, std::string>> addresses = Provision(p, *policy);
+  if (!addresses.ok()) return addresses.status();
+  if (addresses->size() < p.spec.data_centers.size()) {
+    p.status["phase"] = "Pending";
+    p.status["dataCentersReady"] = absl::StrCat(0, "/", p.spec.data_centers.size());
+    if (absl::Status s = WriteStatus(p.job, p.status); !s.ok()) return s;
+    return Requeue(options_.wait_retry);
+  }
+  absl::StatusOr<Requeue> next = SyncWorkers(p, *addresses);
+  if (!next.ok() || next->has_value() || deadline == api::Clock::time_point::max()) return next;
+  return Requeue(Until(deadline));  // to enforce activeDeadlineSeconds
+}
+
+absl::StatusOr<Requeue> JobController::AfterFinish(Pass& p) {
+  if (p.spec.clean_pod_policy != "None") {
+    const bool all = p.spec.clean_pod_policy == "All";
+    absl::Status cleaned =
+        DeletePods(p.members, p.job, [&](const Json& pod) { return all || !Terminal(PodPhase(pod)); });
+    if (!cleaned.ok()) return cleaned;
+  }
+  if (!p.spec.ttl_after_finished_s) return Requeue();
+  const auto done = api::ParseTime(p.status.value("completionTime", "")).value_or(p.now);
+  const auto expiry = done + std::chrono::seconds(*p.spec.ttl_after_finished_s);
+  if (p.now < expiry) return Requeue(Until(expiry));
+  spdlog::info("job {}/{}: ttlSecondsAfterFinished passed; deleting it", p.ref.ns, p.ref.name);
+  absl::Status deleted = host_.Delete(kube::kGeoTrainingJobs, p.ref.ns, p.ref.name);
+  if (!deleted.ok() && !absl::IsNotFound(deleted)) return deleted;
+  return Requeue();
+}
+
+absl::StatusOr<Requeue> JobController::Suspend(Pass& p) {
+  // No workers; Services and certificates stay for the resume.
+  if (absl::Status s = DeletePods(p.members, p.job, [](const Json&) { return true; }); !s.ok()) return s;
+  if (p.Condition("Suspended", true, "Suspended", "runPolicy.suspend is true")) {
+    events_.Record(p.job, "Normal", "Suspended", "workers deleted; Services and certificates kept");
+  }
+  p.Condition("Running", false, "Suspended", "");
+  p.status["phase"] = "Suspended";
+  p.status.erase("startTime");  // activeDeadlineSeconds counts from the resume
+  if (absl::Status s = WriteStatus(p.job, p.status); !s.ok()) return s;
+  return Requeue();
+}
+
+absl::StatusOr<Requeue> JobController::Finish(Pass& p, bool succeeded, const std::string& reason,
+                                              const std::string& message) {
+  p.status["phase"] = succeeded ? "Succeeded" : "Failed";
+  p.status["completionTime"] = api::FormatTime(p.now);
+  p.Condition(succeeded ? "Succeeded" : "Failed", true, reason, message);
+  p.Condition("Running", false, reason, "");
+  events_.Record(p.job, succeeded ? "Normal" : "Warning", reason, message);
+  if (absl::Status s = WriteStatus(p.job, p.status); !s.ok()) return s;
+  return Requeue(std::chrono::milliseconds(0));  // apply cleanPodPolicy and the TTL
+}
+
+absl::StatusOr<std::map<std::string, std::string>> JobController::Provision(Pass& p, const core::Policy& policy) {
+  absl::StatusOr<std::map<std::string, KeyPair>> certificates = Certificates(p.job, p.spec);
+  if (!certificates.ok()) return certificates.status();
   std::map<std::string, std::string> addresses;
   std::string waiting;
-  for (size_t i = 0; i < spec.data_centers.size(); ++i) {
-    const MemberCluster& member = *members[i];
-    const std::string& dc = spec.data_centers[i].name;
-    if (absl::Status s = member.EnsureNamespace(ref.ns); !s.ok()) return s;
+  for (size_t i = 0; i < p.spec.data_centers.size(); ++i) {
+    const MemberCluster& member = *p.members[i];
+    const std::string& dc = p.spec.data_centers[i].name;
+    if (absl::Status s = member.EnsureNamespace(p.ref.ns); !s.ok()) return s;
     std::vector<std::pair<const kube::Resource*, Json>> wanted = {
-        {&kube::kServices, HeadlessService(ref, spec, dc)},
-        {&kube::kServices, GatewayService(ref, spec, dc)},
-        {&kube::kSecrets, TlsSecret(ref, dc, (*certificates)[kCaKey].cert_pem, (*certificates)[dc])}};
-    if (options_.controller_address.empty()) wanted.emplace_back(&kube::kConfigMaps, PolicyConfigMap(ref, dc, *policy));
+        {&kube::kServices, HeadlessService(p.ref, p.spec, dc)},
+        {&kube::kServices, GatewayService(p.ref, p.spec, dc)},
+        {&kube::kSecrets, TlsSecret(p.ref, dc, (*certificates)[kCaKey].cert_pem, (*certificates)[dc])}};
+    if (options_.controller_address.empty()) {
+      wanted.emplace_back(&kube::kConfigMaps, PolicyConfigMap(p.ref, dc, policy));
+    }
     for (const auto& [r, desired] : wanted) {
       if (absl::Status s = ApplyIfChanged(member, *r, desired); !s.ok()) return s;
     }
-    std::optional<Json> gateway = member.services->Get(ref.ns, GatewayServiceName(ref, dc));
-    std::optional<std::string> address = gateway ? GatewayAddress(*gateway, spec.data_port) : std::nullopt;
+    std::optional<Json> gateway = member.services->Get(p.ref.ns, GatewayServiceName(p.ref, dc));
+    std::optional<std::string> address = gateway ? GatewayAddress(*gateway, p.spec.data_port) : std::nullopt;
     if (address) {
       addresses[dc] = *address;
     } else if (waiting.empty()) {
-      waiting = absl::StrCat("waiting for an address of Service ", GatewayServiceName(ref, dc), " in cluster '",
+      waiting = absl::StrCat("waiting for an address of Service ", GatewayServiceName(p.ref, dc), " in cluster '",
                              member.name.empty() ? "(host)" : member.name, "'");
     }
   }
-  if (api::SetCondition(conditions, "Created", true, "Created", "Services and certificates in every data center",
-                        generation, now)) {
-    events_.Record(job, "Normal", "Created",
-                   absl::StrCat("Services and certificates for ", spec.total_replicas(), " workers in ",
-                                spec.data_centers.size(), " data centers"));
+  if (p.Condition("Created", true, "Created", "Services and certificates in every data center")) {
+    events_.Record(p.job, "Normal", "Created",
+                   absl::StrCat("Services and certificates for ", p.spec.total_replicas(), " workers in ",
+                                p.spec.data_centers.size(), " data centers"));
   }
   if (!waiting.empty()) {
-    api::SetCondition(conditions, "TopologyReady", false, "WaitingForGateways", waiting, generation, now);
-    status["phase"] = "Pending";
-    status["dataCentersReady"] = absl::StrCat(0, "/", spec.data_centers.size());
-    if (absl::Status s = WriteStatus(job, status); !s.ok()) return s;
-    return Requeue(options_.wait_retry);
+    p.Condition("TopologyReady", false, "WaitingForGateways", waiting);
+  } else {
+    p.Condition("TopologyReady", true, "GatewaysAddressed", absl::StrCat(addresses.size(), " gateways have addresses"));
   }
-  api::SetCondition(conditions, "TopologyReady", true, "GatewaysAddressed",
-                    absl::StrCat(addresses.size(), " gateways have addresses"), generation, now);
+  return addresses;
+}
 
-  // Workers: create what is missing, replace what drifted, count what runs.
+absl::StatusOr<Requeue> JobController::SyncWorkers(Pass& p, const std::map<std::string, std::string>& addresses) {
+  // Create what is missing, replace what drifted, count what runs.
   Json dc_status = Json::array();
   int ready_dcs = 0, running = 0, succeeded = 0;
   std::vector<std::pair<const MemberCluster*, std::string>> failed_pods;
-  for (size_t i = 0; i < spec.data_centers.size(); ++i) {
-    const MemberCluster& member = *members[i];
-    const api::DataCenterSpec& dc = spec.data_centers[i];
+  for (size_t i = 0; i < p.spec.data_centers.size(); ++i) {
+    const MemberCluster& member = *p.members[i];
+    const api::DataCenterSpec& dc = p.spec.data_centers[i];
     std::map<std::string, std::string> peers = addresses;
     peers.erase(dc.name);
-    std::map<std::string, Json> pods = PodsOf(member, ref, dc.name);
+    std::map<std::string, Json> pods = PodsOf(member, p.ref, dc.name);
     int dc_running = 0, dc_succeeded = 0, dc_failed = 0;
     for (int replica = 0; replica < dc.replicas; ++replica) {
-      const Json desired = WorkerPod(ref, spec, i, replica, peers, options_.controller_address);
+      const Json desired = WorkerPod(p.ref, p.spec, i, replica, peers, options_.controller_address);
       const std::string name = desired["metadata"]["name"];
       auto existing = pods.find(name);
       if (existing == pods.end()) {
@@ -425,7 +458,7 @@ absl::StatusOr<Requeue> JobController::Reconcile(const std::string& key) {
       if (pod["metadata"].contains("deletionTimestamp")) continue;
       if (Fingerprint(pod) != Fingerprint(desired) && !Terminal(phase)) {
         // Pods are immutable: a changed spec means a new pod.
-        absl::Status deleted = member.client->Delete(kube::kPods, ref.ns, name);
+        absl::Status deleted = member.client->Delete(kube::kPods, p.ref.ns, name);
         if (!deleted.ok() && !absl::IsNotFound(deleted)) return deleted;
         continue;
       }
@@ -437,7 +470,7 @@ absl::StatusOr<Requeue> JobController::Reconcile(const std::string& key) {
       }
     }
     for (const auto& [name, pod] : pods) {  // replicas no longer in the spec
-      absl::Status deleted = member.client->Delete(kube::kPods, ref.ns, name);
+      absl::Status deleted = member.client->Delete(kube::kPods, p.ref.ns, name);
       if (!deleted.ok() && !absl::IsNotFound(deleted)) return deleted;
     }
     ready_dcs += dc_running + dc_succeeded == dc.replicas;
@@ -451,45 +484,39 @@ absl::StatusOr<Requeue> JobController::Reconcile(const std::string& key) {
                          {"failed", dc_failed}});
   }
   std::set<std::string> wanted_dcs;
-  for (const api::DataCenterSpec& dc : spec.data_centers) wanted_dcs.insert(dc.name);
-  if (absl::Status s = DeletePods(members, job,
-                                  [&](const Json& pod) {
-                                    return wanted_dcs.count(pod["metadata"]["labels"].value(kDcLabel, "")) ==
-                                           0;  // DCs dropped from the spec
-                                  });
-      !s.ok()) {
-    return s;
-  }
-  status["dataCenters"] = dc_status;
-  status["dataCentersReady"] = absl::StrCat(ready_dcs, "/", spec.data_centers.size());
+  for (const api::DataCenterSpec& dc : p.spec.data_centers) wanted_dcs.insert(dc.name);
+  absl::Status dropped = DeletePods(p.members, p.job, [&](const Json& pod) {
+    return wanted_dcs.count(pod["metadata"]["labels"].value(kDcLabel, "")) == 0;  // DCs no longer in the spec
+  });
+  if (!dropped.ok()) return dropped;
+  p.status["dataCenters"] = dc_status;
+  p.status["dataCentersReady"] = absl::StrCat(ready_dcs, "/", p.spec.data_centers.size());
 
   if (!failed_pods.empty()) {
-    const int restarts = status.value("restarts", 0);
-    if (restarts + static_cast<int>(failed_pods.size()) > spec.backoff_limit) {
-      return finish(
-          false, "BackoffLimitExceeded",
-          absl::StrCat(restarts + failed_pods.size(), " worker failures; backoffLimit is ", spec.backoff_limit));
+    const int restarts = p.status.value("restarts", 0) + static_cast<int>(failed_pods.size());
+    if (restarts > p.spec.backoff_limit) {
+      return Finish(p, false, "BackoffLimitExceeded",
+                    absl::StrCat(restarts, " worker failures; backoffLimit is ", p.spec.backoff_limit));
     }
-    status["restarts"] = restarts + static_cast<int>(failed_pods.size());
+    p.status["restarts"] = restarts;
     for (const auto& [member, name] : failed_pods) {
-      absl::Status deleted = member->client->Delete(kube::kPods, ref.ns, name);
+      absl::Status deleted = member->client->Delete(kube::kPods, p.ref.ns, name);
       if (!deleted.ok() && !absl::IsNotFound(deleted)) return deleted;
     }
-    events_.Record(job, "Warning", "WorkerFailed",
-                   absl::StrCat(failed_pods.size(), " worker(s) failed; recreating (", status["restarts"].get<int>(),
-                                " of backoffLimit ", spec.backoff_limit, ")"));
+    events_.Record(p.job, "Warning", "WorkerFailed",
+                   absl::StrCat(failed_pods.size(), " worker(s) failed; recreating (", restarts, " of backoffLimit ",
+                                p.spec.backoff_limit, ")"));
   }
-  if (succeeded == spec.total_replicas()) return finish(true, "Completed", "every worker finished");
+  if (succeeded == p.spec.total_replicas()) return Finish(p, true, "Completed", "every worker finished");
 
-  const bool all_running = running + succeeded == spec.total_replicas();
-  status["phase"] = all_running ? "Running" : "Pending";
-  if (api::SetCondition(conditions, "Running", all_running, all_running ? "AllWorkersRunning" : "WorkersStarting",
-                        absl::StrCat(running, " of ", spec.total_replicas(), " workers running"), generation, now) &&
+  const bool all_running = running + succeeded == p.spec.total_replicas();
+  p.status["phase"] = all_running ? "Running" : "Pending";
+  if (p.Condition("Running", all_running, all_running ? "AllWorkersRunning" : "WorkersStarting",
+                  absl::StrCat(running, " of ", p.spec.total_replicas(), " workers running")) &&
       all_running) {
-    events_.Record(job, "Normal", "Running", absl::StrCat("all ", spec.total_replicas(), " workers are running"));
+    events_.Record(p.job, "Normal", "Running", absl::StrCat("all ", p.spec.total_replicas(), " workers are running"));
   }
-  if (absl::Status s = WriteStatus(job, status); !s.ok()) return s;
-  if (spec.active_deadline_s) return Requeue(Until(started + std::chrono::seconds(*spec.active_deadline_s)));
+  if (absl::Status s = WriteStatus(p.job, p.status); !s.ok()) return s;
   return Requeue();
 }
 

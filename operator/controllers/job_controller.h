@@ -48,7 +48,18 @@ class JobController {
   [[nodiscard]] absl::StatusOr<std::optional<std::chrono::milliseconds>> Reconcile(const std::string& key);
 
  private:
-  absl::StatusOr<std::optional<std::chrono::milliseconds>> Finalize(const kube::Json& job);
+  using Requeue = std::optional<std::chrono::milliseconds>;
+  struct Pass;  // one reconcile's reads and the status it builds
+
+  absl::StatusOr<Requeue> Finalize(const kube::Json& job);
+  absl::StatusOr<Requeue> AfterFinish(Pass& p);  // cleanPodPolicy, then the TTL
+  absl::StatusOr<Requeue> Suspend(Pass& p);
+  absl::StatusOr<Requeue> Finish(Pass& p, bool succeeded, const std::string& reason, const std::string& message);
+  // Namespaces, Services, certificates and policy ConfigMaps in every DC; returns
+  // the gateways' addresses known so far.
+  absl::StatusOr<std::map<std::string, std::string>> Provision(Pass& p, const core::Policy& policy);
+  // Worker pods: create, replace, recreate failed ones (backoffLimit); phase and counts.
+  absl::StatusOr<Requeue> SyncWorkers(Pass& p, const std::map<std::string, std::string>& addresses);
   absl::Status Invalid(const kube::Json& job, const std::string& message);
   absl::Status ApplyIfChanged(const MemberCluster& member, const kube::Resource& r, const kube::Json& desired);
   // The job's CA and one certificate per DC, kept in a host Secret owned by the job.

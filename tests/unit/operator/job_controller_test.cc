@@ -8,6 +8,7 @@
 
 #include <thread>
 
+#include "operator/api/conditions.h"
 #include "operator/controllers/desired_state.h"
 #include "tests/support/kube_emulator.h"
 
@@ -113,7 +114,8 @@ class JobControllerTest : public ::testing::Test {
 
   // Plays the kubelet: sets a pod's phase, and waits until the operator's cache has it.
   void SetPodPhase(const std::string& pod, const std::string& phase) {
-    ASSERT_TRUE(member_->MergePatch(kube::kPods, "default", pod, {{"status", {{"phase", phase}}}}, true).ok());
+    ASSERT_TRUE(member_->MergePatch(kube::kPods, "default", pod, {{"status", {{"phase", phase}}}}, true).ok())
+        << Status().dump();
     const auto member = *registry_->Get("m");
     ASSERT_TRUE(Eventually([&] {
       std::optional<Json> cached = member->pods->Get("default", pod);
@@ -121,7 +123,10 @@ class JobControllerTest : public ::testing::Test {
     }));
   }
 
-  Json Status() { return (*host_->Get(kube::kGeoTrainingJobs, "default", "j"))["status"]; }
+  Json Status() {
+    absl::StatusOr<Json> job = host_->Get(kube::kGeoTrainingJobs, "default", "j");
+    return job.ok() ? (*job)["status"] : Json::object();
+  }
   Json Condition(const std::string& type) {
     const Json status = Status();
     for (const Json& c : status["conditions"]) {
@@ -241,11 +246,11 @@ TEST_F(JobControllerTest, RecreatesFailedWorkersUntilTheBackoffLimit) {
 }
 
 // runPolicy: success, then cleanPodPolicy All, then ttlSecondsAfterFinished deletes
-// the job, and the finalizer empties the member first.
+// the job, and the finalizer empties the member first. (3 s: room for the set-up.)
 TEST_F(JobControllerTest, SucceedsCleansPodsAndExpires) {
   ASSERT_TRUE(host_
                   ->Create(kube::kGeoTrainingJobs, "default",
-                           TwoWorkerJob(R"({"cleanPodPolicy": "All", "ttlSecondsAfterFinished": 1})"))
+                           TwoWorkerJob(R"({"cleanPodPolicy": "All", "ttlSecondsAfterFinished": 3})"))
                   .ok());
   ASSERT_TRUE(Eventually([&] { return jobs_->Get("default", "j").has_value(); }));
   Settle();
@@ -256,7 +261,9 @@ TEST_F(JobControllerTest, SucceedsCleansPodsAndExpires) {
   EXPECT_EQ(Condition("Succeeded")["status"], "True");
   EXPECT_TRUE(Status().contains("completionTime"));
   EXPECT_TRUE(member_->List(kube::kPods, "default", JobSelector({"default", "j"}))->items.empty());
-  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  EXPECT_TRUE(host_->Get(kube::kGeoTrainingJobs, "default", "j").ok());  // until the TTL
+  std::this_thread::sleep_until(*api::ParseTime(Status()["completionTime"].get<std::string>()) +
+                                std::chrono::milliseconds(3100));
   ASSERT_TRUE(Eventually([&] {
     (void)controller_->Reconcile("default/j");
     return absl::IsNotFound(host_->Get(kube::kGeoTrainingJobs, "default", "j").status());
@@ -265,16 +272,19 @@ TEST_F(JobControllerTest, SucceedsCleansPodsAndExpires) {
 }
 
 // runPolicy: activeDeadlineSeconds fails the job and removes its running workers.
+// (4 s: the set-up before the deadline must fit in it even on a loaded machine.)
 TEST_F(JobControllerTest, FailsAtTheActiveDeadline) {
-  ASSERT_TRUE(host_->Create(kube::kGeoTrainingJobs, "default", TwoWorkerJob(R"({"activeDeadlineSeconds": 1})")).ok());
+  ASSERT_TRUE(host_->Create(kube::kGeoTrainingJobs, "default", TwoWorkerJob(R"({"activeDeadlineSeconds": 4})")).ok());
   ASSERT_TRUE(Eventually([&] { return jobs_->Get("default", "j").has_value(); }));
   Settle();
   SetPodPhase("j-a-0", "Running");
   SetPodPhase("j-b-0", "Succeeded");
   absl::StatusOr<std::optional<std::chrono::milliseconds>> next = controller_->Reconcile("default/j");
   ASSERT_TRUE(next.ok() && next->has_value());  // it asks to look again at the deadline
-  EXPECT_LE(**next, std::chrono::milliseconds(1000));
-  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  EXPECT_LE(**next, std::chrono::milliseconds(4000));
+  EXPECT_GE(**next, std::chrono::milliseconds(100));
+  const auto started = *api::ParseTime(Status()["startTime"].get<std::string>());
+  std::this_thread::sleep_until(started + std::chrono::milliseconds(4100));
   Settle();
   EXPECT_EQ(Status()["phase"], "Failed");
   EXPECT_EQ(Condition("Failed")["reason"], "DeadlineExceeded");
