@@ -7,10 +7,10 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "core/policy/policy_codec.h"
 #include "operator/api/conditions.h"
 #include "operator/controllers/desired_state.h"
 #include "operator/controllers/initial_policy.h"
+#include "operator/controllers/topology_policy_store.h"
 
 namespace geostorm::controllers {
 namespace {
@@ -166,7 +166,6 @@ absl::StatusOr<std::map<std::string, KeyPair>> JobController::Certificates(const
 }
 
 absl::StatusOr<core::Policy> JobController::PolicyFor(const Json& job, const api::JobSpec& spec) {
-  const JobRef ref = RefOf(job);
   const std::string uid = job["metadata"].value("uid", "");
   const std::string fingerprint = PlanFingerprint(spec);
   {
@@ -174,32 +173,26 @@ absl::StatusOr<core::Policy> JobController::PolicyFor(const Json& job, const api
     auto cached = policies_.find(uid);
     if (cached != policies_.end() && cached->second.first == fingerprint) return cached->second.second;
   }
-  absl::StatusOr<kube::ListResult> recorded = host_.List(kube::kTopologyPolicies, ref.ns, JobSelector(ref));
-  if (!recorded.ok()) return recorded.status();
-  const Json* newest = nullptr;
-  for (const Json& p : recorded->items) {
-    if (newest == nullptr || p["spec"].value("version", 0) > (*newest)["spec"].value("version", 0)) newest = &p;
-  }
-  absl::StatusOr<core::Policy> policy;
-  if (newest != nullptr && (*newest)["spec"].value("specFingerprint", "") == fingerprint) {
-    policy = core::FromJson((*newest)["spec"].value("policy", Json::object()).dump());
-    if (!policy.ok()) {
-      return absl::DataLossError(absl::StrCat("TopologyPolicy ", (*newest)["metadata"].value("name", ""),
-                                              ": spec.policy: ", policy.status().message()));
-    }
+  TopologyPolicyStore store(host_, RefOf(job), job, fingerprint);
+  absl::StatusOr<control::RolloutState> state = store.Load();
+  if (!state.ok() && !absl::IsNotFound(state.status())) return state.status();
+  if (!state.ok()) state = control::RolloutState{};
+  core::Policy policy;
+  if (!state->committed.empty() && store.PlanFingerprintOf(state->committed.back().policy.version) == fingerprint) {
+    policy = state->committed.back().policy;
   } else {
-    const uint64_t version = newest == nullptr ? 1 : (*newest)["spec"].value("version", uint64_t{0}) + 1;
-    policy = PlanInitialPolicy(spec, version);
-    if (!policy.ok()) return policy.status();
-    absl::StatusOr<Json> written =
-        host_.Apply(kube::kTopologyPolicies, TopologyPolicyObject(ref, job, *policy, fingerprint));
-    if (!written.ok()) return written.status();
+    absl::StatusOr<core::Policy> planned = PlanInitialPolicy(spec, state->next_version);
+    if (!planned.ok()) return planned.status();
+    policy = *std::move(planned);
+    state->AddCommitted({policy, 0});
+    state->next_version = policy.version + 1;
+    if (absl::Status saved = store.Save(*state); !saved.ok()) return saved;
     events_.Record(job, "Normal", "PolicyPlanned",
-                   absl::StrCat("policy v", policy->version, ": ", policy->strategy, ", roots ",
-                                absl::StrJoin(PolicyRoots(*policy), ","), " (links not measured yet: uniform guess)"));
+                   absl::StrCat("policy v", policy.version, ": ", policy.strategy, ", roots ",
+                                absl::StrJoin(PolicyRoots(policy), ","), " (links not measured yet: uniform guess)"));
   }
   std::lock_guard<std::mutex> lock(cache_mu_);
-  policies_[uid] = {fingerprint, *policy};
+  policies_[uid] = {fingerprint, policy};
   return policy;
 }
 
