@@ -30,8 +30,10 @@ int main(int argc, char** argv) {
   app.add_option("--health-listen", options.health_listen, "HOST:PORT for /healthz, /readyz and /metrics");
   app.add_option("--workers", options.workers, "GeoTrainingJob reconcile threads")->check(CLI::PositiveNumber);
   app.add_option("--resync-s", resync_s, "reconcile every job at least this often")->check(CLI::PositiveNumber);
-  app.add_option("--controller-address", options.jobs.controller_address,
-                 "HOST:PORT of the policy controller the gateways dial");
+  app.add_option("--control-host", options.control.advertise_host,
+                 "run each job's policy controller here; gateways dial this host (e.g. the operator's Service)");
+  app.add_option("--control-bind", options.control.bind_host, "interface the per-job controllers listen on");
+  app.add_flag("--control-insecure", options.control.insecure, "plaintext control gRPC (tests only)");
   CLI11_PARSE(app, argc, argv);
 
   options.leader.lease_duration = std::chrono::milliseconds(static_cast<int64_t>(lease_s * 1000));

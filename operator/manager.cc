@@ -137,7 +137,13 @@ int Run(const ManagerOptions& options, kube::StopToken* stop) {
     for (const kube::Json& job : jobs.List()) job_queue.Add(KeyOf(job));
   };
   controllers::ClusterController cluster_controller(**host, clusters, registry, events, enqueue_all_jobs);
-  controllers::JobController job_controller(**host, jobs, registry, events, options.jobs);
+  std::unique_ptr<controllers::PolicyRunners> runners;
+  controllers::JobControllerOptions job_options = options.jobs;
+  if (!options.control.advertise_host.empty()) {
+    runners = std::make_unique<controllers::PolicyRunners>(**host, options.control);
+    job_options.policy_runners = runners.get();
+  }
+  controllers::JobController job_controller(**host, jobs, registry, events, job_options);
 
   // Data centers without a `cluster` run in the host cluster itself.
   if (absl::Status s = registry.Set("", options.host, std::chrono::seconds(30)); !s.ok()) {

@@ -20,6 +20,8 @@ struct ManagerOptions {
   kube::ClusterConfig host;
   LeaderElectionOptions leader;
   controllers::JobControllerOptions jobs;
+  // With an advertise host, each job gets a live policy controller (see policy_runner.h).
+  controllers::PolicyRunnerOptions control;
   std::string health_listen = "127.0.0.1:8081";
   int workers = 2;
   std::chrono::milliseconds resync{60000};

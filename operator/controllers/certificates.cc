@@ -1,5 +1,6 @@
 #include "operator/controllers/certificates.h"
 
+#include <arpa/inet.h>
 #include <openssl/bio.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -102,7 +103,11 @@ absl::StatusOr<KeyPair> MakeCertificate(const KeyPair& ca, const std::string& co
   if (!cert.ok()) return cert.status();
   std::vector<std::string> names;
   names.reserve(dns_names.size());
-  for (const std::string& dns : dns_names) names.push_back(absl::StrCat("DNS:", dns));
+  for (const std::string& name : dns_names) {
+    unsigned char address[16];
+    const bool ip = inet_pton(AF_INET, name.c_str(), address) == 1 || inet_pton(AF_INET6, name.c_str(), address) == 1;
+    names.push_back(absl::StrCat(ip ? "IP:" : "DNS:", name));
+  }
   if (!AddExtension(cert->get(), ca_cert.get(), NID_authority_key_identifier, "keyid:always") ||
       !AddExtension(cert->get(), ca_cert.get(), NID_basic_constraints, "critical,CA:FALSE") ||
       !AddExtension(cert->get(), ca_cert.get(), NID_key_usage, "critical,digitalSignature,keyEncipherment") ||

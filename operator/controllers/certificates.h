@@ -20,8 +20,9 @@ struct KeyPair {
 };
 
 [[nodiscard]] absl::StatusOr<KeyPair> MakeCertificateAuthority(const std::string& common_name, int days = 3650);
+// `names` are DNS names or IP addresses.
 [[nodiscard]] absl::StatusOr<KeyPair> MakeCertificate(const KeyPair& ca, const std::string& common_name,
-                                                      const std::vector<std::string>& dns_names, int days = 825);
+                                                      const std::vector<std::string>& names, int days = 825);
 
 }  // namespace geostorm::controllers
 

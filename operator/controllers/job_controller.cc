@@ -20,6 +20,7 @@ using Members = std::vector<std::shared_ptr<const MemberCluster>>;
 using Requeue = std::optional<std::chrono::milliseconds>;
 
 constexpr char kCaKey[] = "ca";
+constexpr char kControllerKey[] = "controller";
 
 JobRef RefOf(const Json& job) { return {job["metadata"].value("namespace", ""), job["metadata"].value("name", "")}; }
 
@@ -57,7 +58,7 @@ std::map<std::string, Json> PodsOf(const MemberCluster& member, const JobRef& jo
 
 JobController::JobController(kube::Client& host, kube::Informer& jobs, const ClusterRegistry& clusters,
                              EventRecorder& events, JobControllerOptions options)
-    : host_(host), jobs_(jobs), clusters_(clusters), events_(events), options_(std::move(options)) {}
+    : host_(host), jobs_(jobs), clusters_(clusters), events_(events), options_(options) {}
 
 absl::Status JobController::WriteStatus(const Json& job, Json status) {
   status["observedGeneration"] = Generation(job);
@@ -100,7 +101,8 @@ absl::StatusOr<std::map<std::string, KeyPair>> JobController::Certificates(const
     auto cached = certificates_.find(uid);
     if (cached != certificates_.end() &&
         std::all_of(spec.data_centers.begin(), spec.data_centers.end(),
-                    [&](const api::DataCenterSpec& dc) { return cached->second.count(dc.name) > 0; })) {
+                    [&](const api::DataCenterSpec& dc) { return cached->second.count(dc.name) > 0; }) &&
+        (options_.policy_runners == nullptr || cached->second.count(kControllerKey) > 0)) {
       return cached->second;
     }
   }
@@ -137,6 +139,14 @@ absl::StatusOr<std::map<std::string, KeyPair>> JobController::Certificates(const
          absl::StrCat("*.", headless, ".", ref.ns, ".svc.cluster.local")});
     if (!pair.ok()) return pair.status();
     pairs[dc.name] = *pair;
+    changed = true;
+  }
+  if (options_.policy_runners != nullptr && pairs[kControllerKey].cert_pem.empty()) {
+    // The job's policy controller serves the gateways under the operator's address.
+    absl::StatusOr<KeyPair> pair = MakeCertificate(pairs[kCaKey], absl::StrCat(ref.name, " policy controller"),
+                                                   {options_.policy_runners->advertise_host()});
+    if (!pair.ok()) return pair.status();
+    pairs[kControllerKey] = *pair;
     changed = true;
   }
   if (changed) {
@@ -225,6 +235,7 @@ absl::StatusOr<Requeue> JobController::Finalize(const Json& job) {
     }
   }
   if (remaining) return Requeue(std::chrono::milliseconds(500));  // confirm they are gone
+  if (options_.policy_runners != nullptr) options_.policy_runners->Stop(job["metadata"].value("uid", ""));
   {
     std::lock_guard<std::mutex> lock(cache_mu_);
     certificates_.erase(job["metadata"].value("uid", ""));
@@ -248,6 +259,7 @@ struct JobController::Pass {
   api::JobSpec spec;
   Members members;  // per DC, in spec order
   Json status;
+  std::string controller_address;  // the job's live policy controller, if it has one
   api::Clock::time_point now;
   int64_t generation = 0;
 
@@ -327,8 +339,20 @@ absl::StatusOr<Requeue> JobController::Reconcile(const std::string& key) {
   if (!policy.ok()) return policy.status();
   p.status["policyVersion"] = policy->version;
   p.status["roots"] = PolicyRoots(*policy);
+  absl::StatusOr<std::map<std::string, KeyPair>> certificates = Certificates(p.job, p.spec);
+  if (!certificates.ok()) return certificates.status();
+  if (options_.policy_runners != nullptr) {
+    absl::StatusOr<JobPolicyView> live =
+        options_.policy_runners->Ensure(p.job, p.spec, *policy, *certificates, p.status.value("controlPort", 0));
+    if (!live.ok()) return live.status();
+    p.controller_address = live->address;
+    p.status["controlPort"] = live->port;
+    p.status["policyVersion"] = live->version;
+    p.status["roots"] = live->roots;
+    if (live->iteration > 0) p.status["iteration"] = live->iteration;
+  }
 
-  absl::StatusOr<std::map<std::string, std::string>> addresses = Provision(p, *policy);
+  absl::StatusOr<std::map<std::string, std::string>> addresses = Provision(p, *policy, *certificates);
   if (!addresses.ok()) return addresses.status();
   if (addresses->size() < p.spec.data_centers.size()) {
     p.status["phase"] = "Pending";
@@ -375,6 +399,7 @@ absl::StatusOr<Requeue> JobController::Finish(Pass& p, bool succeeded, const std
                                               const std::string& message) {
   p.status["phase"] = succeeded ? "Succeeded" : "Failed";
   p.status["completionTime"] = api::FormatTime(p.now);
+  if (options_.policy_runners != nullptr) options_.policy_runners->Stop(p.job["metadata"].value("uid", ""));
   p.Condition(succeeded ? "Succeeded" : "Failed", true, reason, message);
   p.Condition("Running", false, reason, "");
   events_.Record(p.job, succeeded ? "Normal" : "Warning", reason, message);
@@ -382,9 +407,8 @@ absl::StatusOr<Requeue> JobController::Finish(Pass& p, bool succeeded, const std
   return Requeue(std::chrono::milliseconds(0));  // apply cleanPodPolicy and the TTL
 }
 
-absl::StatusOr<std::map<std::string, std::string>> JobController::Provision(Pass& p, const core::Policy& policy) {
-  absl::StatusOr<std::map<std::string, KeyPair>> certificates = Certificates(p.job, p.spec);
-  if (!certificates.ok()) return certificates.status();
+absl::StatusOr<std::map<std::string, std::string>> JobController::Provision(
+    Pass& p, const core::Policy& policy, std::map<std::string, KeyPair>& certificates) {
   std::map<std::string, std::string> addresses;
   std::string waiting;
   for (size_t i = 0; i < p.spec.data_centers.size(); ++i) {
@@ -394,8 +418,8 @@ absl::StatusOr<std::map<std::string, std::string>> JobController::Provision(Pass
     std::vector<std::pair<const kube::Resource*, Json>> wanted = {
         {&kube::kServices, HeadlessService(p.ref, p.spec, dc)},
         {&kube::kServices, GatewayService(p.ref, p.spec, dc)},
-        {&kube::kSecrets, TlsSecret(p.ref, dc, (*certificates)[kCaKey].cert_pem, (*certificates)[dc])}};
-    if (options_.controller_address.empty()) {
+        {&kube::kSecrets, TlsSecret(p.ref, dc, certificates[kCaKey].cert_pem, certificates[dc])}};
+    if (p.controller_address.empty()) {
       wanted.emplace_back(&kube::kConfigMaps, PolicyConfigMap(p.ref, dc, policy));
     }
     for (const auto& [r, desired] : wanted) {
@@ -436,7 +460,7 @@ absl::StatusOr<Requeue> JobController::SyncWorkers(Pass& p, const std::map<std::
     std::map<std::string, Json> pods = PodsOf(member, p.ref, dc.name);
     int dc_running = 0, dc_succeeded = 0, dc_failed = 0;
     for (int replica = 0; replica < dc.replicas; ++replica) {
-      const Json desired = WorkerPod(p.ref, p.spec, i, replica, peers, options_.controller_address);
+      const Json desired = WorkerPod(p.ref, p.spec, i, replica, peers, p.controller_address);
       const std::string name = desired["metadata"]["name"];
       auto existing = pods.find(name);
       if (existing == pods.end()) {

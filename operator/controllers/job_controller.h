@@ -25,6 +25,7 @@
 #include "operator/controllers/certificates.h"
 #include "operator/controllers/cluster_registry.h"
 #include "operator/controllers/event_recorder.h"
+#include "operator/controllers/policy_runner.h"
 #include "operator/kube/informer.h"
 
 namespace geostorm::controllers {
@@ -32,7 +33,9 @@ namespace geostorm::controllers {
 inline constexpr char kFinalizer[] = "geostorm.io/cleanup";
 
 struct JobControllerOptions {
-  std::string controller_address;                  // the policy controller the gateways dial
+  // Each job's live policy controller; without it, gateways read the first plan
+  // from a ConfigMap and keep it.
+  PolicyRunners* policy_runners = nullptr;
   std::chrono::milliseconds wait_retry{2000};      // while load balancers get addresses
   std::chrono::milliseconds cluster_retry{15000};  // after an unknown or unready GeoCluster
 };
@@ -57,7 +60,8 @@ class JobController {
   absl::StatusOr<Requeue> Finish(Pass& p, bool succeeded, const std::string& reason, const std::string& message);
   // Namespaces, Services, certificates and policy ConfigMaps in every DC; returns
   // the gateways' addresses known so far.
-  absl::StatusOr<std::map<std::string, std::string>> Provision(Pass& p, const core::Policy& policy);
+  absl::StatusOr<std::map<std::string, std::string>> Provision(Pass& p, const core::Policy& policy,
+                                                               std::map<std::string, KeyPair>& certificates);
   // Worker pods: create, replace, recreate failed ones (backoffLimit); phase and counts.
   absl::StatusOr<Requeue> SyncWorkers(Pass& p, const std::map<std::string, std::string>& addresses);
   absl::Status Invalid(const kube::Json& job, const std::string& message);

@@ -6,10 +6,15 @@
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
+#include <fstream>
 #include <thread>
 
+#include "absl/strings/escaping.h"
+#include "control/credentials.h"
+#include "geostorm/v1/control.pb.h"
 #include "operator/api/conditions.h"
 #include "operator/controllers/desired_state.h"
+#include "sidecar/control_link.h"
 #include "tests/support/kube_emulator.h"
 
 namespace geostorm::controllers {
@@ -291,6 +296,84 @@ TEST_F(JobControllerTest, FailsAtTheActiveDeadline) {
   EXPECT_TRUE(absl::IsNotFound(member_->Get(kube::kPods, "default", "j-a-0").status()));  // it was running
   EXPECT_TRUE(member_->Get(kube::kPods, "default", "j-b-0").ok());                        // it had finished
 }
+
+// With a live policy controller: gateways are told to dial it, it serves the
+// job's policy over the real control protocol, and the job's status follows what
+// the gateways report.
+class LiveControllerTest : public JobControllerTest, public ::testing::WithParamInterface<bool> {};
+
+TEST_P(LiveControllerTest, RunsEachJobsPolicyControllerForItsGateways) {
+  const bool insecure = GetParam();
+  PolicyRunners runners(*host_, {"127.0.0.1", "127.0.0.1", insecure});
+  JobControllerOptions options;
+  options.policy_runners = &runners;
+  controller_ = std::make_unique<JobController>(*host_, *jobs_, *registry_, *events_, options);
+  ASSERT_TRUE(host_->Create(kube::kGeoTrainingJobs, "default", Json::parse(kJob)).ok());
+  ASSERT_TRUE(Eventually([&] { return jobs_->Get("default", "j").has_value(); }));
+  Settle();
+  const int port = Status().value("controlPort", 0);
+  ASSERT_GT(port, 0);
+  const std::vector<std::string> args =
+      (*member_->Get(kube::kPods, "default", "j-a-0"))["spec"]["initContainers"][0]["args"];
+  const std::vector<std::string> want = {"--controller", "127.0.0.1:" + std::to_string(port)};
+  EXPECT_NE(std::search(args.begin(), args.end(), want.begin(), want.end()), args.end());
+  EXPECT_TRUE(member_->List(kube::kConfigMaps, "default", JobSelector({"default", "j"}))->items.empty());
+
+  // Two gateways, through the sidecar's own control client, with DC a's mTLS
+  // material as the operator gave it to DC a (the controller's certificate names
+  // the advertised address, and is signed by the job's CA).
+  testing::TempDir dir;
+  control::TlsFiles files;
+  if (!insecure) {
+    const Json data = (*member_->Get(kube::kSecrets, "default", "j-a-tls"))["data"];
+    auto write = [&](const std::string& key) {
+      std::string pem;
+      absl::Base64Unescape(data[key].get<std::string>(), &pem);
+      std::ofstream(dir.path() + "/" + key) << pem;
+      return dir.path() + "/" + key;
+    };
+    files = {write("tls.crt"), write("tls.key"), write("ca.crt")};
+  }
+  absl::StatusOr<control::Credentials> credentials = control::MakeCredentials(files, insecure);
+  ASSERT_TRUE(credentials.ok()) << credentials.status();
+  std::atomic<uint64_t> versions_seen{0};
+  std::vector<std::unique_ptr<sidecar::ControlLink>> gateways;
+  for (const char* dc : {"a", "b"}) {
+    sidecar::ControlLink::Callbacks callbacks;
+    callbacks.hello = [dc] {
+      v1::Hello hello;
+      hello.set_job("default.j");
+      hello.set_data_center(dc);
+      hello.set_iteration(7);
+      return hello;
+    };
+    callbacks.on_update = [&](const v1::PolicyUpdate& update) {
+      const auto& committed = update.current().committed();
+      if (update.has_current() && !committed.empty()) versions_seen = committed.rbegin()->policy().version();
+    };
+    callbacks.progress = [dc] {
+      v1::Progress progress;
+      progress.set_job("default.j");
+      progress.set_data_center(dc);
+      progress.set_iteration(7);
+      progress.set_policy_version(1);
+      return progress;
+    };
+    gateways.push_back(std::make_unique<sidecar::ControlLink>("127.0.0.1:" + std::to_string(port), credentials->channel,
+                                                              callbacks, std::chrono::milliseconds(100)));
+  }
+  EXPECT_TRUE(Eventually([&] { return versions_seen == 1; }));
+  EXPECT_TRUE(Eventually([&] {
+    (void)controller_->Reconcile("default/j");
+    return Status().value("iteration", 0) == 7;
+  }));
+  EXPECT_EQ(Status()["policyVersion"], 1);
+  EXPECT_EQ((*host_->Get(kube::kTopologyPolicies, "default", "j-v1"))["spec"]["phase"], "Committed");
+  gateways.clear();
+}
+
+INSTANTIATE_TEST_SUITE_P(Credentials, LiveControllerTest, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& info) { return info.param ? "plaintext" : "mtls"; });
 
 }  // namespace
 }  // namespace geostorm::controllers

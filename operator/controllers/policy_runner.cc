@@ -1,0 +1,158 @@
+#include "operator/controllers/policy_runner.h"
+
+#include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "control/control_service.h"
+#include "control/controller.h"
+#include "control/credentials.h"
+#include "control/link_source.h"
+#include "operator/controllers/initial_policy.h"
+#include "operator/controllers/topology_policy_store.h"
+
+namespace geostorm::controllers {
+namespace {
+
+// The job's DCs as a mesh at one guessed rate: the controller replaces the guess
+// with measured rates as the gateways report them.
+core::Topology GuessedTopology(const api::JobSpec& spec) {
+  core::Topology topology;
+  topology.name = "uniform guess";
+  for (const api::DataCenterSpec& dc : spec.data_centers) topology.data_centers.push_back(dc.name);
+  const int n = static_cast<int>(topology.data_centers.size());
+  for (int from = 0; from < n; ++from) {
+    for (int to = 0; to < n; ++to) {
+      if (from != to) topology.links.push_back({from, to, 1000});
+    }
+  }
+  return topology;
+}
+
+}  // namespace
+
+struct PolicyRunners::Runner {
+  std::string dir;  // the controller's TLS files
+  std::unique_ptr<TopologyPolicyStore> store;
+  std::unique_ptr<control::ControlService> service;
+  std::unique_ptr<grpc::Server> server;
+  std::unique_ptr<control::Controller> controller;
+  std::atomic<bool> stop{false};
+  std::thread loop;
+  std::string address;
+  int port = 0;
+
+  ~Runner() {
+    stop = true;
+    if (service) service->Shutdown();
+    if (loop.joinable()) loop.join();
+    if (server) server->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
+    if (!dir.empty()) std::filesystem::remove_all(dir);
+  }
+};
+
+PolicyRunners::PolicyRunners(kube::Client& host, PolicyRunnerOptions options)
+    : host_(host), options_(std::move(options)) {}
+
+PolicyRunners::~PolicyRunners() = default;
+
+absl::StatusOr<JobPolicyView> PolicyRunners::Ensure(const kube::Json& job, const api::JobSpec& spec,
+                                                    const core::Policy& initial,
+                                                    const std::map<std::string, KeyPair>& certificates,
+                                                    int preferred_port) {
+  const std::string uid = job["metadata"].value("uid", "");
+  const JobRef ref{job["metadata"].value("namespace", ""), job["metadata"].value("name", "")};
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = runners_.find(uid);
+  if (it == runners_.end()) {
+    auto runner = std::make_unique<Runner>();
+    control::TlsFiles files;
+    if (!options_.insecure) {
+      char dir[] = "/tmp/geostorm-control-XXXXXX";
+      if (mkdtemp(dir) == nullptr) return absl::InternalError("cannot make a directory for the controller's TLS files");
+      runner->dir = dir;
+      auto write = [&](const std::string& name, const std::string& text) {
+        std::string path = runner->dir + "/" + name;
+        std::ofstream(path) << text;
+        return path;
+      };
+      files = {write("tls.crt", certificates.at("controller").cert_pem),
+               write("tls.key", certificates.at("controller").key_pem),
+               write("ca.crt", certificates.at("ca").cert_pem)};
+    }
+    absl::StatusOr<control::Credentials> credentials = control::MakeCredentials(files, options_.insecure);
+    if (!credentials.ok()) return credentials.status();
+
+    const std::string job_name = absl::StrCat(ref.ns, ".", ref.name);
+    runner->store = std::make_unique<TopologyPolicyStore>(host_, ref, job, PlanFingerprint(spec));
+    control::ControlServiceConfig service_config;
+    service_config.job = job_name;
+    for (const api::DataCenterSpec& dc : spec.data_centers) service_config.gateways.push_back(dc.name);
+    absl::StatusOr<std::unique_ptr<control::ControlService>> service =
+        control::ControlService::Create(service_config, runner->store.get(), initial);
+    if (!service.ok()) return service.status();
+    runner->service = *std::move(service);
+
+    int port = 0;
+    for (const int wanted : {preferred_port, 0}) {
+      grpc::ServerBuilder builder;
+      builder.AddListeningPort(absl::StrCat(options_.bind_host, ":", wanted), credentials->server, &port);
+      builder.RegisterService(runner->service->grpc());
+      runner->server = builder.BuildAndStart();
+      if (runner->server && port != 0) break;
+    }
+    if (!runner->server || port == 0) return absl::UnavailableError("cannot start the job's control server");
+    runner->port = port;
+    runner->address = absl::StrCat(options_.advertise_host, ":", port);
+
+    control::ControllerConfig config;
+    config.job = job_name;
+    config.replan.strategy = spec.strategy;
+    config.replan.min_improvement = spec.min_improvement;
+    config.replan.model_bytes = spec.model_bytes;
+    config.replan.chunk_bytes = spec.chunk_bytes;
+    config.replan.plan.roots = spec.roots;
+    config.replan.plan.multipath = spec.multipath;
+    config.interval = std::chrono::milliseconds(static_cast<int64_t>(spec.reconcile_interval_s * 1000));
+    config.settle_iterations = 3;
+    std::unique_ptr<control::LinkSource> source =
+        spec.prometheus_url.empty()
+            ? control::MakeReportLinkSource(runner->service.get())
+            : control::MakePrometheusLinkSource(spec.prometheus_url, job_name, std::chrono::seconds(5));
+    runner->controller =
+        std::make_unique<control::Controller>(config, GuessedTopology(spec), runner->service.get(), std::move(source));
+    Runner* raw = runner.get();
+    runner->loop = std::thread([raw] { raw->controller->Run(raw->stop); });
+    spdlog::info("job {}/{}: policy controller on {} (policy v{})", ref.ns, ref.name, runner->address,
+                 runner->service->Current().policy.version);
+    it = runners_.emplace(uid, std::move(runner)).first;
+  }
+  const Runner& runner = *it->second;
+  JobPolicyView view;
+  view.address = runner.address;
+  view.port = runner.port;
+  const core::Activation current = runner.service->Current();
+  view.version = current.policy.version;
+  view.roots = PolicyRoots(current.policy);
+  for (const auto& [dc, report] : runner.service->Reports())
+    view.iteration = std::max(view.iteration, report.iteration);
+  return view;
+}
+
+void PolicyRunners::Stop(const std::string& uid) {
+  std::unique_ptr<Runner> runner;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = runners_.find(uid);
+    if (it == runners_.end()) return;
+    runner = std::move(it->second);
+    runners_.erase(it);
+  }
+}
+
+}  // namespace geostorm::controllers
