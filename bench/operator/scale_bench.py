@@ -192,7 +192,7 @@ def main():
             "rss_mb": {"idle": idle_rss, "after_create": create_rss, "steady": rss, "peak": peak},
         }
         print(f"operator scale: {args.jobs} jobs x {args.dcs} DCs ({args.jobs * args.dcs} DC deployments, "
-              f"{args.jobs * args.dcs * 4} member objects), {args.workers} workers")
+              f"{args.jobs * args.dcs * 5} member objects), {args.workers} workers")
         print(f"  baseline: one API round trip {round_trip * 1e3:.2f} ms")
         print(f"  create:  {nc:.0f} reconciles, p50 {p50c * 1e3:.1f} ms ({p50c / round_trip:.0f} round trips), "
               f"p99 {p99c * 1e3:.1f} ms ({p99c / round_trip:.0f} round trips); every pod in {all_pods:.1f} s")

@@ -77,7 +77,7 @@ Json TopologyPolicyObject(const JobRef& job, const Json& owner, const core::Poli
             {"policy", Json::parse(core::ToJson(policy, -1))}}}};
 }
 
-Json PolicyConfigMap(const JobRef& job, const std::string& dc, const core::Policy& policy) {
+Json PolicyConfigMap(const JobRef& job, const std::string& dc, const std::string& policy_json) {
   Json object = {
       {"apiVersion", "v1"},
       {"kind", "ConfigMap"},
@@ -86,7 +86,7 @@ Json PolicyConfigMap(const JobRef& job, const std::string& dc, const core::Polic
         {"namespace", job.ns},
         {"labels",
          {{kManagedByLabel, kManagedBy}, {kJobNamespaceLabel, job.ns}, {kJobNameLabel, job.name}, {kDcLabel, dc}}}}},
-      {"data", {{"policy.json", core::ToJson(policy)}}}};
+      {"data", {{"policy.json", policy_json}}}};
   Stamp(object);
   return object;
 }

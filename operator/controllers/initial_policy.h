@@ -23,8 +23,9 @@ std::vector<std::string> PolicyRoots(const core::Policy& policy);
 // TopologyPolicy `<job>-v<version>`, owned by `owner` (the GeoTrainingJob).
 Json TopologyPolicyObject(const JobRef& job, const Json& owner, const core::Policy& policy,
                           const std::string& plan_fingerprint);
-// The ConfigMap `<job>-<dc>-policy` (key policy.json) the DC's gateway reads.
-Json PolicyConfigMap(const JobRef& job, const std::string& dc, const core::Policy& policy);
+// The ConfigMap `<job>-<dc>-policy` (key policy.json) the DC's gateway reads;
+// `policy_json` is core::ToJson(policy), made once for all DCs.
+Json PolicyConfigMap(const JobRef& job, const std::string& dc, const std::string& policy_json);
 
 }  // namespace geostorm::controllers
 

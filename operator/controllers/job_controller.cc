@@ -7,6 +7,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "core/policy/policy_codec.h"
 #include "operator/api/conditions.h"
 #include "operator/controllers/desired_state.h"
 #include "operator/controllers/initial_policy.h"
@@ -411,6 +412,7 @@ absl::StatusOr<std::map<std::string, std::string>> JobController::Provision(
     Pass& p, const core::Policy& policy, std::map<std::string, KeyPair>& certificates) {
   std::map<std::string, std::string> addresses;
   std::string waiting;
+  const std::string policy_json = p.controller_address.empty() ? core::ToJson(policy) : "";
   for (size_t i = 0; i < p.spec.data_centers.size(); ++i) {
     const MemberCluster& member = *p.members[i];
     const std::string& dc = p.spec.data_centers[i].name;
@@ -420,7 +422,7 @@ absl::StatusOr<std::map<std::string, std::string>> JobController::Provision(
         {&kube::kServices, GatewayService(p.ref, p.spec, dc)},
         {&kube::kSecrets, TlsSecret(p.ref, dc, certificates[kCaKey].cert_pem, certificates[dc])}};
     if (p.controller_address.empty()) {
-      wanted.emplace_back(&kube::kConfigMaps, PolicyConfigMap(p.ref, dc, policy));
+      wanted.emplace_back(&kube::kConfigMaps, PolicyConfigMap(p.ref, dc, policy_json));
     }
     for (const auto& [r, desired] : wanted) {
       if (absl::Status s = ApplyIfChanged(member, *r, desired); !s.ok()) return s;

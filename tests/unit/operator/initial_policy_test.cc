@@ -43,7 +43,7 @@ TEST(InitialPolicy, PlansTheSpecAndRecordsIt) {
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ(back->shards.size(), policy->shards.size());
 
-  const Json config_map = PolicyConfigMap({"ml", "resnet"}, "us", *policy);
+  const Json config_map = PolicyConfigMap({"ml", "resnet"}, "us", core::ToJson(*policy));
   EXPECT_EQ(config_map["metadata"]["name"], "resnet-us-policy");
   EXPECT_TRUE(core::FromJson(config_map["data"]["policy.json"].get<std::string>()).ok());
 }

@@ -80,5 +80,25 @@ TEST(Kubeconfig, ErrorsNameTheField) {
   EXPECT_EQ(error("kind: Config").find("no current-context"), 0u + std::string("kubeconfig: ").size());
 }
 
+TEST(InClusterConfig, ReadsTheServiceAccount) {
+  testing::TempDir root;
+  std::ofstream(root.path() + "/token") << "sa-token";
+  std::ofstream(root.path() + "/ca.crt") << "CLUSTER-CA";
+  std::ofstream(root.path() + "/namespace") << "geostorm-system";
+  unsetenv("KUBERNETES_SERVICE_HOST");
+  EXPECT_TRUE(absl::IsFailedPrecondition(InClusterConfig(root.path()).status()));
+  setenv("KUBERNETES_SERVICE_HOST", "fd00::1", 1);
+  setenv("KUBERNETES_SERVICE_PORT", "443", 1);
+  absl::StatusOr<ClusterConfig> config = InClusterConfig(root.path());
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->server, "https://[fd00::1]:443");
+  EXPECT_EQ(config->token_file, root.path() + "/token");  // re-read by the client, not copied
+  EXPECT_TRUE(config->token.empty());
+  EXPECT_EQ(config->ca_pem, "CLUSTER-CA");
+  EXPECT_EQ(config->namespace_, "geostorm-system");
+  unsetenv("KUBERNETES_SERVICE_HOST");
+  unsetenv("KUBERNETES_SERVICE_PORT");
+}
+
 }  // namespace
 }  // namespace geostorm::kube
