@@ -105,7 +105,9 @@ grep -q '"--gateway","resnet-eu-0.resnet-eu.default.svc:7070"' <<<"$member_args"
   || fail "worker env"
 [ "$(keu get svc resnet-eu -o jsonpath='{.spec.clusterIP}')" = None ] || fail "headless Service"
 grep -q '"--policy","/etc/geostorm/policy/policy.json"' <<<"$args" || fail "the gateway has no policy: $args"
-keu get configmap resnet-eu-policy -o jsonpath='{.data.policy\.json}' | grep -q '"strategy": "netstorm"' \
+# (Outputs are captured before grep -q: an early exit would break the pipe under pipefail.)
+policy_json=$(keu get configmap resnet-eu-policy -o jsonpath='{.data.policy\.json}')
+grep -q '"strategy": "netstorm"' <<<"$policy_json" \
   || fail "the eu policy ConfigMap"
 [ "$(k get topologypolicy resnet-v1 -o jsonpath='{.spec.version} {.spec.strategy} {.metadata.ownerReferences[0].name}')" = "1 netstorm resnet" ] \
   || fail "TopologyPolicy resnet-v1"
@@ -115,7 +117,8 @@ for dc in eu us; do
   kubectl --kubeconfig "$work/$dc.kubeconfig" get secret "resnet-$dc-tls" -o jsonpath='{.data.ca\.crt}' | base64 -d >"$work/$dc-ca.crt"
   kubectl --kubeconfig "$work/$dc.kubeconfig" get secret "resnet-$dc-tls" -o jsonpath='{.data.tls\.crt}' | base64 -d >"$work/$dc.crt"
   openssl verify -CAfile "$work/$dc-ca.crt" "$work/$dc.crt" >/dev/null || fail "the $dc certificate is not signed by the job CA"
-  openssl x509 -in "$work/$dc.crt" -noout -ext subjectAltName | grep -q "resnet-$dc-gateway.default.svc" \
+  names=$(openssl x509 -in "$work/$dc.crt" -noout -ext subjectAltName)
+  grep -q "resnet-$dc-gateway.default.svc" <<<"$names" \
     || fail "the $dc certificate lacks its gateway name"
 done
 cmp -s "$work/eu-ca.crt" "$work/us-ca.crt" || fail "the DCs trust different CAs"
@@ -128,9 +131,11 @@ kus patch pod resnet-us-0 --subresource=status --type=merge -p '{"status":{"phas
 running() { k get gtj resnet --no-headers | grep -Eq '^resnet +Running +2/2 +1 '; }
 eventually "phase Running with 2/2 DCs and policy v1" running
 k get geotrainingjobs
-k get geotrainingjobs | head -1 | grep -Eq '^NAME +PHASE +DCS +POLICY +ITERATION +AGE' || fail "printer columns"
-k get gtj resnet -o jsonpath='{.status.observedGeneration}' | grep -qx 1 || fail "observedGeneration"
-k get events -o jsonpath='{.items[*].reason}' | grep -q Created || fail "no Created event"
+table=$(k get geotrainingjobs)
+grep -Eq '^NAME +PHASE +DCS +POLICY +ITERATION +AGE' <<<"${table%%$'\n'*}" || fail "printer columns"
+[ "$(k get gtj resnet -o jsonpath='{.status.observedGeneration}')" = 1 ] || fail "observedGeneration"
+reasons=$(k get events -o jsonpath='{.items[*].reason}')
+grep -q Created <<<"$reasons" || fail "no Created event"
 
 echo "== suspend and resume"
 k patch gtj resnet --type=merge -p '{"spec":{"runPolicy":{"suspend":true}}}' >/dev/null
@@ -146,7 +151,8 @@ start_operator op-b "$health_b"
 sleep 1
 [ "$(k -n geostorm-system get lease geostorm-operator -o jsonpath='{.spec.holderIdentity}')" = op-a ] || fail "op-a should lead"
 http_get "http://127.0.0.1:$health_b/readyz" >/dev/null || fail "the standby is not ready"
-http_get "http://127.0.0.1:$health_a/metrics" | grep -q 'geostorm_operator_reconcile_total{controller="geotrainingjob",result="success"}' \
+metrics=$(http_get "http://127.0.0.1:$health_a/metrics")
+grep -q 'geostorm_operator_reconcile_total{controller="geotrainingjob",result="success"}' <<<"$metrics" \
   || fail "reconcile metrics"
 uids_before=$(keu get pods -o jsonpath='{.items[*].metadata.uid}')
 kill -9 "$pid_op_a"
