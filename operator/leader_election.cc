@@ -2,9 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <condition_variable>
-#include <mutex>
-
 #include "operator/api/conditions.h"
 
 namespace geostorm::manager {
@@ -14,22 +11,7 @@ using kube::Json;
 LeaderElector::LeaderElector(kube::Client& client, LeaderElectionOptions options)
     : client_(client), options_(std::move(options)) {}
 
-bool LeaderElector::Sleep(kube::StopToken* stop) {
-  std::mutex mu;
-  std::condition_variable cv;
-  bool woken = false;
-  const int id = stop->OnStop([&] {
-    std::lock_guard<std::mutex> lock(mu);
-    woken = true;
-    cv.notify_all();
-  });
-  {
-    std::unique_lock<std::mutex> lock(mu);
-    cv.wait_for(lock, options_.retry_period, [&] { return woken; });
-  }
-  stop->Forget(id);
-  return !stop->stopped();
-}
+bool LeaderElector::Sleep(kube::StopToken* stop) { return !stop->Wait(options_.retry_period); }
 
 bool LeaderElector::TryAcquireOrRenew() {
   const auto now = api::Clock::now();

@@ -173,17 +173,7 @@ int Run(const ManagerOptions& options, kube::StopToken* stop) {
   threads.emplace_back([&] { Work(cluster_queue, reconcile_cluster, cluster_metrics, "geocluster"); });
   kube::StopToken resync_stop;
   threads.emplace_back([&] {
-    std::mutex mu;
-    std::condition_variable cv;
-    bool done = false;
-    const int id = resync_stop.OnStop([&] {
-      std::lock_guard<std::mutex> lock(mu);
-      done = true;
-      cv.notify_all();
-    });
-    std::unique_lock<std::mutex> lock(mu);
-    while (!cv.wait_for(lock, options.resync, [&] { return done; })) enqueue_all_jobs();
-    resync_stop.Forget(id);
+    while (!resync_stop.Wait(options.resync)) enqueue_all_jobs();
   });
 
   const bool stopped = elector.KeepRenewing(stop);

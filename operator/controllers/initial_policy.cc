@@ -9,15 +9,8 @@
 #include "core/policy/policy_codec.h"
 
 namespace geostorm::controllers {
-namespace {
 
-// The rate assumed for every link before any is measured; only relative rates
-// matter to the planners, so any constant gives the same plan.
-constexpr double kGuessMbps = 1000;
-
-}  // namespace
-
-absl::StatusOr<core::Policy> PlanInitialPolicy(const api::JobSpec& spec, uint64_t version) {
+core::Topology UniformGuess(const api::JobSpec& spec) {
   core::Topology topology;
   topology.name = "uniform guess";
   topology.kind = core::TopologyKind::kMesh;
@@ -25,14 +18,18 @@ absl::StatusOr<core::Policy> PlanInitialPolicy(const api::JobSpec& spec, uint64_
   const int n = static_cast<int>(topology.data_centers.size());
   for (int from = 0; from < n; ++from) {
     for (int to = 0; to < n; ++to) {
-      if (from != to) topology.links.push_back({from, to, kGuessMbps});
+      if (from != to) topology.links.push_back({from, to, 1000});
     }
   }
+  return topology;
+}
+
+absl::StatusOr<core::Policy> PlanInitialPolicy(const api::JobSpec& spec, uint64_t version) {
   core::PlanOptions options;
   options.roots = spec.roots;
   options.multipath = spec.multipath;
   options.version = version;
-  return core::PlanTopology(topology, spec.strategy, spec.model_bytes, spec.chunk_bytes, options);
+  return core::PlanTopology(UniformGuess(spec), spec.strategy, spec.model_bytes, spec.chunk_bytes, options);
 }
 
 std::string PlanFingerprint(const api::JobSpec& spec) {

@@ -8,12 +8,16 @@
 #include <vector>
 
 #include "core/policy/policy.h"
+#include "core/topology/topology.h"
 #include "operator/api/job_spec.h"
 #include "operator/controllers/desired_state.h"
 
 namespace geostorm::controllers {
 
-// Plans `spec`'s strategy, roots, multipath and sizes on a uniform mesh of its DCs.
+// A full mesh of the job's DCs, every link at one guessed rate (only relative rates
+// matter to the planners): what is known before any link is measured.
+core::Topology UniformGuess(const api::JobSpec& spec);
+// Plans `spec`'s strategy, roots, multipath and sizes on UniformGuess(spec).
 [[nodiscard]] absl::StatusOr<core::Policy> PlanInitialPolicy(const api::JobSpec& spec, uint64_t version);
 // What the plan depends on: a new value means a new policy version.
 std::string PlanFingerprint(const api::JobSpec& spec);

@@ -17,25 +17,6 @@
 #include "operator/controllers/topology_policy_store.h"
 
 namespace geostorm::controllers {
-namespace {
-
-// The job's DCs as a mesh at one guessed rate: the controller replaces the guess
-// with measured rates as the gateways report them.
-core::Topology GuessedTopology(const api::JobSpec& spec) {
-  core::Topology topology;
-  topology.name = "uniform guess";
-  for (const api::DataCenterSpec& dc : spec.data_centers) topology.data_centers.push_back(dc.name);
-  const int n = static_cast<int>(topology.data_centers.size());
-  for (int from = 0; from < n; ++from) {
-    for (int to = 0; to < n; ++to) {
-      if (from != to) topology.links.push_back({from, to, 1000});
-    }
-  }
-  return topology;
-}
-
-}  // namespace
-
 struct PolicyRunners::Runner {
   std::string dir;  // the controller's TLS files
   std::unique_ptr<TopologyPolicyStore> store;
@@ -125,7 +106,7 @@ absl::StatusOr<JobPolicyView> PolicyRunners::Ensure(const kube::Json& job, const
             ? control::MakeReportLinkSource(runner->service.get())
             : control::MakePrometheusLinkSource(spec.prometheus_url, job_name, std::chrono::seconds(5));
     runner->controller =
-        std::make_unique<control::Controller>(config, GuessedTopology(spec), runner->service.get(), std::move(source));
+        std::make_unique<control::Controller>(config, UniformGuess(spec), runner->service.get(), std::move(source));
     Runner* raw = runner.get();
     runner->loop = std::thread([raw] { raw->controller->Run(raw->stop); });
     spdlog::info("job {}/{}: policy controller on {} (policy v{})", ref.ns, ref.name, runner->address,

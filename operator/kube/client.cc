@@ -311,12 +311,18 @@ void StopToken::Stop() {
     stopped_ = true;
     callbacks.swap(callbacks_);
   }
+  stopped_cv_.notify_all();
   for (auto& [id, callback] : callbacks) callback();
 }
 
 bool StopToken::stopped() const {
   std::lock_guard<std::mutex> lock(mu_);
   return stopped_;
+}
+
+bool StopToken::Wait(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return stopped_cv_.wait_for(lock, timeout, [this] { return stopped_; });
 }
 
 int StopToken::OnStop(std::function<void()> on_stop) {

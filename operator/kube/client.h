@@ -14,6 +14,7 @@
 #define GEOSTORM_OPERATOR_KUBE_CLIENT_H_
 
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -45,12 +46,15 @@ class StopToken {
  public:
   void Stop();
   bool stopped() const;
+  // Sleeps up to `timeout`, waking at Stop(). Returns stopped().
+  bool Wait(std::chrono::milliseconds timeout);
   // `on_stop` runs at Stop(), or now if already stopped. Returns an id for Forget().
   int OnStop(std::function<void()> on_stop);
   void Forget(int id);
 
  private:
   mutable std::mutex mu_;
+  std::condition_variable stopped_cv_;
   bool stopped_ = false;
   int next_id_ = 0;
   std::vector<std::pair<int, std::function<void()>>> callbacks_;

@@ -127,8 +127,7 @@ void Informer::Run() {
     if (need_list) {
       if (absl::Status listed = Relist(&version); !listed.ok()) {
         spdlog::warn("informer {}: list failed: {}", what, std::string(listed.message()));
-        std::unique_lock<std::mutex> lock(mu_);
-        synced_cv_.wait_for(lock, options_.retry_delay, [this] { return stop_.stopped(); });
+        stop_.Wait(options_.retry_delay);
         continue;
       }
       need_list = false;
@@ -146,8 +145,7 @@ void Informer::Run() {
       spdlog::info("informer {}: resourceVersion {} expired; listing again", what, version);
     } else {
       spdlog::warn("informer {}: watch failed: {}", what, std::string(watched.message()));
-      std::unique_lock<std::mutex> lock(mu_);
-      synced_cv_.wait_for(lock, options_.retry_delay, [this] { return stop_.stopped(); });
+      stop_.Wait(options_.retry_delay);
     }
     need_list = true;
   }

@@ -97,26 +97,19 @@ DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]
 # ---------------------------------------------------------------- schema validation
 
 def type_name(value):
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
+    # bool before int: in Python a bool is an int.
+    for python_type, name in ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"),
+                              (list, "array"), (dict, "object")):
+        if isinstance(value, python_type):
+            return name
     return "null"
 
 
 def go_value(value):
-    return json.dumps(value) if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+    return json.dumps(value, separators=(",", ":"))
 
 
-def validate(schema, value, path, errors, strict, unknown):
+def validate(schema, value, path, errors, unknown):
     """Checks `value` against a structural schema like the API server; appends errors."""
     if value is None:
         if not schema.get("nullable"):
@@ -151,12 +144,12 @@ def validate(schema, value, path, errors, strict, unknown):
             errors.append((path, f"{path}: Invalid value: {go_value(value)}: {path} in body should "
                                  f"match '{schema['pattern']}'"))
     if got == "array":
-        validate_array(schema, value, path, errors, strict, unknown)
+        validate_array(schema, value, path, errors, unknown)
     if got == "object":
-        validate_object(schema, value, path, errors, strict, unknown)
+        validate_object(schema, value, path, errors, unknown)
 
 
-def validate_array(schema, value, path, errors, strict, unknown):
+def validate_array(schema, value, path, errors, unknown):
     if "minItems" in schema and len(value) < schema["minItems"]:
         errors.append((path, f"{path}: Invalid value: {len(value)}: {path} in body should have at "
                              f"least {schema['minItems']} items"))
@@ -165,7 +158,7 @@ def validate_array(schema, value, path, errors, strict, unknown):
                              f"{schema['maxItems']} items"))
     items = schema.get("items", {})
     for i, item in enumerate(value):
-        validate(items, item, f"{path}[{i}]", errors, strict, unknown)
+        validate(items, item, f"{path}[{i}]", errors, unknown)
     list_type = schema.get("x-kubernetes-list-type")
     seen = set()
     for i, item in enumerate(value):
@@ -180,7 +173,7 @@ def validate_array(schema, value, path, errors, strict, unknown):
         seen.add(key)
 
 
-def validate_object(schema, value, path, errors, strict, unknown):
+def validate_object(schema, value, path, errors, unknown):
     props = schema.get("properties", {})
     for name in schema.get("required", []):
         if name not in value:
@@ -190,9 +183,9 @@ def validate_object(schema, value, path, errors, strict, unknown):
     for key, item in value.items():
         child = f"{path}.{key}" if path else key
         if key in props:
-            validate(props[key], item, child, errors, strict, unknown)
+            validate(props[key], item, child, errors, unknown)
         elif isinstance(extra, dict):
-            validate(extra, item, child, errors, strict, unknown)
+            validate(extra, item, child, errors, unknown)
         elif not schema.get("x-kubernetes-preserve-unknown-fields") and props:
             unknown.append(child)
     if "minProperties" in schema and len(value) < schema["minProperties"]:
@@ -430,11 +423,10 @@ class Store:
     def admit(self, kind, old, obj):
         """Defaulting and validation, as the API server's admission chain does."""
         name = obj["metadata"]["name"]
-        if kind.group not in ("", "apps", "batch") or kind.plural != "events":
-            if not DNS_SUBDOMAIN.match(name) or len(name) > 253:
-                raise ApiError(422, "Invalid", f'{kind.kind}.{kind.group} "{name}" is invalid: metadata.name: '
-                                               f'Invalid value: "{name}": a lowercase RFC 1123 subdomain must '
-                                               "consist of lower case alphanumeric characters, '-' or '.'")
+        if not DNS_SUBDOMAIN.match(name) or len(name) > 253:
+            raise ApiError(422, "Invalid", f'{kind.kind}.{kind.group} "{name}" is invalid: metadata.name: '
+                                           f'Invalid value: "{name}": a lowercase RFC 1123 subdomain must '
+                                           "consist of lower case alphanumeric characters, '-' or '.'")
         if kind.plural == "services" and kind.group == "":
             spec = obj.setdefault("spec", {})
             if old is not None and "clusterIP" in old.get("spec", {}):
@@ -454,7 +446,7 @@ class Store:
         errors, unknown = [], []
         body = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata")}
         apply_defaults(kind.schema, body)
-        validate(kind.schema, body, "", errors, True, unknown)
+        validate(kind.schema, body, "", errors, unknown)
         strict = getattr(self.local, "field_validation", "") == "Strict"
         if unknown and strict:
             fields = ", ".join(f'unknown field "{u}"' for u in unknown)
