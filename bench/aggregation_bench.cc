@@ -35,8 +35,8 @@ void BM_AggregateChunks(benchmark::State& state) {
   geostorm::core::PlanOptions o;
   o.star_root = 0;
   const geostorm::core::Policy policy = geostorm::core::PlanTopology(*t, "star", model, kChunk, o).value();
-  auto local = std::make_shared<std::vector<float>>(kChunk / 4, 1.0f);
-  auto remote = std::make_shared<std::vector<float>>(kChunk / 4, 2.0f);
+  auto local = std::make_shared<geostorm::sidecar::Floats>(kChunk / 4, 1.0f);
+  auto remote = std::make_shared<geostorm::sidecar::Floats>(kChunk / 4, 2.0f);
   uint64_t iteration = 0;
   geostorm::sidecar::Aggregator root({"job", "a", 1, 2}, policy);
   for (auto _ : state) {

@@ -10,13 +10,12 @@
 #include "absl/strings/str_cat.h"
 #include "core/policy/policy_codec.h"
 #include "geostorm/v1/control.pb.h"
-#include "geostorm/v1/dataplane.grpc.pb.h"
-#include "geostorm/v1/worker.grpc.pb.h"
 #include "sidecar/control_link.h"
 #include "sidecar/engine/aggregator.h"
 #include "sidecar/engine/policy_switch.h"
 #include "sidecar/metrics.h"
 #include "sidecar/result_board.h"
+#include "sidecar/transport/data_plane.h"
 #include "sidecar/transport/peer_link.h"
 #include "sidecar/wire/chunk_codec.h"
 
@@ -97,7 +96,7 @@ std::vector<Activation> ActivationsOf(const v1::Current& current, std::optional<
 class MemberLink {
  public:
   MemberLink(const std::string& address, const std::shared_ptr<grpc::ChannelCredentials>& creds,
-             std::function<void(const v1::Chunk&)> on_result)
+             std::function<void(const WireChunk&)> on_result)
       : channel_(grpc::CreateCustomChannel(address, creds, PeerChannelArguments())), on_result_(std::move(on_result)) {
     thread_ = std::thread([this] { Run(); });
   }
@@ -110,7 +109,7 @@ class MemberLink {
     changed_.notify_all();
     thread_.join();
   }
-  void Send(v1::Chunk chunk) {
+  void Send(WireChunk chunk) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       queue_.push_back(std::move(chunk));
@@ -121,7 +120,7 @@ class MemberLink {
  private:
   void Run() {
     while (true) {
-      v1::DataPlane::Stub stub(channel_);
+      DataPlaneStub stub(channel_);
       grpc::ClientContext context;
       context.set_wait_for_ready(true);  // the gateway may not be up yet
       {
@@ -131,14 +130,14 @@ class MemberLink {
       }
       auto stream = stub.Join(&context);
       std::thread reader([&] {
-        v1::Chunk chunk;
+        WireChunk chunk;
         while (stream->Read(&chunk)) on_result_(chunk);
       });
       for (;;) {
         std::unique_lock<std::mutex> lock(mu_);
         changed_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
         if (stopping_) break;
-        v1::Chunk chunk = std::move(queue_.front());
+        WireChunk chunk = std::move(queue_.front());
         queue_.pop_front();
         lock.unlock();
         if (!stream->Write(chunk)) {  // never left: first on the next stream
@@ -156,16 +155,16 @@ class MemberLink {
   }
 
   std::shared_ptr<grpc::Channel> channel_;
-  std::function<void(const v1::Chunk&)> on_result_;
+  std::function<void(const WireChunk&)> on_result_;
   std::mutex mu_;
   std::condition_variable changed_;
-  std::deque<v1::Chunk> queue_;
+  std::deque<WireChunk> queue_;
   grpc::ClientContext* context_ = nullptr;
   bool stopping_ = false;
   std::thread thread_;
 };
 
-class SidecarImpl final : public Sidecar, public v1::DataPlane::Service, public v1::Worker::Service {
+class SidecarImpl final : public Sidecar, public DataPlaneService, public WorkerService {
  public:
   explicit SidecarImpl(SidecarConfig config) : config_(std::move(config)) {}
 
@@ -204,7 +203,7 @@ class SidecarImpl final : public Sidecar, public v1::DataPlane::Service, public 
     const bool member = !config_.gateway.empty();
     if (member) {
       member_ = std::make_unique<MemberLink>(config_.gateway, creds->channel,
-                                             [this](const v1::Chunk& c) { OnMemberResult(c); });
+                                             [this](const WireChunk& c) { OnMemberResult(c); });
     } else {
       engine_ = std::make_unique<Aggregator>(
           AggregatorConfig{config_.job, config_.data_center, config_.local_workers, config_.total_workers},
@@ -230,12 +229,12 @@ class SidecarImpl final : public Sidecar, public v1::DataPlane::Service, public 
     builder.SetMaxSendMessageSize(-1);
     if (!member) {
       builder.AddListeningPort(config_.listen, creds->server, &data_port_);
-      builder.RegisterService(static_cast<v1::DataPlane::Service*>(this));
+      builder.RegisterService(static_cast<DataPlaneService*>(this));
     }
     if (!config_.worker_listen.empty()) {
       // The worker API is local only: a Unix socket or loopback, never TLS-less off-host.
       builder.AddListeningPort(config_.worker_listen, grpc::InsecureServerCredentials());
-      builder.RegisterService(static_cast<v1::Worker::Service*>(this));
+      builder.RegisterService(static_cast<WorkerService*>(this));
     }
     server_ = builder.BuildAndStart();
     if (!server_ || (!member && data_port_ == 0)) {
@@ -263,13 +262,13 @@ class SidecarImpl final : public Sidecar, public v1::DataPlane::Service, public 
 
   // ---- DataPlane (gateway) ----
 
-  grpc::Status Exchange(grpc::ServerContext*, grpc::ServerReaderWriter<v1::Ack, v1::Chunk>* stream) override {
-    v1::Chunk chunk;
+  grpc::Status Exchange(grpc::ServerContext*, grpc::ServerReaderWriter<v1::Ack, WireChunk>* stream) override {
+    WireChunk chunk;
     while (stream->Read(&chunk)) {
       const absl::Status s = OnWireChunk(chunk);
       v1::Ack ack;
-      ack.set_chunk(chunk.chunk());
-      ack.set_iteration(chunk.iteration());
+      ack.set_chunk(chunk.header.chunk());
+      ack.set_iteration(chunk.header.iteration());
       ack.set_accepted(s.ok());
       if (!s.ok()) ack.set_error(std::string(std::string(s.message())));
       if (!stream->Write(ack)) break;
@@ -277,20 +276,21 @@ class SidecarImpl final : public Sidecar, public v1::DataPlane::Service, public 
     return grpc::Status::OK;
   }
 
-  grpc::Status Join(grpc::ServerContext* context, grpc::ServerReaderWriter<v1::Chunk, v1::Chunk>* stream) override {
+  grpc::Status Join(grpc::ServerContext* context, grpc::ServerReaderWriter<WireChunk, WireChunk>* stream) override {
     // The handler thread writes results; a reader thread takes LOCAL chunks.
     std::mutex mu;
     std::condition_variable joined;
     std::deque<uint64_t> iterations;  // in the order the member started them
     bool closed = false;
     std::thread reader([&] {
-      v1::Chunk chunk;
+      WireChunk chunk;
       std::set<uint64_t> seen;
       while (stream->Read(&chunk)) {
-        if (chunk.kind() == v1::CHUNK_LOCAL && seen.insert(chunk.iteration()).second) {
-          board_->Subscribe(chunk.iteration());
+        const uint64_t t = chunk.header.iteration();
+        if (chunk.header.kind() == v1::CHUNK_LOCAL && seen.insert(t).second) {
+          board_->Subscribe(t);
           std::lock_guard<std::mutex> lock(mu);
-          iterations.push_back(chunk.iteration());
+          iterations.push_back(t);
           joined.notify_all();
         }
         OnWireChunk(chunk).IgnoreError();  // counted and logged there
@@ -315,10 +315,8 @@ class SidecarImpl final : public Sidecar, public v1::DataPlane::Service, public 
           Abandon(t, r.status());
           break;
         }
-        v1::Chunk out;
         Envelope e{ChunkKind::kResult, t, 0, 0, r->chunk, r->contributors, config_.data_center, {}, r->data};
-        EncodeChunk(config_.job, config_.policy.chunk_bytes, e, &out);
-        if (!stream->Write(out)) break;
+        if (!stream->Write(EncodeChunk(config_.job, config_.policy.chunk_bytes, e))) break;
       }
       board_->Unsubscribe(t);
     }
@@ -341,19 +339,16 @@ class SidecarImpl final : public Sidecar, public v1::DataPlane::Service, public 
   }
 
   grpc::Status AllReduce(grpc::ServerContext* context,
-                         grpc::ServerReaderWriter<v1::ResultChunk, v1::GradientChunk>* stream) override {
+                         grpc::ServerReaderWriter<ResultFrame, GradientFrame>* stream) override {
     const std::string session =
         absl::StrCat(config_.member_id.empty() ? config_.data_center : config_.member_id, "/worker", next_session_++);
-    v1::GradientChunk first;
+    GradientFrame first;
     if (!stream->Read(&first)) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no gradient chunks sent");
-    const uint64_t t = first.iteration();
+    const uint64_t t = first.header.iteration();
     const auto started = Clock::now();
     if (absl::Status s = AdmitIteration(t, started + config_.timeout); !s.ok()) {
       Abandon(t, s);
-      v1::ResultChunk error;
-      error.set_iteration(t);
-      error.set_error(std::string(s.message()));
-      stream->Write(error);
+      stream->Write(ErrorFrame(t, s));
       return grpc::Status::OK;
     }
     if (control_) control_->Report(MakeProgress());
@@ -368,10 +363,10 @@ class SidecarImpl final : public Sidecar, public v1::DataPlane::Service, public 
     std::atomic<bool> bad_input{false};
     std::string bad_why;
     std::thread reader([&] {
-      v1::GradientChunk chunk = first;
+      GradientFrame chunk = first;
       do {
-        absl::Status s = chunk.iteration() != t
-                             ? absl::InvalidArgumentError(absl::StrCat("chunk for iteration ", chunk.iteration(),
+        absl::Status s = chunk.header.iteration() != t
+                             ? absl::InvalidArgumentError(absl::StrCat("chunk for iteration ", chunk.header.iteration(),
                                                                        " in a call for iteration ", t))
                              : OnWorkerChunk(session, chunk);
         if (!s.ok() && !bad_input.exchange(true)) {
@@ -389,19 +384,16 @@ class SidecarImpl final : public Sidecar, public v1::DataPlane::Service, public 
         outcome = r.status();
         break;
       }
-      v1::ResultChunk out;
-      out.set_iteration(t);
-      out.set_chunk(r->chunk);
-      out.set_contributors(r->contributors);
-      out.mutable_payload()->assign(reinterpret_cast<const char*>(r->data->data()), r->data->size() * sizeof(float));
+      ResultFrame out;
+      out.header.set_iteration(t);
+      out.header.set_chunk(r->chunk);
+      out.header.set_contributors(r->contributors);
+      out.set_payload(r->data);
       if (!stream->Write(out)) break;
     }
     if (!outcome.ok()) {
       Abandon(t, outcome);
-      v1::ResultChunk error;
-      error.set_iteration(t);
-      error.set_error(std::string(outcome.message()));
-      stream->Write(error);
+      stream->Write(ErrorFrame(t, outcome));
     } else {
       const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
       last_iteration_seconds_ = seconds;
@@ -424,33 +416,36 @@ class SidecarImpl final : public Sidecar, public v1::DataPlane::Service, public 
   }
 
  private:
-  absl::Status OnWorkerChunk(const std::string& session, const v1::GradientChunk& chunk) {
-    const int64_t k = chunk.chunk();
-    const int64_t expected = config_.policy.BytesOf(k, 1);
-    if (k < 0 || k >= config_.policy.num_chunks() || static_cast<int64_t>(chunk.payload().size()) != expected) {
-      return absl::InvalidArgumentError(absl::StrCat("gradient chunk ", k, " has ", chunk.payload().size(),
+  static ResultFrame ErrorFrame(uint64_t t, const absl::Status& why) {
+    ResultFrame error;
+    error.header.set_iteration(t);
+    error.header.set_error(std::string(why.message()));
+    return error;
+  }
+
+  absl::Status OnWorkerChunk(const std::string& session, const GradientFrame& chunk) {
+    const int64_t k = chunk.header.chunk();
+    const uint64_t t = chunk.header.iteration();
+    if (k < 0 || k >= config_.policy.num_chunks() || chunk.bytes() != config_.policy.BytesOf(k, 1)) {
+      return absl::InvalidArgumentError(absl::StrCat("gradient chunk ", k, " has ", chunk.bytes(),
                                                      " bytes; the model has ", config_.policy.num_chunks(),
                                                      " chunks of ", config_.policy.chunk_bytes, " bytes"));
     }
-    auto data = std::make_shared<std::vector<float>>(expected / sizeof(float));
-    std::memcpy(data->data(), chunk.payload().data(), static_cast<size_t>(expected));
     if (member_) {
-      v1::Chunk out;
-      Envelope e{ChunkKind::kLocal, chunk.iteration(), config_.policy.version, 0, k, 1, session, {}, std::move(data)};
-      EncodeChunk(config_.job, config_.policy.chunk_bytes, e, &out);
-      member_->Send(std::move(out));
+      Envelope e{ChunkKind::kLocal, t, config_.policy.version, 0, k, 1, session, {}, chunk.payload};
+      member_->Send(EncodeChunk(config_.job, config_.policy.chunk_bytes, e));
       return absl::OkStatus();
     }
-    absl::Status s = Engine([&](Aggregator& a) { return a.OnLocal(chunk.iteration(), k, session, data); });
+    absl::Status s = Engine([&](Aggregator& a) { return a.OnLocal(t, k, session, chunk.payload); });
     Count("local", Outcome(s));
     return s;
   }
 
-  absl::Status OnWireChunk(const v1::Chunk& wire) {
+  absl::Status OnWireChunk(const WireChunk& wire) {
     absl::StatusOr<Envelope> e = DecodeChunk(limits_, wire);
     if (!e.ok()) {
       Count("unknown", Outcome(e.status()));
-      LogRefusal(wire.iteration(), wire.chunk(), wire.sender(), e.status());
+      LogRefusal(wire.header.iteration(), wire.header.chunk(), wire.header.sender(), e.status());
       return e.status();
     }
     if (e->kind == ChunkKind::kProbe) {
@@ -696,11 +691,10 @@ class SidecarImpl final : public Sidecar, public v1::DataPlane::Service, public 
     for (const std::string& peer : peers) {
       auto it = links_.find(peer);
       if (it == links_.end()) continue;
-      auto zeros = std::make_shared<std::vector<float>>(static_cast<size_t>(config_.policy.BytesOf(0, 1) / 4));
+      auto zeros = std::make_shared<Floats>(static_cast<size_t>(config_.policy.BytesOf(0, 1) / 4), 0.0f);
       for (int i = 0; i < 4; ++i) {
         Envelope e{ChunkKind::kProbe, 0, 0, 0, 0, 1, config_.data_center, {}, zeros};
-        v1::Chunk wire;
-        EncodeChunk(config_.job, config_.policy.chunk_bytes, e, &wire);
+        WireChunk wire = EncodeChunk(config_.job, config_.policy.chunk_bytes, e);
         if (!it->second->Send(std::move(wire), std::chrono::milliseconds(10), /*priority=*/1e9)) break;
         Count("probe", "sent");
       }
@@ -734,9 +728,7 @@ class SidecarImpl final : public Sidecar, public v1::DataPlane::Service, public 
       thread_local std::mt19937 random(std::random_device{}());
       std::this_thread::sleep_for(std::chrono::microseconds(random() % (config_.inject_delay.count() * 1000 + 1)));
     }
-    v1::Chunk wire;
-    EncodeChunk(config_.job, config_.policy.chunk_bytes, o.chunk, &wire);
-    if (!it->second->Send(std::move(wire), config_.timeout, o.priority)) {
+    if (!it->second->Send(EncodeChunk(config_.job, config_.policy.chunk_bytes, o.chunk), config_.timeout, o.priority)) {
       Count(PhaseName(o.chunk.kind), "dropped");
       spdlog::warn("{}: peer '{}' did not take chunk {} of iteration {} in time", config_.data_center, o.peer,
                    o.chunk.chunk, o.chunk.iteration);
@@ -762,7 +754,7 @@ class SidecarImpl final : public Sidecar, public v1::DataPlane::Service, public 
     return best;
   }
 
-  void OnMemberResult(const v1::Chunk& wire) {
+  void OnMemberResult(const WireChunk& wire) {
     absl::StatusOr<Envelope> e = DecodeChunk(limits_, wire);
     if (!e.ok() || e->kind != ChunkKind::kResult) {
       Count("result", e.ok() ? "rejected" : Outcome(e.status()));

@@ -3,6 +3,7 @@
 #include <malloc.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 
@@ -11,6 +12,23 @@ namespace geostorm::sidecar {
 void KeepChunkMemory() {
   mallopt(M_MMAP_THRESHOLD, 256 << 20);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
+}
+
+// Eight floats at a time, in AVX2 where the CPU has it (chosen at load time) and
+// as two SSE halves otherwise. Both inputs of a block are loaded before its store,
+// so `out == a` is safe; the compiler would not vectorise the plain loop at -O2
+// because out may alias a.
+__attribute__((target_clones("avx2", "default"))) void AddFloats(const float* a, const float* b, float* out, size_t n) {
+  using Block = float __attribute__((vector_size(32)));
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    Block x, y;
+    std::memcpy(&x, a + i, sizeof x);
+    std::memcpy(&y, b + i, sizeof y);
+    x += y;
+    std::memcpy(out + i, &x, sizeof x);
+  }
+  for (; i < n; ++i) out[i] = a[i] + b[i];
 }
 
 Aggregator::Aggregator(AggregatorConfig config, core::Policy policy) : config_(std::move(config)) {
@@ -98,18 +116,13 @@ void Aggregator::Accumulate(ChunkState& state, const Payload& data) {
     state.first = data;
     return;
   }
-  const float* in = data->data();
-  const size_t n = data->size();
   if (state.first != nullptr) {
-    state.sum.resize(n);
-    const float* a = state.first->data();
-    float* out = state.sum.data();
-    for (size_t i = 0; i < n; ++i) out[i] = a[i] + in[i];
+    state.sum.resize(data->size());
+    AddFloats(state.first->data(), data->data(), state.sum.data(), data->size());
     state.first.reset();
     return;
   }
-  float* out = state.sum.data();
-  for (size_t i = 0; i < n; ++i) out[i] += in[i];
+  AddFloats(state.sum.data(), data->data(), state.sum.data(), data->size());
 }
 
 absl::Status Aggregator::OnLocal(uint64_t iteration, int64_t chunk, const std::string& contributor, const Payload& data,
@@ -198,8 +211,7 @@ void Aggregator::MaybeForward(uint64_t iteration, int64_t chunk) {
   for (int p : plan.reduce_parent) children += p == self_;
   if (state.sent || state.inputs < 1 + children) return;
   state.sent = true;
-  Payload data = state.first != nullptr ? std::move(state.first)
-                                        : std::make_shared<const std::vector<float>>(std::move(state.sum));
+  Payload data = state.first != nullptr ? std::move(state.first) : std::make_shared<const Floats>(std::move(state.sum));
   state.first.reset();
   state.sum.clear();
   if (plan.root == self_) {

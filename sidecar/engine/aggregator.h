@@ -32,10 +32,12 @@
 
 #include "absl/status/status.h"
 #include "core/policy/policy.h"
+#include "sidecar/engine/payload.h"
 
 namespace geostorm::sidecar {
 
-using Payload = std::shared_ptr<const std::vector<float>>;
+// The aggregation kernel: out[i] = a[i] + b[i] (out may be a).
+void AddFloats(const float* a, const float* b, float* out, size_t n);
 
 enum class ChunkKind { kReduce, kBroadcast, kLocal, kResult, kProbe };
 
@@ -121,11 +123,11 @@ class Aggregator {
 
  private:
   struct ChunkState {
-    Payload first;           // the only input so far, not copied
-    std::vector<float> sum;  // the sum of two or more inputs
-    int inputs = 0;          // local sum (once complete) + children's sums
-    int local = 0;           // local contributions so far
-    int contributors = 0;    // workers in `sum`
+    Payload first;         // the only input so far, not copied
+    Floats sum;            // the sum of two or more inputs
+    int inputs = 0;        // local sum (once complete) + children's sums
+    int local = 0;         // local contributions so far
+    int contributors = 0;  // workers in `sum`
     bool sent = false;
     bool delivered = false;
     std::set<std::string> seen;  // contributors and child DCs already counted

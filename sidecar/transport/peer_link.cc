@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "geostorm/v1/dataplane.grpc.pb.h"
+#include "sidecar/transport/data_plane.h"
 
 namespace geostorm::sidecar {
 namespace {
@@ -44,8 +44,8 @@ PeerLink::~PeerLink() {
   thread_.join();
 }
 
-bool PeerLink::Send(v1::Chunk chunk, std::chrono::milliseconds timeout, double priority) {
-  const int64_t bytes = static_cast<int64_t>(chunk.payload().size());
+bool PeerLink::Send(WireChunk chunk, std::chrono::milliseconds timeout, double priority) {
+  const int64_t bytes = chunk.bytes();
   std::unique_lock<std::mutex> lock(mu_);
   // A chunk larger than the whole bound still goes once the queue is empty.
   const bool room = changed_.wait_for(
@@ -76,7 +76,7 @@ void PeerLink::Run() {
 }
 
 bool PeerLink::Stream() {
-  v1::DataPlane::Stub stub(channel_);
+  DataPlaneStub stub(channel_);
   grpc::ClientContext context;
   context.set_wait_for_ready(true);  // a peer that is not up yet is waited for, not failed
   {
@@ -84,11 +84,11 @@ bool PeerLink::Stream() {
     if (stopping_) return false;
     context_ = &context;
   }
-  std::unique_ptr<grpc::ClientReaderWriter<v1::Chunk, v1::Ack>> stream = stub.Exchange(&context);
+  std::unique_ptr<ExchangeStream> stream = stub.Exchange(&context);
   // Chunks written on this stream and not yet acknowledged, in order. They count
   // against the queue bound until acknowledged, and go out again on the next
   // stream if this one breaks (the receiver drops duplicates).
-  std::deque<std::shared_ptr<v1::Chunk>> in_flight;
+  std::deque<std::shared_ptr<WireChunk>> in_flight;
   int64_t in_flight_bytes = 0;
   bool broken = false;
   std::thread acks([&] {
@@ -98,7 +98,7 @@ bool PeerLink::Stream() {
       {
         std::lock_guard<std::mutex> lock(mu_);
         if (!in_flight.empty()) {
-          bytes = static_cast<int64_t>(in_flight.front()->payload().size());
+          bytes = in_flight.front()->bytes();
           in_flight.pop_front();
           queued_bytes_ -= bytes;
           in_flight_bytes -= bytes;
@@ -122,10 +122,10 @@ bool PeerLink::Stream() {
       return stopping_ || broken || (!queue_.empty() && (in_flight.empty() || in_flight_bytes < window));
     });
     if (stopping_ || broken) break;
-    auto chunk = std::make_shared<v1::Chunk>(std::move(queue_.front().second));
+    auto chunk = std::make_shared<WireChunk>(std::move(queue_.front().second));
     queue_.pop_front();
     in_flight.push_back(chunk);
-    in_flight_bytes += static_cast<int64_t>(chunk->payload().size());
+    in_flight_bytes += chunk->bytes();
     lock.unlock();
     if (!stream->Write(*chunk)) break;
   }
@@ -135,7 +135,7 @@ bool PeerLink::Stream() {
   context_ = nullptr;
   int64_t resent = 0;
   for (auto it = in_flight.rbegin(); it != in_flight.rend(); ++it) {
-    resent += static_cast<int64_t>((*it)->payload().size());
+    resent += (*it)->bytes();
     queue_.emplace_front(-1.0, std::move(**it));  // they were sent before anything waiting
   }
   // Their first trip ended unacknowledged: stop counting them as busy.

@@ -18,8 +18,8 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include "geostorm/v1/dataplane.pb.h"
 #include "sidecar/transport/link_meter.h"
+#include "sidecar/wire/framed.h"
 
 namespace geostorm::sidecar {
 
@@ -37,7 +37,7 @@ class PeerLink {
   // (and drops the chunk) when it could not be queued in time.
   // Waiting chunks leave lowest `priority` first (ties in arrival order); a chunk
   // already on the wire is never overtaken.
-  bool Send(v1::Chunk chunk, std::chrono::milliseconds timeout, double priority = 0);
+  bool Send(WireChunk chunk, std::chrono::milliseconds timeout, double priority = 0);
 
   const std::string& peer() const { return peer_; }
   const LinkMeter& meter() const { return meter_; }
@@ -58,7 +58,7 @@ class PeerLink {
   LinkMeter meter_;
   mutable std::mutex mu_;
   std::condition_variable changed_;
-  std::deque<std::pair<double, v1::Chunk>> queue_;  // (priority, chunk), sorted
+  std::deque<std::pair<double, WireChunk>> queue_;  // (priority, chunk), sorted
   int64_t queued_bytes_ = 0;
   grpc::ClientContext* context_ = nullptr;  // the live stream's, for cancelling
   bool stopping_ = false;

@@ -1,7 +1,5 @@
 #include "sidecar/wire/chunk_codec.h"
 
-#include <cstring>
-
 #include "absl/strings/str_cat.h"
 #include "geostorm/v1/dataplane.pb.h"
 #include "sidecar/wire/crc32c.h"
@@ -27,25 +25,33 @@ v1::ChunkKind ToWire(ChunkKind k) {
 
 }  // namespace
 
-void EncodeChunk(const std::string& job, int64_t chunk_bytes, const Envelope& in, v1::Chunk* out) {
-  out->Clear();
-  out->set_job(job);
-  out->set_iteration(in.iteration);
-  out->set_policy_version(in.policy_version);
-  out->set_shard(in.shard);
-  out->set_chunk(in.chunk);
-  out->set_offset(in.chunk * chunk_bytes);
-  const size_t bytes = in.data->size() * sizeof(float);
-  out->set_length(static_cast<int64_t>(bytes));
-  out->set_kind(ToWire(in.kind));
-  out->set_contributors(in.contributors);
-  out->set_sender(in.sender);
-  for (const std::string& hop : in.route) out->add_route(hop);
-  out->mutable_payload()->assign(reinterpret_cast<const char*>(in.data->data()), bytes);
-  out->set_crc32c(Crc32c(out->payload().data(), bytes));
+WireChunk EncodeChunk(const std::string& job, int64_t chunk_bytes, const Envelope& in) {
+  WireChunk out;
+  v1::Chunk& h = out.header;
+  h.set_job(job);
+  h.set_iteration(in.iteration);
+  h.set_policy_version(in.policy_version);
+  h.set_shard(in.shard);
+  h.set_chunk(in.chunk);
+  h.set_offset(in.chunk * chunk_bytes);
+  h.set_kind(ToWire(in.kind));
+  h.set_contributors(in.contributors);
+  h.set_sender(in.sender);
+  for (const std::string& hop : in.route) h.add_route(hop);
+  out.set_payload(in.data);
+  h.set_length(out.bytes());
+  h.set_crc32c(in.data ? Crc32c(in.data->data(), static_cast<size_t>(out.bytes())) : Crc32c(nullptr, 0));
+  return out;
 }
 
-absl::StatusOr<Envelope> DecodeChunk(const WireLimits& limits, const v1::Chunk& in) {
+v1::Chunk ToProto(const WireChunk& in) {
+  v1::Chunk out = in.header;
+  if (in.payload) out.set_payload(reinterpret_cast<const char*>(in.payload->data()), static_cast<size_t>(in.bytes()));
+  return out;
+}
+
+absl::StatusOr<Envelope> DecodeChunk(const WireLimits& limits, const WireChunk& wire) {
+  const v1::Chunk& in = wire.header;
   if (in.job() != limits.job) return absl::NotFoundError(absl::StrCat("chunk for unknown job '", in.job(), "'"));
   const int64_t chunks = (limits.model_bytes + limits.chunk_bytes - 1) / limits.chunk_bytes;
   if (in.chunk() < 0 || in.chunk() >= chunks) {
@@ -56,11 +62,11 @@ absl::StatusOr<Envelope> DecodeChunk(const WireLimits& limits, const v1::Chunk& 
         absl::StrCat("field 'offset': ", in.offset(), " does not match chunk ", in.chunk()));
   }
   const int64_t expected = std::min(limits.chunk_bytes, limits.model_bytes - in.offset());
-  if (in.length() != expected || static_cast<int64_t>(in.payload().size()) != expected) {
-    return absl::InvalidArgumentError(absl::StrCat("field 'length': ", in.length(), " with a payload of ",
-                                                   in.payload().size(), " bytes, expected ", expected));
+  if (in.length() != expected || wire.bytes() != expected) {
+    return absl::InvalidArgumentError(absl::StrCat("field 'length': ", in.length(), " with a payload of ", wire.bytes(),
+                                                   " bytes, expected ", expected));
   }
-  if (Crc32c(in.payload().data(), in.payload().size()) != in.crc32c()) {
+  if (Crc32c(wire.payload->data(), static_cast<size_t>(expected)) != in.crc32c()) {
     return absl::DataLossError(absl::StrCat("chunk ", in.chunk(), " of iteration ", in.iteration(), " from '",
                                             in.sender(), "' fails its CRC32C"));
   }
@@ -92,9 +98,7 @@ absl::StatusOr<Envelope> DecodeChunk(const WireLimits& limits, const v1::Chunk& 
   e.contributors = in.contributors();
   e.sender = in.sender();
   e.route.assign(in.route().begin(), in.route().end());
-  auto data = std::make_shared<std::vector<float>>(expected / sizeof(float));
-  std::memcpy(data->data(), in.payload().data(), static_cast<size_t>(expected));
-  e.data = std::move(data);
+  e.data = wire.payload;
   return e;
 }
 

@@ -1,6 +1,7 @@
-// Envelope <-> geostorm.v1.Chunk: the wire form of a chunk, with its offset,
-// length and CRC32C. Decoding checks everything the wire can get wrong before the
-// engine sees the chunk. Thread-safe (pure functions).
+// Envelope <-> WireChunk (geostorm.v1.Chunk): the wire form of a chunk, with its
+// offset, length and CRC32C. The payload is shared both ways, never copied.
+// Decoding checks everything the wire can get wrong before the engine sees the
+// chunk. Thread-safe (pure functions).
 #ifndef GEOSTORM_SIDECAR_WIRE_CHUNK_CODEC_H_
 #define GEOSTORM_SIDECAR_WIRE_CHUNK_CODEC_H_
 
@@ -8,10 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "sidecar/engine/aggregator.h"
-
-namespace geostorm::v1 {
-class Chunk;
-}
+#include "sidecar/wire/framed.h"
 
 namespace geostorm::sidecar {
 
@@ -22,11 +20,15 @@ struct WireLimits {
   int64_t chunk_bytes = 0;
 };
 
-void EncodeChunk(const std::string& job, int64_t chunk_bytes, const Envelope& in, v1::Chunk* out);
+WireChunk EncodeChunk(const std::string& job, int64_t chunk_bytes, const Envelope& in);
 
 // Errors: kNotFound for another job, kDataLoss for a checksum mismatch,
 // kInvalidArgument / kOutOfRange for malformed fields. The message names the field.
-[[nodiscard]] absl::StatusOr<Envelope> DecodeChunk(const WireLimits& limits, const v1::Chunk& in);
+[[nodiscard]] absl::StatusOr<Envelope> DecodeChunk(const WireLimits& limits, const WireChunk& in);
+
+// The same chunk as the generated protobuf type, payload copied (for tests and
+// tools that talk to a sidecar through the generated stubs).
+v1::Chunk ToProto(const WireChunk& in);
 
 }  // namespace geostorm::sidecar
 

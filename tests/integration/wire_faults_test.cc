@@ -73,10 +73,8 @@ TEST(WireFaults, GatewayRefusesBadChunksCountsThemAndStillSumsExactly) {
                         1,
                         "west",
                         {},
-                        std::make_shared<std::vector<float>>(1000, value)};
-    v1::Chunk wire;
-    sidecar::EncodeChunk("job", 4'000, e, &wire);
-    return wire;
+                        std::make_shared<sidecar::Floats>(1000, value)};
+    return sidecar::ToProto(sidecar::EncodeChunk("job", 4'000, e));
   };
 
   EXPECT_TRUE(send(west(0, 3)).accepted());
@@ -155,11 +153,11 @@ TEST(PeerLinkOrder, WaitingChunksLeaveLowestPriorityFirst) {
   const int port = FreePort();
   auto link = std::make_unique<sidecar::PeerLink>("late", absl::StrCat("127.0.0.1:", port),
                                                   grpc::InsecureChannelCredentials(), 64 << 20, 1 << 20);
-  v1::Chunk chunk;
-  chunk.mutable_payload()->assign(1000, 'x');
+  sidecar::WireChunk chunk;
+  chunk.set_payload(std::make_shared<sidecar::Floats>(250, 1.0f));
   const std::vector<std::pair<int64_t, double>> sends = {{0, 0.9}, {1, 0.1}, {2, 0.5}, {3, 0.1}, {4, 0.0}};
   for (const auto& [k, priority] : sends) {
-    chunk.set_chunk(k);
+    chunk.header.set_chunk(k);
     ASSERT_TRUE(link->Send(chunk, std::chrono::seconds(1), priority));
   }
   // The writer may already hold the first chunk sent (the call cannot start
@@ -191,8 +189,8 @@ TEST(Backpressure, SlowReceiverBlocksTheSenderWithinTheQueueBound) {
   constexpr int64_t kChunk = 256 << 10, kBound = 4 << 20;
   auto link = std::make_unique<sidecar::PeerLink>("slow", absl::StrCat("127.0.0.1:", port),
                                                   grpc::InsecureChannelCredentials(), kBound, 1 << 20);
-  v1::Chunk chunk;
-  chunk.mutable_payload()->assign(kChunk, 'x');
+  sidecar::WireChunk chunk;
+  chunk.set_payload(std::make_shared<sidecar::Floats>(kChunk / 4, 1.0f));
   int queued = 0;
   int64_t most = 0;
   // Offer far more than the bound: Send must start refusing (after its timeout)

@@ -67,7 +67,7 @@ struct Network {
     for (int64_t k = 0; k < chunks; ++k) {
       for (size_t d = 0; d < dcs.size(); ++d) {
         for (int w = 0; w < workers; ++w) {
-          auto data = std::make_shared<std::vector<float>>(dcs[d]->ChunkFloats(k));
+          auto data = std::make_shared<Floats>(dcs[d]->ChunkFloats(k));
           for (size_t i = 0; i < data->size(); ++i) (*data)[i] = Value(static_cast<int>(d), w, t, k * 1000 + i);
           ASSERT_TRUE(dcs[d]->OnLocal(t, k, "w" + std::to_string(w), data).ok());
           Collect(static_cast<int>(d));
@@ -130,15 +130,7 @@ class AggregatorRejects : public ::testing::Test {
   Aggregator root_{{"job", policy_.data_centers[policy_.shards[0].root], 1, 4}, policy_};
   std::string Leaf() const { return policy_.data_centers[(policy_.shards[0].root + 1) % 4]; }
   Envelope Reduce(int64_t chunk, size_t floats = 250) const {
-    return {ChunkKind::kReduce,
-            0,
-            policy_.version,
-            0,
-            chunk,
-            1,
-            Leaf(),
-            {},
-            std::make_shared<std::vector<float>>(floats, 1.0f)};
+    return {ChunkKind::kReduce, 0, policy_.version, 0, chunk, 1, Leaf(), {}, std::make_shared<Floats>(floats, 1.0f)};
   }
 };
 
@@ -170,9 +162,8 @@ TEST_F(AggregatorRejects, MalformedOutOfRangeDuplicateAndForeignChunks) {
     e.sender = policy_.data_centers[(policy_.shards[0].root + leaf) % 4];
     ASSERT_TRUE(root_.OnPeer(e).ok());
   }
-  ASSERT_TRUE(root_.OnLocal(0, 1, "w0", std::make_shared<std::vector<float>>(250, 2.0f)).ok());
-  EXPECT_EQ(root_.OnLocal(0, 1, "w0", std::make_shared<std::vector<float>>(250, 2.0f)).code(),
-            absl::StatusCode::kAlreadyExists);
+  ASSERT_TRUE(root_.OnLocal(0, 1, "w0", std::make_shared<Floats>(250, 2.0f)).ok());
+  EXPECT_EQ(root_.OnLocal(0, 1, "w0", std::make_shared<Floats>(250, 2.0f)).code(), absl::StatusCode::kAlreadyExists);
   // Star is push-then-pull: nothing leaves the root until the whole shard is summed.
   EXPECT_TRUE(root_.TakeResults().empty());
   EXPECT_TRUE(root_.TakeOutgoing().empty());
@@ -183,7 +174,7 @@ TEST_F(AggregatorRejects, MalformedOutOfRangeDuplicateAndForeignChunks) {
       if (k == 0 && e.sender == Leaf()) continue;  // already in, from the first accepted chunk
       ASSERT_TRUE(root_.OnPeer(e).ok());
     }
-    ASSERT_TRUE(root_.OnLocal(0, k, "w0", std::make_shared<std::vector<float>>(250, 2.0f)).ok());
+    ASSERT_TRUE(root_.OnLocal(0, k, "w0", std::make_shared<Floats>(250, 2.0f)).ok());
   }
   std::vector<Result> results = root_.TakeResults();
   ASSERT_EQ(results.size(), 4u);

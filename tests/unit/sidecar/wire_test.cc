@@ -1,6 +1,8 @@
 // The wire codec and the passive link meter.
 #include <gtest/gtest.h>
 
+#include <grpcpp/support/byte_buffer.h>
+
 #include "geostorm/v1/dataplane.pb.h"
 #include "sidecar/transport/link_meter.h"
 #include "sidecar/wire/chunk_codec.h"
@@ -22,15 +24,11 @@ class ChunkCodec : public ::testing::Test {
   WireLimits limits_{"job", 10'000, 4'000};  // chunks of 4000, 4000 and 2000 bytes
   Envelope Sample(int64_t chunk) const {
     const size_t floats = chunk == 2 ? 500 : 1000;
-    auto data = std::make_shared<std::vector<float>>(floats);
+    auto data = std::make_shared<Floats>(floats);
     for (size_t i = 0; i < floats; ++i) (*data)[i] = static_cast<float>(i);
     return {ChunkKind::kReduce, 7, 3, 1, chunk, 2, "dc1", {"dc2", "dc3"}, data};
   }
-  v1::Chunk Encoded(int64_t chunk) const {
-    v1::Chunk wire;
-    EncodeChunk("job", limits_.chunk_bytes, Sample(chunk), &wire);
-    return wire;
-  }
+  WireChunk Encoded(int64_t chunk) const { return EncodeChunk("job", limits_.chunk_bytes, Sample(chunk)); }
 };
 
 TEST_F(ChunkCodec, RoundTrips) {
@@ -45,30 +43,72 @@ TEST_F(ChunkCodec, RoundTrips) {
 }
 
 TEST_F(ChunkCodec, RefusesWhatTheWireGotWrong) {
-  v1::Chunk c = Encoded(0);
-  (*c.mutable_payload())[17] ^= 0x01;
+  WireChunk c = Encoded(0);
+  auto flipped = std::make_shared<Floats>(*c.payload);
+  (*flipped)[17] = -1;
+  c.payload = flipped;
   EXPECT_EQ(DecodeChunk(limits_, c).status().code(), absl::StatusCode::kDataLoss);
   c = Encoded(0);
-  c.set_job("other");
+  c.header.set_job("other");
   EXPECT_EQ(DecodeChunk(limits_, c).status().code(), absl::StatusCode::kNotFound);
   c = Encoded(0);
-  c.set_chunk(3);
+  c.header.set_chunk(3);
   EXPECT_EQ(DecodeChunk(limits_, c).status().code(), absl::StatusCode::kOutOfRange);
   c = Encoded(0);
-  c.set_offset(4);
+  c.header.set_offset(4);
   EXPECT_EQ(DecodeChunk(limits_, c).status().code(), absl::StatusCode::kInvalidArgument);
   c = Encoded(0);
-  c.mutable_payload()->resize(3996);
-  c.set_crc32c(Crc32c(c.payload().data(), c.payload().size()));
+  c.set_payload(std::make_shared<Floats>(999, 1.0f));
+  c.header.set_crc32c(Crc32c(c.payload->data(), static_cast<size_t>(c.bytes())));
   absl::StatusOr<Envelope> short_payload = DecodeChunk(limits_, c);
   EXPECT_EQ(short_payload.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(std::string(short_payload.status().message()).find("field 'length'"), std::string::npos);
   c = Encoded(0);
-  c.set_kind(v1::CHUNK_KIND_UNSPECIFIED);
+  c.header.set_kind(v1::CHUNK_KIND_UNSPECIFIED);
   EXPECT_EQ(DecodeChunk(limits_, c).status().code(), absl::StatusCode::kInvalidArgument);
   c = Encoded(0);
-  c.set_contributors(0);
+  c.header.set_contributors(0);
   EXPECT_EQ(DecodeChunk(limits_, c).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// Through gRPC's codec both ways: what the framed form writes is the generated
+// message, byte for byte, and what the generated message writes reads back framed.
+TEST_F(ChunkCodec, FramedIsTheGeneratedMessageOnTheWire) {
+  const WireChunk framed = Encoded(1);
+  grpc::ByteBuffer buffer;
+  bool own = false;
+  ASSERT_TRUE((grpc::SerializationTraits<WireChunk>::Serialize(framed, &buffer, &own).ok()));
+  std::vector<grpc::Slice> slices;
+  ASSERT_TRUE(buffer.Dump(&slices).ok());
+  std::string bytes;
+  for (const grpc::Slice& slice : slices) bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  v1::Chunk generated;
+  ASSERT_TRUE(generated.ParseFromString(bytes));
+  EXPECT_EQ(generated.SerializeAsString(), ToProto(framed).SerializeAsString());
+  EXPECT_EQ(generated.payload().size(), 4000u);
+
+  grpc::Slice one(bytes);
+  grpc::ByteBuffer incoming(&one, 1);
+  WireChunk back;
+  ASSERT_TRUE((grpc::SerializationTraits<WireChunk>::Deserialize(&incoming, &back).ok()));
+  absl::StatusOr<Envelope> e = DecodeChunk(limits_, back);
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(e->route, (std::vector<std::string>{"dc2", "dc3"}));
+  EXPECT_EQ(*e->data, *Sample(1).data);
+  EXPECT_TRUE(back.header.payload().empty());  // kept out of the header
+
+  // A payload of 3999 bytes arrives as such, for the decoder to refuse.
+  generated.mutable_payload()->resize(3999);
+  grpc::Slice odd(generated.SerializeAsString());
+  grpc::ByteBuffer odd_buffer(&odd, 1);
+  ASSERT_TRUE((grpc::SerializationTraits<WireChunk>::Deserialize(&odd_buffer, &back).ok()));
+  EXPECT_EQ(back.bytes(), 3999);
+  EXPECT_EQ(DecodeChunk(limits_, back).status().code(), absl::StatusCode::kInvalidArgument);
+
+  // Garbage is an error, not a crash.
+  grpc::Slice junk(std::string("\x6a\xff\xff\xff\x0f", 5));
+  grpc::ByteBuffer junk_buffer(&junk, 1);
+  EXPECT_FALSE((grpc::SerializationTraits<WireChunk>::Deserialize(&junk_buffer, &back).ok()));
 }
 
 TEST(LinkMeter, AckClockedWhileAQueueStands) {
