@@ -36,6 +36,8 @@ format:
 
 bench: build
 	$(BUILD)/bin/planner_bench
+	$(BUILD)/bin/aggregation_bench
+	$(BUILD)/bin/hop_bench --bin-dir $(BUILD)/bin
 
 # The head-to-head on the emulated WAN (root, ~15 min): bench/results/klonet-9dc.*
 bench-wan: build

@@ -26,8 +26,21 @@ void BM_Memcpy(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(bytes));
 }
 
+// The kernel alone: out = a + b over range(0) bytes, three distinct buffers.
+void BM_AddFloats(benchmark::State& state) {
+  const size_t n = static_cast<size_t>(state.range(0)) / 4;
+  std::vector<float> a(n, 1.0f), b(n, 2.0f), out(n);
+  for (auto _ : state) {
+    geostorm::sidecar::AddFloats(a.data(), b.data(), out.data(), n);
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * state.range(0));
+}
+
 // The engine's own path: a 2-DC star root summing its local chunk with the
-// leaf's, for every chunk of a model of range(0) bytes.
+// leaf's, for every chunk of a model of range(0) bytes (every chunk its own
+// buffers, as they come off the wire, so none is still in cache).
 void BM_AggregateChunks(benchmark::State& state) {
   const int64_t model = state.range(0);
   absl::StatusOr<geostorm::core::Topology> t =
@@ -35,15 +48,18 @@ void BM_AggregateChunks(benchmark::State& state) {
   geostorm::core::PlanOptions o;
   o.star_root = 0;
   const geostorm::core::Policy policy = geostorm::core::PlanTopology(*t, "star", model, kChunk, o).value();
-  auto local = std::make_shared<geostorm::sidecar::Floats>(kChunk / 4, 1.0f);
-  auto remote = std::make_shared<geostorm::sidecar::Floats>(kChunk / 4, 2.0f);
+  std::vector<geostorm::sidecar::Payload> local, remote;
+  for (int64_t k = 0; k < policy.num_chunks(); ++k) {
+    local.push_back(std::make_shared<geostorm::sidecar::Floats>(kChunk / 4, 1.0f));
+    remote.push_back(std::make_shared<geostorm::sidecar::Floats>(kChunk / 4, 2.0f));
+  }
   uint64_t iteration = 0;
   geostorm::sidecar::Aggregator root({"job", "a", 1, 2}, policy);
   for (auto _ : state) {
     for (int64_t k = 0; k < policy.num_chunks(); ++k) {
       geostorm::sidecar::Envelope e{
-          geostorm::sidecar::ChunkKind::kReduce, iteration, policy.version, 0, k, 1, "b", {}, remote};
-      if (!root.OnPeer(e).ok() || !root.OnLocal(iteration, k, "w", local).ok()) state.SkipWithError("refused");
+          geostorm::sidecar::ChunkKind::kReduce, iteration, policy.version, 0, k, 1, "b", {}, remote[k]};
+      if (!root.OnPeer(e).ok() || !root.OnLocal(iteration, k, "w", local[k]).ok()) state.SkipWithError("refused");
     }
     benchmark::DoNotOptimize(root.TakeResults());
     root.TakeOutgoing();
@@ -54,6 +70,7 @@ void BM_AggregateChunks(benchmark::State& state) {
 }
 
 BENCHMARK(BM_Memcpy)->Arg(kChunk)->Arg(64 * kChunk);
+BENCHMARK(BM_AddFloats)->Arg(kChunk)->Arg(64 * kChunk);
 BENCHMARK(BM_AggregateChunks)->Arg(64 * kChunk);
 
 }  // namespace

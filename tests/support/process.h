@@ -25,6 +25,7 @@ class Process {
   std::optional<int> Wait(std::chrono::milliseconds timeout);
   void Signal(int signal);
   bool running();
+  pid_t pid() const { return pid_; }
   const std::string& log_path() const { return log_path_; }
   std::string Log() const;
 

@@ -19,6 +19,18 @@ TEST(Crc32c, KnownVectors) {
   EXPECT_EQ(Crc32c(ones.data(), ones.size()), 0x62A8AB43u);
 }
 
+TEST(Crc32c, InterleavedStreamsAgreeWithBoostAtEveryBlockBoundary) {
+  std::vector<unsigned char> bytes(3 * 8192 * 2 + 3 * 256 * 2 + 64 + 3);
+  uint32_t x = 12345;
+  for (unsigned char& b : bytes) b = static_cast<unsigned char>((x = x * 1103515245 + 12345) >> 16);
+  for (size_t n : {0, 1, 7, 8, 9, 255, 767, 768, 769, 24575, 24576, 24577, 24576 + 768 + 13, 49152 + 1536 + 63}) {
+    for (size_t offset : {0, 1, 3}) {
+      ASSERT_EQ(Crc32c(bytes.data() + offset, n), Crc32cPortable(bytes.data() + offset, n))
+          << n << " bytes at offset " << offset;
+    }
+  }
+}
+
 class ChunkCodec : public ::testing::Test {
  protected:
   WireLimits limits_{"job", 10'000, 4'000};  // chunks of 4000, 4000 and 2000 bytes

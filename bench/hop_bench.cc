@@ -1,0 +1,285 @@
+// One relay hop and one aggregate-forward hop through a real geostorm-sidecar
+// process on loopback, in GB/s of payload, against memcpy of a model-sized
+// buffer in this process. Goal: at least 1 GB/s per hop.
+//
+// This process plays every neighbour of the sidecar under test, DC "b" of a
+// three-DC job a - b - c (one shard, root c; reduce a -> b -> c, broadcast
+// c -> a and c -> b):
+//   relay:      "a" streams chunks routed through b to c; b forwards them unread.
+//   aggregate:  "a" streams its reduce chunks and b's member its local chunks; b
+//               sums the two and forwards the sum to c, which answers each with
+//               the broadcast, which b hands back to the member. So b carries
+//               three streams in and two out; the figure is the summed payload
+//               leaving b per second, checked value by value at c.
+// The sidecar's CPU time (from /proc) is reported per GB, since on a 2-core
+// machine this process competes with it.
+//
+//   hop_bench --bin-dir build/bin [--model-mb 64] [--chunk-kb 1024] [--iterations 12] [--relay-gb 2]
+#include <grpcpp/grpcpp.h>
+#include <CLI/CLI.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "sidecar/transport/data_plane.h"
+#include "sidecar/transport/peer_link.h"
+#include "sidecar/wire/chunk_codec.h"
+#include "tests/support/process.h"
+
+namespace geostorm::bench {
+namespace {
+
+using sidecar::ChunkKind;
+using sidecar::Envelope;
+using sidecar::Floats;
+using sidecar::WireChunk;
+using Clock = std::chrono::steady_clock;
+
+constexpr auto kSendTimeout = std::chrono::seconds(60);
+
+double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+// utime + stime of a process, in seconds.
+double CpuSeconds(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+  std::string skip;
+  for (int i = 0; i < 11; ++i) fields >> skip;  // state .. cmajflt
+  double user = 0, system = 0;
+  fields >> user >> system;
+  return (user + system) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+double MemcpyGBps(size_t bytes) {
+  std::vector<char> a(bytes, 1), b(bytes, 0);
+  std::memcpy(b.data(), a.data(), bytes);  // touch both
+  const auto start = Clock::now();
+  constexpr int kRounds = 10;
+  for (int i = 0; i < kRounds; ++i) {
+    a[i] = static_cast<char>(i);
+    std::memcpy(b.data(), a.data(), bytes);
+  }
+  return kRounds * static_cast<double>(bytes) / Seconds(Clock::now() - start) / 1e9;
+}
+
+// DC "c": counts what b sends it and answers each reduce chunk with its broadcast.
+class PeerC final : public sidecar::DataPlaneService {
+ public:
+  PeerC(int64_t chunk_bytes, int total_workers) : chunk_bytes_(chunk_bytes), total_workers_(total_workers) {}
+  void ConnectBack(const std::string& b_address) {
+    to_b_ = std::make_unique<sidecar::PeerLink>("b", b_address, grpc::InsecureChannelCredentials(), 64 << 20, 64 << 20);
+  }
+
+  grpc::Status Exchange(grpc::ServerContext*, grpc::ServerReaderWriter<v1::Ack, WireChunk>* stream) override {
+    WireChunk chunk;
+    while (stream->Read(&chunk)) {
+      const bool summed = chunk.header.kind() == v1::CHUNK_REDUCE && chunk.header.sender() == "b";
+      if (summed && (chunk.payload == nullptr || chunk.payload->front() != 3.0f || chunk.payload->back() != 3.0f)) {
+        wrong_.fetch_add(1);
+      }
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        bytes_ += chunk.bytes();
+        last_ = Clock::now();
+      }
+      arrived_.notify_all();
+      if (summed && to_b_) {
+        Envelope down{ChunkKind::kBroadcast,
+                      chunk.header.iteration(),
+                      chunk.header.policy_version(),
+                      0,
+                      chunk.header.chunk(),
+                      total_workers_,
+                      "c",
+                      {},
+                      chunk.payload};
+        to_b_->Send(sidecar::EncodeChunk("job", chunk_bytes_, down), kSendTimeout);
+      }
+      v1::Ack ack;
+      ack.set_chunk(chunk.header.chunk());
+      ack.set_accepted(true);
+      if (!stream->Write(ack)) break;
+    }
+    return grpc::Status::OK;
+  }
+  grpc::Status Join(grpc::ServerContext*, grpc::ServerReaderWriter<WireChunk, WireChunk>*) override {
+    return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "not a gateway");
+  }
+
+  // Waits until `bytes` have arrived in all; returns when the last of them did.
+  Clock::time_point WaitFor(int64_t bytes) {
+    std::unique_lock<std::mutex> lock(mu_);
+    arrived_.wait(lock, [&] { return bytes_ >= bytes; });
+    return last_;
+  }
+  int64_t bytes() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return bytes_;
+  }
+  int wrong() const { return wrong_.load(); }
+
+ private:
+  const int64_t chunk_bytes_;
+  const int total_workers_;
+  std::unique_ptr<sidecar::PeerLink> to_b_;
+  std::mutex mu_;
+  std::condition_variable arrived_;
+  int64_t bytes_ = 0;
+  Clock::time_point last_;
+  std::atomic<int> wrong_{0};
+};
+
+std::string PolicyYaml(int64_t model_bytes, int64_t chunk_bytes) {
+  const int64_t chunks = (model_bytes + chunk_bytes - 1) / chunk_bytes;
+  return absl::StrCat("version: 1\nstrategy: \"star\"\ndataCenters: [\"a\", \"b\", \"c\"]\nmodelBytes: ", model_bytes,
+                      "\nchunkBytes: ", chunk_bytes,
+                      "\nphaseBarrier: false\nshards:\n  - root: \"c\"\n    firstChunk: 0\n    numChunks: ", chunks,
+                      "\n    reduce: {a: \"b\", b: \"c\"}\n    broadcast: {a: \"c\", b: \"c\"}\nauxRoutes: []\n");
+}
+
+struct Hop {
+  double gbps = 0;
+  double cpu_seconds_per_gb = 0;
+};
+
+int Run(const std::string& bin_dir, int64_t model_mb, int64_t chunk_kb, int iterations, double relay_gb) {
+  const int64_t chunk_bytes = chunk_kb << 10;
+  const int64_t model_bytes = model_mb << 20;
+  const int64_t chunks = model_bytes / chunk_bytes;
+  testing::TempDir dir;
+  std::ofstream(dir.path() + "/policy.yaml") << PolicyYaml(model_bytes, chunk_bytes);
+
+  PeerC c(chunk_bytes, 3);
+  int c_port = 0;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &c_port);
+  builder.SetMaxReceiveMessageSize(-1);
+  builder.RegisterService(&c);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  const std::string b_address = absl::StrCat("127.0.0.1:", testing::FreePort());
+  const std::string c_address = absl::StrCat("127.0.0.1:", c_port);
+  testing::Process b({bin_dir + "/geostorm-sidecar", "--dc", "b", "--policy", dir.path() + "/policy.yaml", "--listen",
+                      b_address, "--peer", "a=" + c_address, "--peer", "c=" + c_address, "--workers", "1",
+                      "--total-workers", "3", "--timeout-ms", "60000", "--insecure"},
+                     dir.path() + "/b.log");
+  c.ConnectBack(b_address);
+  sidecar::PeerLink a_to_b("b", b_address, grpc::InsecureChannelCredentials(), 64 << 20, 64 << 20);
+
+  // The same payloads are sent again and again: this process never copies them.
+  auto ones = std::make_shared<Floats>(static_cast<size_t>(chunk_bytes / 4), 1.0f);
+  auto twos = std::make_shared<Floats>(static_cast<size_t>(chunk_bytes / 4), 2.0f);
+  auto wire = [&](ChunkKind kind, uint64_t t, int64_t k, const std::string& sender, std::vector<std::string> route,
+                  const sidecar::Payload& data) {
+    return sidecar::EncodeChunk("job", chunk_bytes, {kind, t, 1, 0, k, 1, sender, std::move(route), data});
+  };
+
+  // Relay: a -> b -> c, warmed up with one model's worth first.
+  auto relay = [&](int64_t bytes) {
+    const int64_t before = c.bytes();
+    const auto start = Clock::now();
+    const double cpu = CpuSeconds(b.pid());
+    for (int64_t sent = 0, k = 0; sent < bytes; sent += chunk_bytes, k = (k + 1) % chunks) {
+      a_to_b.Send(wire(ChunkKind::kReduce, 0, k, "a", {"c"}, twos), kSendTimeout);
+    }
+    const double seconds = Seconds(c.WaitFor(before + bytes) - start);
+    return Hop{bytes / seconds / 1e9, (CpuSeconds(b.pid()) - cpu) / (bytes / 1e9)};
+  };
+  relay(model_bytes);
+  const Hop relayed = relay(static_cast<int64_t>(relay_gb * 1e9) / chunk_bytes * chunk_bytes);
+
+  // Aggregate-forward: iteration t's chunks go out once t - 2 is back.
+  grpc::ClientContext context;
+  std::unique_ptr<sidecar::JoinStream> member =
+      sidecar::DataPlaneStub(
+          grpc::CreateCustomChannel(b_address, grpc::InsecureChannelCredentials(), sidecar::PeerChannelArguments()))
+          .Join(&context);
+  std::mutex mu;
+  std::condition_variable done;
+  int64_t results = 0;
+  std::thread reader([&] {
+    WireChunk r;
+    while (member->Read(&r)) {
+      std::lock_guard<std::mutex> lock(mu);
+      ++results;
+      done.notify_all();
+    }
+  });
+  auto wait_results = [&](int64_t n) {
+    std::unique_lock<std::mutex> lock(mu);
+    return done.wait_for(lock, std::chrono::seconds(60), [&] { return results >= n; });
+  };
+  const int64_t before = c.bytes();
+  Clock::time_point start;
+  double cpu = 0;
+  std::thread from_a([&] {
+    for (int t = 0; t < iterations; ++t) {
+      if (t >= 2 && !wait_results((t - 1) * chunks)) return;
+      for (int64_t k = 0; k < chunks; ++k) {
+        a_to_b.Send(wire(ChunkKind::kReduce, static_cast<uint64_t>(t), k, "a", {}, twos), kSendTimeout);
+      }
+    }
+  });
+  for (int t = 0; t < iterations; ++t) {
+    if (t >= 2 && !wait_results((t - 1) * chunks)) break;
+    if (t == 1) {  // iteration 0 warms up
+      start = Clock::now();
+      cpu = CpuSeconds(b.pid());
+    }
+    for (int64_t k = 0; k < chunks; ++k)
+      member->Write(wire(ChunkKind::kLocal, static_cast<uint64_t>(t), k, "member", {}, ones));
+  }
+  const bool complete = wait_results(iterations * chunks);
+  const double seconds = Seconds(Clock::now() - start);
+  const double summed_gb = static_cast<double>((iterations - 1) * model_bytes) / 1e9;
+  const Hop aggregated{summed_gb / seconds, (CpuSeconds(b.pid()) - cpu) / summed_gb};
+  from_a.join();
+  context.TryCancel();
+  reader.join();
+  if (!complete || c.bytes() - before != iterations * model_bytes || c.wrong() > 0) {
+    std::fprintf(stderr,
+                 "hop_bench: aggregate-forward incomplete or wrong (%lld of %d iterations, %d wrong sums); see %s\n",
+                 static_cast<long long>(results / chunks), iterations, c.wrong(), b.log_path().c_str());
+    std::fputs(b.Log().c_str(), stderr);
+    return 1;
+  }
+  const double memcpy_gbps = MemcpyGBps(static_cast<size_t>(model_bytes));
+  std::printf("chunks of %lld KiB; memcpy of %lld MiB in this process: %.2f GB/s\n", static_cast<long long>(chunk_kb),
+              static_cast<long long>(model_mb), memcpy_gbps);
+  std::printf("%-18s %8s %10s %16s\n", "hop", "GB/s", "x memcpy", "sidecar CPU s/GB");
+  std::printf("%-18s %8.2f %10.2f %16.2f\n", "relay", relayed.gbps, relayed.gbps / memcpy_gbps,
+              relayed.cpu_seconds_per_gb);
+  std::printf("%-18s %8.2f %10.2f %16.2f\n", "aggregate-forward", aggregated.gbps, aggregated.gbps / memcpy_gbps,
+              aggregated.cpu_seconds_per_gb);
+  std::printf("{\"relay_gbps\": %.3f, \"aggregate_forward_gbps\": %.3f, \"memcpy_gbps\": %.3f}\n", relayed.gbps,
+              aggregated.gbps, memcpy_gbps);
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  return 0;
+}
+
+}  // namespace
+}  // namespace geostorm::bench
+
+int main(int argc, char** argv) {
+  CLI::App app("One relay hop and one aggregate-forward hop through a real sidecar, on loopback");
+  std::string bin_dir = "build/bin";
+  int64_t model_mb = 64, chunk_kb = 1024;
+  int iterations = 12;
+  double relay_gb = 2;
+  app.add_option("--bin-dir", bin_dir, "where geostorm-sidecar is");
+  app.add_option("--model-mb", model_mb, "gradient size per iteration (MiB)")->check(CLI::PositiveNumber);
+  app.add_option("--chunk-kb", chunk_kb, "chunk size (KiB)")->check(CLI::PositiveNumber);
+  app.add_option("--iterations", iterations, "aggregate-forward iterations (the first warms up)")
+      ->check(CLI::Range(2, 1000));
+  app.add_option("--relay-gb", relay_gb, "payload to relay (GB)")->check(CLI::PositiveNumber);
+  CLI11_PARSE(app, argc, argv);
+  return geostorm::bench::Run(bin_dir, model_mb, chunk_kb, iterations, relay_gb);
+}
