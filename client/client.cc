@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <cstring>
 #include <thread>
 
@@ -41,6 +42,11 @@ const std::string& Client::data_center() const { return impl_->info.data_center(
 
 absl::Status Client::AllReduceStreaming(uint64_t iteration, absl::Span<const float> gradient,
                                         const ChunkCallback& on_chunk) {
+  return Stream(iteration, gradient, 0, on_chunk);
+}
+
+absl::Status Client::Stream(uint64_t iteration, absl::Span<const float> gradient, uint64_t layout,
+                            const ChunkCallback& on_chunk) {
   if (static_cast<int64_t>(gradient.size()) != model_floats()) {
     return absl::InvalidArgumentError(
         absl::StrCat("gradient has ", gradient.size(), " values; the job's model has ", model_floats()));
@@ -52,6 +58,7 @@ absl::Status Client::AllReduceStreaming(uint64_t iteration, absl::Span<const flo
   std::thread writer([&] {
     v1::GradientChunk chunk;
     chunk.set_iteration(iteration);
+    chunk.set_layout(layout);
     for (int64_t k = 0; k < chunks; ++k) {
       const int64_t first = k * step;
       const int64_t n = std::min(step, model_floats() - first);
@@ -85,6 +92,49 @@ absl::Status Client::AllReduceStreaming(uint64_t iteration, absl::Span<const flo
                                                received, " of ", chunks, " result chunks"));
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<int> Client::AllReduce(uint64_t iteration, absl::Span<const Tensor> tensors) {
+  std::vector<const Tensor*> by_name;
+  for (const Tensor& t : tensors) by_name.push_back(&t);
+  std::sort(by_name.begin(), by_name.end(), [](const Tensor* a, const Tensor* b) { return a->name < b->name; });
+  // FNV-1a over every name and size, in layout order; 0 is kept for a flat gradient.
+  uint64_t layout = 0xcbf29ce484222325ull;
+  auto mix = [&](const void* p, size_t n) {
+    for (size_t i = 0; i < n; ++i) layout = (layout ^ static_cast<const unsigned char*>(p)[i]) * 0x100000001b3ull;
+  };
+  int64_t floats = 0;
+  for (size_t i = 0; i < by_name.size(); ++i) {
+    const Tensor& t = *by_name[i];
+    if (t.name.empty()) return absl::InvalidArgumentError("a tensor has no name");
+    if (i > 0 && by_name[i - 1]->name == t.name) {
+      return absl::InvalidArgumentError(absl::StrCat("tensor '", t.name, "' is given twice"));
+    }
+    const uint64_t size = t.values.size();
+    mix(t.name.data(), t.name.size() + 1);  // with its terminating NUL
+    mix(&size, sizeof size);
+    floats += static_cast<int64_t>(size);
+  }
+  if (floats != model_floats()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the tensors have ", floats, " values in all; the job's model has ", model_floats()));
+  }
+  if (layout == 0) layout = 1;
+  std::vector<float> flat;
+  flat.reserve(static_cast<size_t>(floats));
+  for (const Tensor* t : by_name) flat.insert(flat.end(), t->values.begin(), t->values.end());
+  int contributors = 0;
+  absl::Status s = Stream(iteration, flat, layout, [&](int64_t first, absl::Span<const float> v, int c) {
+    std::copy(v.begin(), v.end(), flat.begin() + first);
+    contributors = c;
+  });
+  if (!s.ok()) return s;
+  auto next = flat.begin();
+  for (const Tensor* t : by_name) {
+    std::copy(next, next + static_cast<std::ptrdiff_t>(t->values.size()), t->values.begin());
+    next += static_cast<std::ptrdiff_t>(t->values.size());
+  }
+  return contributors;
 }
 
 absl::StatusOr<int> Client::AllReduce(uint64_t iteration, absl::Span<float> gradient) {

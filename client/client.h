@@ -5,6 +5,10 @@
 //   std::vector<float> grad(c->model_floats());
 //   absl::StatusOr<int> contributors = c->AllReduce(iteration, grad);  // grad now holds the sum
 //
+// or, with the model's gradient as named tensors (any order; their sizes add up
+// to model_floats()):
+//   c->AllReduce(iteration, {{"fc.weight", w}, {"fc.bias", b}});
+//
 // Divide by the contributor count for a mean and apply your own optimiser: these
 // are all-reduce semantics, as with DDP. A Client is not thread-safe; use one per
 // thread.
@@ -15,11 +19,18 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 
 namespace geostorm {
+
+// One named tensor of a worker's gradient, summed in place.
+struct Tensor {
+  std::string name;
+  absl::Span<float> values;
+};
 
 class Client {
  public:
@@ -43,6 +54,13 @@ class Client {
   // Streaming form: `on_chunk(first_float, values, contributors)` runs for each
   // result chunk as it arrives, in arrival order, while the gradient is still
   // being sent.
+  // Several named tensors as one gradient. They are laid out by name, so every
+  // worker may pass them in its own order; the names and sizes (fingerprinted
+  // into each chunk) must be the same on every worker of the job, or the sidecars
+  // refuse to sum them and the iteration fails with an error saying so. Errors
+  // name a tensor that is duplicated or empty, and a total size that is not the model's.
+  [[nodiscard]] absl::StatusOr<int> AllReduce(uint64_t iteration, absl::Span<const Tensor> tensors);
+
   using ChunkCallback = std::function<void(int64_t first_float, absl::Span<const float> sum, int contributors)>;
   [[nodiscard]] absl::Status AllReduceStreaming(uint64_t iteration, absl::Span<const float> gradient,
                                                 const ChunkCallback& on_chunk);
@@ -50,6 +68,8 @@ class Client {
  private:
   struct Impl;
   explicit Client(std::unique_ptr<Impl> impl);
+  absl::Status Stream(uint64_t iteration, absl::Span<const float> gradient, uint64_t layout,
+                      const ChunkCallback& on_chunk);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -3,6 +3,9 @@
 // iteration t the value Value(d, w, t, i) at index i; every worker checks that it
 // gets back exactly the sum over all DCs and workers. Exits 0 when every
 // iteration was exact, 1 on a wrong value, 3 on a failed iteration.
+// With --tensors N the gradient goes as N named tensors of unequal sizes, handed
+// over in an order of the worker's own (the client lays them out by name).
+#include <algorithm>
 #include <cstdio>
 
 #include "CLI/CLI.hpp"
@@ -23,6 +26,7 @@ int main(int argc, char** argv) {
   uint64_t first = 0;
   bool keep_going = false;
   bool unchecked = false;
+  int tensors = 0;
   app.add_option("--sidecar", address, "the sidecar's worker API")->required();
   app.add_option("--dc-index", dc, "this worker's DC index");
   app.add_option("--worker-index", worker, "this worker's index in its DC");
@@ -33,6 +37,7 @@ int main(int argc, char** argv) {
   app.add_flag("--keep-going", keep_going, "after a failed iteration, go on to the next one");
   app.add_flag("--unchecked", unchecked,
                "benchmarks: send the same gradient every time and check only the contributors");
+  app.add_option("--tensors", tensors, "send the gradient as this many named tensors");
   CLI11_PARSE(app, argc, argv);
 
   absl::StatusOr<geostorm::Client> client = geostorm::Client::Connect(address);
@@ -45,6 +50,18 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::vector<float> grad(client->model_floats());
+  // Tensor j is "t<j>" with a share of the model growing with j, so that names in
+  // order are the flat order of `grad`; the list is rotated per worker.
+  std::vector<geostorm::Tensor> named;
+  int64_t start = 0;
+  for (int j = 0; j < tensors; ++j) {
+    const int64_t share = static_cast<int64_t>(grad.size()) * 2 * (j + 1) / (tensors * (tensors + 1));
+    const int64_t size = j + 1 == tensors ? static_cast<int64_t>(grad.size()) - start : share;
+    named.push_back({"t" + std::to_string(100 + j),
+                     absl::MakeSpan(grad).subspan(static_cast<size_t>(start), static_cast<size_t>(size))});
+    start += size;
+  }
+  if (!named.empty()) std::rotate(named.begin(), named.begin() + (dc * workers + worker) % tensors, named.end());
   int failed = 0;
   for (uint64_t t = first; t < first + static_cast<uint64_t>(iterations); ++t) {
     if (!unchecked || t == first) {
@@ -52,7 +69,8 @@ int main(int argc, char** argv) {
       for (int64_t k = 0; k < 17; ++k) period[k] = Value(dc, worker, t, k);
       for (size_t i = 0; i < grad.size(); ++i) grad[i] = period[i % 17];
     }
-    absl::StatusOr<int> contributors = client->AllReduce(t, absl::MakeSpan(grad));
+    absl::StatusOr<int> contributors =
+        named.empty() ? client->AllReduce(t, absl::MakeSpan(grad)) : client->AllReduce(t, named);
     if (!contributors.ok()) {
       std::printf("iteration %lu failed: %s\n", static_cast<unsigned long>(t),
                   std::string(contributors.status().message()).c_str());

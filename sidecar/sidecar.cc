@@ -432,11 +432,13 @@ class SidecarImpl final : public Sidecar, public DataPlaneService, public Worker
                                                      " chunks of ", config_.policy.chunk_bytes, " bytes"));
     }
     if (member_) {
-      Envelope e{ChunkKind::kLocal, t, config_.policy.version, 0, k, 1, session, {}, chunk.payload};
+      Envelope e{ChunkKind::kLocal,    t, config_.policy.version, 0, k, 1, session, {}, chunk.payload,
+                 chunk.header.layout()};
       member_->Send(EncodeChunk(config_.job, config_.policy.chunk_bytes, e));
       return absl::OkStatus();
     }
-    absl::Status s = Engine([&](Aggregator& a) { return a.OnLocal(t, k, session, chunk.payload); });
+    absl::Status s =
+        Engine([&](Aggregator& a) { return a.OnLocal(t, k, session, chunk.payload, 1, chunk.header.layout()); });
     Count("local", Outcome(s));
     return s;
   }
@@ -485,7 +487,8 @@ class SidecarImpl final : public Sidecar, public DataPlaneService, public Worker
     const char* phase = PhaseName(e.kind);
     absl::Status s;
     if (e.kind == ChunkKind::kLocal) {
-      s = Engine([&](Aggregator& a) { return a.OnLocal(e.iteration, e.chunk, e.sender, e.data, e.contributors); });
+      s = Engine(
+          [&](Aggregator& a) { return a.OnLocal(e.iteration, e.chunk, e.sender, e.data, e.contributors, e.layout); });
     } else {
       s = Engine([&](Aggregator& a) { return a.OnPeer(e); });
       if (s.ok() && !e.route.empty()) {

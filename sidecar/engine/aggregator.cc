@@ -125,17 +125,27 @@ void Aggregator::Accumulate(ChunkState& state, const Payload& data) {
   AddFloats(state.sum.data(), data->data(), state.sum.data(), data->size());
 }
 
+absl::Status Aggregator::MatchLayout(ChunkState& state, int64_t chunk, const std::string& from, uint64_t layout) {
+  if (!state.layout) state.layout = layout;
+  if (*state.layout == layout) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "chunk ", chunk, " from '", from, "' has tensor layout ", absl::Hex(layout), " where the others have ",
+      absl::Hex(*state.layout), ": every worker must all-reduce the same tensor names and sizes"));
+}
+
 absl::Status Aggregator::OnLocal(uint64_t iteration, int64_t chunk, const std::string& contributor, const Payload& data,
-                                 int contributors) {
+                                 int contributors, uint64_t layout) {
   if (absl::Status s = CheckChunk(iteration, chunk, data); !s.ok()) return s;
   ChunkState& state = Iteration(iteration).chunks[chunk];
   if (state.local >= config_.local_contributors) {
     return absl::AlreadyExistsError(
         absl::StrCat("chunk ", chunk, " already has all ", config_.local_contributors, " local contributions"));
   }
-  if (!state.seen.insert("local:" + contributor).second) {
+  if (state.seen.count("local:" + contributor)) {
     return absl::AlreadyExistsError(absl::StrCat("duplicate chunk ", chunk, " from '", contributor, "'"));
   }
+  if (absl::Status s = MatchLayout(state, chunk, contributor, layout); !s.ok()) return s;
+  state.seen.insert("local:" + contributor);
   Accumulate(state, data);
   state.contributors += contributors;
   if (++state.local == config_.local_contributors) ++state.inputs;
@@ -173,9 +183,11 @@ absl::Status Aggregator::OnPeer(const Envelope& in) {
           absl::StrCat("'", in.sender, "' is not a reduce child of ", config_.data_center, " in shard ", shard));
     }
     ChunkState& state = Iteration(in.iteration).chunks[in.chunk];
-    if (state.sent || !state.seen.insert(in.sender).second) {
+    if (state.sent || state.seen.count(in.sender)) {
       return absl::AlreadyExistsError(absl::StrCat("duplicate reduce chunk ", in.chunk, " from '", in.sender, "'"));
     }
+    if (absl::Status s = MatchLayout(state, in.chunk, in.sender, in.layout); !s.ok()) return s;
+    state.seen.insert(in.sender);
     Accumulate(state, in.data);
     state.contributors += in.contributors;
     ++state.inputs;
@@ -191,6 +203,7 @@ absl::Status Aggregator::OnPeer(const Envelope& in) {
     if (state.delivered) {
       return absl::AlreadyExistsError(absl::StrCat("duplicate broadcast chunk ", in.chunk));
     }
+    if (absl::Status s = MatchLayout(state, in.chunk, in.sender, in.layout); !s.ok()) return s;
     if (in.contributors != config_.total_contributors) {
       return absl::InvalidArgumentError(absl::StrCat("result chunk ", in.chunk, " sums ", in.contributors,
                                                      " contributors, expected ", config_.total_contributors));
@@ -229,8 +242,16 @@ void Aggregator::MaybeForward(uint64_t iteration, int64_t chunk) {
     for (auto& [k, sum] : ready) Deliver(iteration, k, contributors, std::move(sum));
     return;
   }
-  Envelope up{ChunkKind::kReduce,  iteration, policy.version, shard, chunk, state.contributors,
-              config_.data_center, {},        std::move(data)};
+  Envelope up{ChunkKind::kReduce,
+              iteration,
+              policy.version,
+              shard,
+              chunk,
+              state.contributors,
+              config_.data_center,
+              {},
+              std::move(data),
+              state.layout.value_or(0)};
   SendOverEdge(std::move(up), policy, core::Phase::kReduce, plan.reduce_parent[self_]);
 }
 
@@ -244,7 +265,8 @@ void Aggregator::Deliver(uint64_t iteration, int64_t chunk, int contributors, Pa
   for (size_t v = 0; v < plan.broadcast_parent.size(); ++v) {
     if (plan.broadcast_parent[v] != self_) continue;
     Envelope down{
-        ChunkKind::kBroadcast, iteration, policy.version, shard, chunk, contributors, config_.data_center, {}, data};
+        ChunkKind::kBroadcast,   iteration, policy.version, shard, chunk, contributors, config_.data_center, {}, data,
+        state.layout.value_or(0)};
     SendOverEdge(std::move(down), policy, core::Phase::kBroadcast, static_cast<int>(v));
   }
   results_.push_back({iteration, chunk, contributors, std::move(data)});

@@ -26,6 +26,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -52,6 +53,7 @@ struct Envelope {
   std::string sender;              // the DC (or member) whose sum this is
   std::vector<std::string> route;  // hops still to go after the receiver, final receiver last
   Payload data;
+  uint64_t layout = 0;  // the workers' tensor layout (see OnLocal)
 };
 
 // Something to send: `peer` is the next hop (a DC name or a member id).
@@ -99,9 +101,11 @@ class Aggregator {
   void set_path_chooser(PathChooser chooser) { chooser_ = std::move(chooser); }
 
   // One local contribution (a worker's gradient chunk or a member's LOCAL chunk).
-  // `contributor` names it for duplicate detection.
+  // `contributor` names it for duplicate detection. `layout` fingerprints the
+  // named tensors the gradient was flattened from (0: one flat gradient); every
+  // contribution to a chunk, local or from peers, must have the same one.
   [[nodiscard]] absl::Status OnLocal(uint64_t iteration, int64_t chunk, const std::string& contributor,
-                                     const Payload& data, int contributors = 1);
+                                     const Payload& data, int contributors = 1, uint64_t layout = 0);
 
   // A chunk from a peer gateway (reduce, broadcast, or one to relay).
   [[nodiscard]] absl::Status OnPeer(const Envelope& chunk);
@@ -130,7 +134,8 @@ class Aggregator {
     int contributors = 0;  // workers in `sum`
     bool sent = false;
     bool delivered = false;
-    std::set<std::string> seen;  // contributors and child DCs already counted
+    std::optional<uint64_t> layout;  // of the first contribution
+    std::set<std::string> seen;      // contributors and child DCs already counted
   };
   struct IterationState {
     const core::Policy* policy = nullptr;
@@ -141,6 +146,7 @@ class Aggregator {
 
   IterationState& Iteration(uint64_t iteration);
   absl::Status CheckChunk(uint64_t iteration, int64_t chunk, const Payload& data) const;
+  static absl::Status MatchLayout(ChunkState& state, int64_t chunk, const std::string& from, uint64_t layout);
   int ShardOf(const core::Policy& policy, int64_t chunk) const;
   void Accumulate(ChunkState& state, const Payload& data);
   void MaybeForward(uint64_t iteration, int64_t chunk);

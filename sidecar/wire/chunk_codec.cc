@@ -38,6 +38,7 @@ WireChunk EncodeChunk(const std::string& job, int64_t chunk_bytes, const Envelop
   h.set_contributors(in.contributors);
   h.set_sender(in.sender);
   for (const std::string& hop : in.route) h.add_route(hop);
+  h.set_layout(in.layout);
   out.set_payload(in.data);
   h.set_length(out.bytes());
   h.set_crc32c(in.data ? Crc32c(in.data->data(), static_cast<size_t>(out.bytes())) : Crc32c(nullptr, 0));
@@ -98,6 +99,7 @@ absl::StatusOr<Envelope> DecodeChunk(const WireLimits& limits, const WireChunk& 
   e.contributors = in.contributors();
   e.sender = in.sender();
   e.route.assign(in.route().begin(), in.route().end());
+  e.layout = in.layout();
   e.data = wire.payload;
   return e;
 }

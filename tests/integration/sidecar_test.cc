@@ -61,6 +61,16 @@ INSTANTIATE_TEST_SUITE_P(Loopback, ExactSums,
                            return name;
                          });
 
+TEST(NamedTensors, WorkersHandingThemInTheirOwnOrderGetExactSums) {
+  JobSpec spec;
+  spec.topology = kTwoDcs;
+  spec.strategy = "netstorm";
+  spec.workers = 3;
+  spec.iterations = 5;
+  spec.worker_flags = {"--tensors", "4"};  // each of the 6 workers rotates the list differently
+  ExpectExactRun(spec);
+}
+
 TEST(ExactSumsLarge, RelayRoutesAnd64MiBGradients) {
   JobSpec spec;
   spec.topology = "mesh-5dc-hetero.yaml";

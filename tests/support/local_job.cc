@@ -133,6 +133,7 @@ void LocalJob::StartWorkers(uint64_t first, int iterations, bool keep_going) {
                                        "--first-iteration",
                                        std::to_string(first)};
       if (keep_going) argv.push_back("--keep-going");
+      argv.insert(argv.end(), spec_.worker_flags.begin(), spec_.worker_flags.end());
       workers_.emplace_back(argv, Log(absl::StrCat("worker-from-", first), i, w));
     }
   }

@@ -27,6 +27,7 @@ struct JobSpec {
   int iterations = 20;
   int timeout_ms = 20000;
   std::vector<std::string> sidecar_flags;  // extra flags for every gateway
+  std::vector<std::string> worker_flags;   // extra flags for every synthetic worker
   bool with_controller = false;            // gateways use --controller, not --policy
 };
 

@@ -186,6 +186,26 @@ TEST_F(AggregatorRejects, MalformedOutOfRangeDuplicateAndForeignChunks) {
   EXPECT_TRUE(root_.IterationDone(0));
 }
 
+TEST_F(AggregatorRejects, ContributionsFlattenedFromOtherTensorsAreNeverSummed) {
+  Envelope named = Reduce(0);
+  named.layout = 0xabc;
+  ASSERT_TRUE(root_.OnPeer(named).ok());
+  // A local gradient that is one flat tensor, or other named tensors, is refused by name.
+  absl::Status flat = root_.OnLocal(0, 0, "w0", std::make_shared<Floats>(250, 2.0f));
+  EXPECT_EQ(flat.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(flat.message().find("from 'w0' has tensor layout 0 where the others have abc"), std::string::npos) << flat;
+  EXPECT_EQ(root_.OnLocal(0, 0, "w0", std::make_shared<Floats>(250, 2.0f), 1, 0xdef).code(),
+            absl::StatusCode::kFailedPrecondition);
+  Envelope other = Reduce(0);
+  other.sender = policy_.data_centers[(policy_.shards[0].root + 2) % 4];
+  other.layout = 0xdef;
+  EXPECT_EQ(root_.OnPeer(other).code(), absl::StatusCode::kFailedPrecondition);
+  // The refusals were not counted as contributions: the right ones still complete it.
+  other.layout = 0xabc;
+  ASSERT_TRUE(root_.OnPeer(other).ok());
+  EXPECT_TRUE(root_.OnLocal(0, 0, "w0", std::make_shared<Floats>(250, 2.0f), 1, 0xabc).ok());
+}
+
 TEST_F(AggregatorRejects, AbandonedIterationsRefuseLateChunks) {
   ASSERT_TRUE(root_.OnPeer(Reduce(0)).ok());
   EXPECT_EQ(root_.Abandon(1), std::vector<uint64_t>{0});
