@@ -55,7 +55,7 @@ int main(int argc, char** argv) {
   std::vector<geostorm::Tensor> named;
   int64_t start = 0;
   for (int j = 0; j < tensors; ++j) {
-    const int64_t share = static_cast<int64_t>(grad.size()) * 2 * (j + 1) / (tensors * (tensors + 1));
+    const int64_t share = static_cast<int64_t>(grad.size()) * 2 * (j + 1) / (int64_t{tensors} * (tensors + 1));
     const int64_t size = j + 1 == tensors ? static_cast<int64_t>(grad.size()) - start : share;
     named.push_back({"t" + std::to_string(100 + j),
                      absl::MakeSpan(grad).subspan(static_cast<size_t>(start), static_cast<size_t>(size))});
