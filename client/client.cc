@@ -8,11 +8,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "geostorm/v1/worker.grpc.pb.h"
+#include "sidecar/transport/data_plane.h"
 
 namespace geostorm {
 
 struct Client::Impl {
-  std::unique_ptr<v1::Worker::Stub> stub;
+  std::unique_ptr<v1::Worker::Stub> stub;      // Describe
+  std::unique_ptr<sidecar::WorkerStub> frames;  // AllReduce, payloads not copied by protobuf
   v1::JobInfo info;
 };
 
@@ -26,7 +28,9 @@ absl::StatusOr<Client> Client::Connect(const std::string& address) {
   args.SetMaxReceiveMessageSize(-1);
   args.SetMaxSendMessageSize(-1);
   auto impl = std::make_unique<Impl>();
-  impl->stub = v1::Worker::NewStub(grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+  auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  impl->stub = v1::Worker::NewStub(channel);
+  impl->frames = std::make_unique<sidecar::WorkerStub>(channel);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   context.set_wait_for_ready(true);
@@ -52,35 +56,38 @@ absl::Status Client::Stream(uint64_t iteration, absl::Span<const float> gradient
         absl::StrCat("gradient has ", gradient.size(), " values; the job's model has ", model_floats()));
   }
   grpc::ClientContext context;
-  auto stream = impl_->stub->AllReduce(&context);
+  auto stream = impl_->frames->AllReduce(&context);
   const int64_t step = chunk_floats();
   const int64_t chunks = (model_floats() + step - 1) / step;
   std::thread writer([&] {
-    v1::GradientChunk chunk;
-    chunk.set_iteration(iteration);
-    chunk.set_layout(layout);
+    sidecar::GradientFrame chunk;
+    chunk.header.set_iteration(iteration);
+    chunk.header.set_layout(layout);
     for (int64_t k = 0; k < chunks; ++k) {
-      const int64_t first = k * step;
-      const int64_t n = std::min(step, model_floats() - first);
-      chunk.set_chunk(k);
-      chunk.mutable_payload()->assign(reinterpret_cast<const char*>(gradient.data() + first), n * sizeof(float));
+      const auto values = gradient.subspan(static_cast<size_t>(k * step), static_cast<size_t>(step));
+      chunk.header.set_chunk(k);
+      chunk.set_payload(std::make_shared<sidecar::Floats>(values.begin(), values.end()));  // sent from here, not copied
       if (!stream->Write(chunk)) break;
     }
     stream->WritesDone();
   });
-  v1::ResultChunk result;
+  sidecar::ResultFrame result;
   int64_t received = 0;
   std::string error;
   while (received < chunks && stream->Read(&result)) {
-    if (!result.error().empty()) {
-      error = result.error();
+    const v1::ResultChunk& r = result.header;
+    if (!r.error().empty()) {
+      error = r.error();
       break;
     }
-    const int64_t first = result.chunk() * step;
-    const size_t n = result.payload().size() / sizeof(float);
-    std::vector<float> values(n);
-    std::memcpy(values.data(), result.payload().data(), n * sizeof(float));
-    on_chunk(first, values, result.contributors());
+    const int64_t want = r.chunk() < 0 || r.chunk() >= chunks ? -1 : std::min(step, model_floats() - r.chunk() * step);
+    if (result.bytes() != want * static_cast<int64_t>(sizeof(float))) {
+      error = absl::StrCat("the sidecar sent result chunk ", r.chunk(), " with ", result.bytes(), " bytes, expected ",
+                           std::max<int64_t>(want, 0) * 4);
+      break;
+    }
+    const sidecar::Payload values = sidecar::PayloadOf(result);
+    on_chunk(r.chunk() * step, absl::MakeConstSpan(values->data(), values->size()), r.contributors());
     ++received;
   }
   context.TryCancel();

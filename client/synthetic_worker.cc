@@ -37,7 +37,8 @@ int main(int argc, char** argv) {
   app.add_flag("--keep-going", keep_going, "after a failed iteration, go on to the next one");
   app.add_flag("--unchecked", unchecked,
                "benchmarks: send the same gradient every time and check only the contributors");
-  app.add_option("--tensors", tensors, "send the gradient as this many named tensors");
+  app.add_option("--tensors", tensors, "send the gradient as this many named tensors (the last given counts)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   CLI11_PARSE(app, argc, argv);
 
   absl::StatusOr<geostorm::Client> client = geostorm::Client::Connect(address);

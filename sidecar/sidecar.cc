@@ -432,18 +432,19 @@ class SidecarImpl final : public Sidecar, public DataPlaneService, public Worker
                                                      " chunks of ", config_.policy.chunk_bytes, " bytes"));
     }
     if (member_) {
-      Envelope e{ChunkKind::kLocal,    t, config_.policy.version, 0, k, 1, session, {}, chunk.payload,
+      Envelope e{ChunkKind::kLocal,    t, config_.policy.version, 0, k, 1, session, {}, PayloadOf(chunk),
                  chunk.header.layout()};
       member_->Send(EncodeChunk(config_.job, config_.policy.chunk_bytes, e));
       return absl::OkStatus();
     }
     absl::Status s =
-        Engine([&](Aggregator& a) { return a.OnLocal(t, k, session, chunk.payload, 1, chunk.header.layout()); });
+        Engine([&](Aggregator& a) { return a.OnLocal(t, k, session, PayloadOf(chunk), 1, chunk.header.layout()); });
     Count("local", Outcome(s));
     return s;
   }
 
   absl::Status OnWireChunk(const WireChunk& wire) {
+    if (wire.header.route_size() > 0 && engine_) return Relay(wire);
     absl::StatusOr<Envelope> e = DecodeChunk(limits_, wire);
     if (!e.ok()) {
       Count("unknown", Outcome(e.status()));
@@ -482,6 +483,35 @@ class SidecarImpl final : public Sidecar, public DataPlaneService, public Worker
     return Accept(*e);
   }
 
+  // A chunk with hops left goes on unread: its header is checked, its payload is
+  // neither copied nor checksummed here (the final receiver does that).
+  absl::Status Relay(WireChunk wire) {
+    const std::string hop = wire.header.route(0);
+    auto link = links_.find(hop);
+    absl::Status s = CheckHeader(limits_, wire);
+    if (s.ok() && link == links_.end()) {
+      s = absl::InvalidArgumentError(absl::StrCat("relay hop '", hop, "' is not a peer of ", config_.data_center));
+    }
+    if (!s.ok()) {
+      Count("unknown", Outcome(s));
+      LogRefusal(wire.header.iteration(), wire.header.chunk(), wire.header.sender(), s);
+      return s;
+    }
+    double priority = 0;
+    {
+      std::lock_guard<std::mutex> lock(engine_mu_);
+      priority = engine_->Priority(wire.header.iteration(), wire.header.shard(), wire.header.chunk());
+    }
+    const char* phase = wire.header.kind() == v1::CHUNK_BROADCAST ? "broadcast" : "reduce";
+    wire.header.mutable_route()->erase(wire.header.mutable_route()->begin());
+    if (!link->second->Send(std::move(wire), config_.timeout, priority)) {
+      Count(phase, "dropped");
+      return absl::ResourceExhaustedError(absl::StrCat("peer '", hop, "' did not take a relayed chunk in time"));
+    }
+    Count(phase, "relayed");
+    return absl::OkStatus();
+  }
+
   // A decoded chunk into the engine, counted by outcome.
   absl::Status Accept(const Envelope& e) {
     const char* phase = PhaseName(e.kind);
@@ -498,6 +528,7 @@ class SidecarImpl final : public Sidecar, public DataPlaneService, public Worker
     }
     Count(phase, Outcome(s));
     if (!s.ok()) LogRefusal(e.iteration, e.chunk, e.sender, s);
+    if (IsLayoutMismatch(s)) Abandon(e.iteration, s);  // it can never be summed: fail it now, with the reason
     return s;
   }
 

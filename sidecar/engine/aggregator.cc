@@ -125,12 +125,18 @@ void Aggregator::Accumulate(ChunkState& state, const Payload& data) {
   AddFloats(state.sum.data(), data->data(), state.sum.data(), data->size());
 }
 
+constexpr char kLayoutMismatch[] = "type.geostorm.io/layout-mismatch";
+
+bool IsLayoutMismatch(const absl::Status& s) { return s.GetPayload(kLayoutMismatch).has_value(); }
+
 absl::Status Aggregator::MatchLayout(ChunkState& state, int64_t chunk, const std::string& from, uint64_t layout) {
   if (!state.layout) state.layout = layout;
   if (*state.layout == layout) return absl::OkStatus();
-  return absl::FailedPreconditionError(absl::StrCat(
+  absl::Status s = absl::FailedPreconditionError(absl::StrCat(
       "chunk ", chunk, " from '", from, "' has tensor layout ", absl::Hex(layout), " where the others have ",
       absl::Hex(*state.layout), ": every worker must all-reduce the same tensor names and sizes"));
+  s.SetPayload(kLayoutMismatch, absl::Cord());
+  return s;
 }
 
 absl::Status Aggregator::OnLocal(uint64_t iteration, int64_t chunk, const std::string& contributor, const Payload& data,

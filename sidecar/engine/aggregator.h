@@ -85,6 +85,11 @@ struct AggregatorConfig {
 // list of hops (first hop first, the edge's receiver last). Returns an index.
 using PathChooser = std::function<size_t(const std::vector<std::vector<std::string>>& paths, int64_t bytes)>;
 
+// True for the refusal of a contribution flattened from other named tensors than
+// the chunk's others: the iteration can never be summed, so it should fail now
+// rather than time out.
+bool IsLayoutMismatch(const absl::Status& s);
+
 // Chunk buffers are a few MiB each and come and go at line rate. By default glibc
 // maps and unmaps each one, so every chunk pays page faults on fresh memory; this
 // keeps freed chunk memory in the heap for reuse. Call once at start-up.
@@ -124,6 +129,8 @@ class Aggregator {
   uint64_t latest_version() const { return policies_.rbegin()->second->version; }
   int64_t num_chunks() const { return num_chunks_; }
   int64_t ChunkFloats(int64_t chunk) const;
+  // A chunk's send order on its peer link (see Outgoing::priority).
+  double Priority(uint64_t iteration, int shard, int64_t chunk) const;
 
  private:
   struct ChunkState {
@@ -153,7 +160,6 @@ class Aggregator {
   void Deliver(uint64_t iteration, int64_t chunk, int contributors, Payload data);
   void SendOverEdge(Envelope chunk, const core::Policy& policy, core::Phase phase, int to);
   int DcIndex(const std::string& name) const;
-  double Priority(uint64_t iteration, int shard, int64_t chunk) const;
 
   AggregatorConfig config_;
   int self_ = -1;

@@ -60,4 +60,14 @@ std::unique_ptr<JoinStream> DataPlaneStub::Join(grpc::ClientContext* context) {
       grpc::internal::ClientReaderWriterFactory<WireChunk, WireChunk>::Create(channel_.get(), join_, context));
 }
 
+WorkerStub::WorkerStub(std::shared_ptr<grpc::Channel> channel)
+    : channel_(std::move(channel)), all_reduce_(kAllReduce, RpcMethod::BIDI_STREAMING, channel_) {}
+
+std::unique_ptr<grpc::ClientReaderWriter<GradientFrame, ResultFrame>> WorkerStub::AllReduce(
+    grpc::ClientContext* context) {
+  return std::unique_ptr<grpc::ClientReaderWriter<GradientFrame, ResultFrame>>(
+      grpc::internal::ClientReaderWriterFactory<GradientFrame, ResultFrame>::Create(channel_.get(), all_reduce_,
+                                                                                   context));
+}
+
 }  // namespace geostorm::sidecar

@@ -62,6 +62,17 @@ class DataPlaneStub {
   const grpc::internal::RpcMethod join_;
 };
 
+// The framed AllReduce call of geostorm.v1.Worker, for the worker library.
+class WorkerStub {
+ public:
+  explicit WorkerStub(std::shared_ptr<grpc::Channel> channel);
+  std::unique_ptr<grpc::ClientReaderWriter<GradientFrame, ResultFrame>> AllReduce(grpc::ClientContext* context);
+
+ private:
+  std::shared_ptr<grpc::Channel> channel_;
+  const grpc::internal::RpcMethod all_reduce_;
+};
+
 }  // namespace geostorm::sidecar
 
 #endif  // GEOSTORM_SIDECAR_TRANSPORT_DATA_PLANE_H_

@@ -47,11 +47,11 @@ WireChunk EncodeChunk(const std::string& job, int64_t chunk_bytes, const Envelop
 
 v1::Chunk ToProto(const WireChunk& in) {
   v1::Chunk out = in.header;
-  if (in.payload) out.set_payload(reinterpret_cast<const char*>(in.payload->data()), static_cast<size_t>(in.bytes()));
+  if (Payload p = PayloadOf(in)) out.set_payload(reinterpret_cast<const char*>(p->data()), static_cast<size_t>(in.bytes()));
   return out;
 }
 
-absl::StatusOr<Envelope> DecodeChunk(const WireLimits& limits, const WireChunk& wire) {
+absl::Status CheckHeader(const WireLimits& limits, const WireChunk& wire) {
   const v1::Chunk& in = wire.header;
   if (in.job() != limits.job) return absl::NotFoundError(absl::StrCat("chunk for unknown job '", in.job(), "'"));
   const int64_t chunks = (limits.model_bytes + limits.chunk_bytes - 1) / limits.chunk_bytes;
@@ -67,7 +67,18 @@ absl::StatusOr<Envelope> DecodeChunk(const WireLimits& limits, const WireChunk& 
     return absl::InvalidArgumentError(absl::StrCat("field 'length': ", in.length(), " with a payload of ", wire.bytes(),
                                                    " bytes, expected ", expected));
   }
-  if (Crc32c(wire.payload->data(), static_cast<size_t>(expected)) != in.crc32c()) {
+  if (in.kind() == v1::CHUNK_KIND_UNSPECIFIED || !v1::ChunkKind_IsValid(in.kind())) {
+    return absl::InvalidArgumentError("field 'kind': unspecified");
+  }
+  if (in.contributors() < 1) return absl::InvalidArgumentError("field 'contributors': must be at least 1");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Envelope> DecodeChunk(const WireLimits& limits, const WireChunk& wire) {
+  if (absl::Status s = CheckHeader(limits, wire); !s.ok()) return s;
+  const v1::Chunk& in = wire.header;
+  Payload data = PayloadOf(wire);
+  if (Crc32c(data->data(), static_cast<size_t>(wire.bytes())) != in.crc32c()) {
     return absl::DataLossError(absl::StrCat("chunk ", in.chunk(), " of iteration ", in.iteration(), " from '",
                                             in.sender(), "' fails its CRC32C"));
   }
@@ -91,7 +102,6 @@ absl::StatusOr<Envelope> DecodeChunk(const WireLimits& limits, const WireChunk& 
     default:
       return absl::InvalidArgumentError("field 'kind': unspecified");
   }
-  if (in.contributors() < 1) return absl::InvalidArgumentError("field 'contributors': must be at least 1");
   e.iteration = in.iteration();
   e.policy_version = in.policy_version();
   e.shard = in.shard();
@@ -100,7 +110,7 @@ absl::StatusOr<Envelope> DecodeChunk(const WireLimits& limits, const WireChunk& 
   e.sender = in.sender();
   e.route.assign(in.route().begin(), in.route().end());
   e.layout = in.layout();
-  e.data = wire.payload;
+  e.data = std::move(data);
   return e;
 }
 

@@ -22,6 +22,10 @@ struct WireLimits {
 
 WireChunk EncodeChunk(const std::string& job, int64_t chunk_bytes, const Envelope& in);
 
+// Everything but the payload's checksum: what a relay checks before it sends a
+// chunk on unread. Errors as DecodeChunk's.
+[[nodiscard]] absl::Status CheckHeader(const WireLimits& limits, const WireChunk& in);
+
 // Errors: kNotFound for another job, kDataLoss for a checksum mismatch,
 // kInvalidArgument / kOutOfRange for malformed fields. The message names the field.
 [[nodiscard]] absl::StatusOr<Envelope> DecodeChunk(const WireLimits& limits, const WireChunk& in);

@@ -10,16 +10,21 @@
 //   stream->Write(c);            // header bytes, then the payload's own memory
 //
 // Sending hands gRPC the payload's memory (kept alive by a reference until the
-// transport is done with it). Receiving copies the payload once, out of gRPC's
-// buffers into an aligned Floats; a payload whose length is not a multiple of 4
-// keeps its byte count in `payload_bytes` for the decoder to refuse.
+// transport is done with it). Receiving copies nothing: the payload stays in
+// gRPC's buffers (`received`, referenced slices) until PayloadOf() copies it
+// once into aligned Floats, so that a relay can send it on unread. A payload
+// whose length is not a multiple of 4 keeps its byte count in `payload_bytes`
+// for the decoder to refuse.
 // Thread-compatible, like the protobuf messages.
 #ifndef GEOSTORM_SIDECAR_WIRE_FRAMED_H_
 #define GEOSTORM_SIDECAR_WIRE_FRAMED_H_
 
 #include <grpcpp/impl/serialization_traits.h>
 #include <grpcpp/support/byte_buffer.h>
+#include <grpcpp/support/slice.h>
 #include <grpcpp/support/status.h>
+
+#include <vector>
 
 #include <google/protobuf/message_lite.h>
 
@@ -31,14 +36,16 @@ namespace geostorm::sidecar {
 
 template <typename Header, int kField>
 struct Framed {
-  Header header;    // the bulk field is left unset here
-  Payload payload;  // null: no payload
+  Header header;                      // the bulk field is left unset here
+  Payload payload;                    // a sender's values (null: none, or see `received`)
+  std::vector<grpc::Slice> received;  // a received payload, still in gRPC's buffers
   int64_t payload_bytes = 0;
 
   int64_t bytes() const { return payload_bytes; }
   void set_payload(Payload p) {
     payload_bytes = p ? static_cast<int64_t>(p->size() * sizeof(float)) : 0;
     payload = std::move(p);
+    received.clear();
   }
 };
 
@@ -46,11 +53,19 @@ using WireChunk = Framed<v1::Chunk, v1::Chunk::kPayloadFieldNumber>;
 using GradientFrame = Framed<v1::GradientChunk, v1::GradientChunk::kPayloadFieldNumber>;
 using ResultFrame = Framed<v1::ResultChunk, v1::ResultChunk::kPayloadFieldNumber>;
 
+// The payload as values: `payload` itself, or the received bytes copied out
+// (padded with zeros to whole floats). Null when there is none.
+Payload CopyOut(const std::vector<grpc::Slice>& received, int64_t bytes);
+template <typename Header, int kField>
+Payload PayloadOf(const Framed<Header, kField>& f) {
+  return f.payload ? f.payload : CopyOut(f.received, f.payload_bytes);
+}
+
 // The untemplated halves of the gRPC codec below.
 grpc::Status SerializeFramed(const google::protobuf::MessageLite& header, int field, const Payload& payload,
-                             grpc::ByteBuffer* out);
-grpc::Status DeserializeFramed(grpc::ByteBuffer* in, int field, google::protobuf::MessageLite* header, Payload* payload,
-                               int64_t* payload_bytes);
+                             const std::vector<grpc::Slice>& received, int64_t received_bytes, grpc::ByteBuffer* out);
+grpc::Status DeserializeFramed(grpc::ByteBuffer* in, int field, google::protobuf::MessageLite* header,
+                               std::vector<grpc::Slice>* received, int64_t* payload_bytes);
 
 }  // namespace geostorm::sidecar
 
@@ -62,10 +77,11 @@ class SerializationTraits<geostorm::sidecar::Framed<Header, kField>, void> {
  public:
   static Status Serialize(const geostorm::sidecar::Framed<Header, kField>& msg, ByteBuffer* out, bool* own_buffer) {
     *own_buffer = true;
-    return geostorm::sidecar::SerializeFramed(msg.header, kField, msg.payload, out);
+    return geostorm::sidecar::SerializeFramed(msg.header, kField, msg.payload, msg.received, msg.payload_bytes, out);
   }
   static Status Deserialize(ByteBuffer* in, geostorm::sidecar::Framed<Header, kField>* msg) {
-    return geostorm::sidecar::DeserializeFramed(in, kField, &msg->header, &msg->payload, &msg->payload_bytes);
+    msg->payload = nullptr;
+    return geostorm::sidecar::DeserializeFramed(in, kField, &msg->header, &msg->received, &msg->payload_bytes);
   }
 };
 

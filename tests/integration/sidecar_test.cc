@@ -71,6 +71,27 @@ TEST(NamedTensors, WorkersHandingThemInTheirOwnOrderGetExactSums) {
   ExpectExactRun(spec);
 }
 
+TEST(NamedTensors, OtherTensorsInAnotherDcFailTheIterationSayingSo) {
+  JobSpec spec;
+  spec.topology = kTwoDcs;
+  spec.strategy = "star";
+  spec.iterations = 1;
+  spec.timeout_ms = 4000;
+  spec.worker_flags = {"--tensors", "3"};
+  spec.dc_worker_flags[1] = {"--tensors", "2"};  // the last one wins
+  LocalJob job(spec);
+  job.StartSidecars();
+  job.StartWorkers(0, 1);
+  const std::vector<int> codes = job.WaitWorkers(std::chrono::seconds(30));
+  ASSERT_EQ(codes, (std::vector<int>{3, 3})) << job.WorkerLogs();  // both failed, neither got a sum
+  // The root's DC is told why; the other may only see its iteration time out.
+  const int root = job.policy().shards[0].root;
+  const std::string logs = job.WorkerLogs();
+  EXPECT_NE(logs.find("has tensor layout"), std::string::npos) << logs;
+  EXPECT_NE(job.GatewayLog(root).find("every worker must all-reduce the same tensor names and sizes"),
+            std::string::npos);
+}
+
 TEST(ExactSumsLarge, RelayRoutesAnd64MiBGradients) {
   JobSpec spec;
   spec.topology = "mesh-5dc-hetero.yaml";

@@ -134,6 +134,9 @@ void LocalJob::StartWorkers(uint64_t first, int iterations, bool keep_going) {
                                        std::to_string(first)};
       if (keep_going) argv.push_back("--keep-going");
       argv.insert(argv.end(), spec_.worker_flags.begin(), spec_.worker_flags.end());
+      if (auto it = spec_.dc_worker_flags.find(i); it != spec_.dc_worker_flags.end()) {
+        argv.insert(argv.end(), it->second.begin(), it->second.end());
+      }
       workers_.emplace_back(argv, Log(absl::StrCat("worker-from-", first), i, w));
     }
   }

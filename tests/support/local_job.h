@@ -28,6 +28,7 @@ struct JobSpec {
   int timeout_ms = 20000;
   std::vector<std::string> sidecar_flags;  // extra flags for every gateway
   std::vector<std::string> worker_flags;   // extra flags for every synthetic worker
+  std::map<int, std::vector<std::string>> dc_worker_flags;  // and for the workers of DC i, after those
   bool with_controller = false;            // gateways use --controller, not --policy
 };
 

@@ -194,6 +194,8 @@ TEST_F(AggregatorRejects, ContributionsFlattenedFromOtherTensorsAreNeverSummed) 
   absl::Status flat = root_.OnLocal(0, 0, "w0", std::make_shared<Floats>(250, 2.0f));
   EXPECT_EQ(flat.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(flat.message().find("from 'w0' has tensor layout 0 where the others have abc"), std::string::npos) << flat;
+  EXPECT_TRUE(IsLayoutMismatch(flat));
+  EXPECT_FALSE(IsLayoutMismatch(root_.OnLocal(0, 0, "w0", std::make_shared<Floats>(9, 2.0f), 1, 0xabc)));
   EXPECT_EQ(root_.OnLocal(0, 0, "w0", std::make_shared<Floats>(250, 2.0f), 1, 0xdef).code(),
             absl::StatusCode::kFailedPrecondition);
   Envelope other = Reduce(0);
