@@ -12,11 +12,20 @@
 //               three streams in and two out; the figure is the summed payload
 //               leaving b per second, checked value by value at c.
 // The sidecar's CPU time (from /proc) is reported per GB, since on a 2-core
-// machine this process competes with it.
+// machine this process competes with it. The baseline is the same hop with no
+// gRPC and no sidecar: a child process that only read()s from one loopback TCP
+// socket and write()s to another, the most any relay process can do here.
 //
 //   hop_bench --bin-dir build/bin [--model-mb 64] [--chunk-kb 1024] [--iterations 12] [--relay-gb 2]
 #include <grpcpp/grpcpp.h>
 #include <CLI/CLI.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -58,6 +67,79 @@ double CpuSeconds(pid_t pid) {
   return (user + system) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
+struct Hop {
+  double gbps = 0;
+  double cpu_seconds_per_gb = 0;
+};
+
+// A connected loopback TCP pair: {accepted, connected}.
+std::pair<int, int> TcpPair() {
+  const int listener = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(listener, 1) != 0 ||
+      getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    std::perror("hop_bench: loopback listener");
+    std::exit(1);
+  }
+  const int client = socket(AF_INET, SOCK_STREAM, 0);
+  if (connect(client, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    std::perror("hop_bench: loopback connect");
+    std::exit(1);
+  }
+  const int server = accept(listener, nullptr, nullptr);
+  close(listener);
+  return {server, client};
+}
+
+// GB/s through a bare forwarding process: this process writes `bytes` into one
+// socket, a child copies them to another, a thread here reads them back.
+Hop BareForwarder(int64_t bytes) {
+  auto [in_far, in_near] = TcpPair();    // this process -> child
+  auto [out_far, out_near] = TcpPair();  // child -> this process
+  std::vector<char> buffer(1 << 20);     // allocated before fork: the child of a threaded process must not malloc
+  const pid_t child = fork();
+  if (child == 0) {
+    close(in_near);
+    close(out_far);
+    for (ssize_t n; (n = read(in_far, buffer.data(), buffer.size())) > 0;) {
+      for (ssize_t off = 0; off < n;) {
+        const ssize_t w = write(out_near, buffer.data() + off, static_cast<size_t>(n - off));
+        if (w <= 0) _exit(1);
+        off += w;
+      }
+    }
+    _exit(0);
+  }
+  close(in_far);
+  close(out_near);
+  std::vector<char> payload(1 << 20, 1);
+  const auto start = Clock::now();
+  std::thread sink([&, fd = out_far] {
+    for (int64_t got = 0; got < bytes;) {
+      const ssize_t n = read(fd, buffer.data(), buffer.size());
+      if (n <= 0) break;
+      got += n;
+    }
+  });
+  for (int64_t sent = 0; sent < bytes;) {
+    const ssize_t n = write(in_near, payload.data(), static_cast<size_t>(std::min<int64_t>(bytes - sent, 1 << 20)));
+    if (n <= 0) break;
+    sent += n;
+  }
+  close(in_near);
+  sink.join();
+  const double seconds = Seconds(Clock::now() - start);
+  close(out_far);
+  rusage usage{};
+  wait4(child, nullptr, 0, &usage);
+  const double cpu = static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+                     static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+  return {static_cast<double>(bytes) / seconds / 1e9, cpu / (static_cast<double>(bytes) / 1e9)};
+}
+
 double MemcpyGBps(size_t bytes) {
   std::vector<char> a(bytes, 1), b(bytes, 0);
   std::memcpy(b.data(), a.data(), bytes);  // touch both
@@ -70,13 +152,24 @@ double MemcpyGBps(size_t bytes) {
   return kRounds * static_cast<double>(bytes) / Seconds(Clock::now() - start) / 1e9;
 }
 
+// The value at byte `at` of a received payload, which may straddle slices.
+float ValueAt(const WireChunk& chunk, size_t at) {
+  unsigned char bytes[4];
+  size_t start = 0, got = 0;
+  for (const grpc::Slice& s : chunk.received) {
+    const size_t end = start + s.size();
+    for (size_t i = std::max(at + got, start); i < end && got < 4; ++i) bytes[got++] = s.begin()[i - start];
+    start = end;
+  }
+  float v = 0;
+  if (got == 4) std::memcpy(&v, bytes, 4);
+  return v;
+}
+
 // The first and the last value of a received payload (without copying it out).
 bool EdgesAre(const WireChunk& chunk, float want) {
-  if (chunk.received.empty() || chunk.received.front().size() < 4 || chunk.received.back().size() < 4) return false;
-  float first = 0, last = 0;
-  std::memcpy(&first, chunk.received.front().begin(), 4);
-  std::memcpy(&last, chunk.received.back().end() - 4, 4);
-  return first == want && last == want;
+  return chunk.bytes() >= 4 && ValueAt(chunk, 0) == want &&
+         ValueAt(chunk, static_cast<size_t>(chunk.bytes()) - 4) == want;
 }
 
 // DC "c": counts what b sends it and answers each reduce chunk with its broadcast.
@@ -145,11 +238,6 @@ std::string PolicyYaml(int64_t model_bytes, int64_t chunk_bytes) {
                       "\nphaseBarrier: false\nshards:\n  - root: \"c\"\n    firstChunk: 0\n    numChunks: ", chunks,
                       "\n    reduce: {a: \"b\", b: \"c\"}\n    broadcast: {a: \"c\", b: \"c\"}\nauxRoutes: []\n");
 }
-
-struct Hop {
-  double gbps = 0;
-  double cpu_seconds_per_gb = 0;
-};
 
 int Run(const std::string& bin_dir, int64_t model_mb, int64_t chunk_kb, int iterations, double relay_gb) {
   const int64_t chunk_bytes = chunk_kb << 10;
@@ -252,15 +340,21 @@ int Run(const std::string& bin_dir, int64_t model_mb, int64_t chunk_kb, int iter
     return 1;
   }
   const double memcpy_gbps = MemcpyGBps(static_cast<size_t>(model_bytes));
+  const Hop bare = BareForwarder(static_cast<int64_t>(relay_gb * 1e9));
+  const double bare_gbps = bare.gbps;
   std::printf("chunks of %lld KiB; memcpy of %lld MiB in this process: %.2f GB/s\n", static_cast<long long>(chunk_kb),
               static_cast<long long>(model_mb), memcpy_gbps);
-  std::printf("%-18s %8s %10s %16s\n", "hop", "GB/s", "x memcpy", "sidecar CPU s/GB");
-  std::printf("%-18s %8.2f %10.2f %16.2f\n", "relay", relayed.gbps, relayed.gbps / memcpy_gbps,
-              relayed.cpu_seconds_per_gb);
-  std::printf("%-18s %8.2f %10.2f %16.2f\n", "aggregate-forward", aggregated.gbps, aggregated.gbps / memcpy_gbps,
-              aggregated.cpu_seconds_per_gb);
-  std::printf("{\"relay_gbps\": %.3f, \"aggregate_forward_gbps\": %.3f, \"memcpy_gbps\": %.3f}\n", relayed.gbps,
-              aggregated.gbps, memcpy_gbps);
+  std::printf("%-22s %8s %10s %12s %14s %18s\n", "hop", "GB/s", "x memcpy", "x forwarder", "CPU s per GB",
+              "GB/s per CPU-s");
+  for (const auto& [name, hop] : {std::pair{"relay", relayed}, std::pair{"aggregate-forward", aggregated},
+                                  std::pair{"bare TCP forwarder", bare}}) {
+    std::printf("%-22s %8.2f %10.2f %12.2f %14.2f %18.2f\n", name, hop.gbps, hop.gbps / memcpy_gbps,
+                hop.gbps / bare_gbps, hop.cpu_seconds_per_gb, 1 / hop.cpu_seconds_per_gb);
+  }
+  std::printf(
+      "{\"relay_gbps\": %.3f, \"aggregate_forward_gbps\": %.3f, \"memcpy_gbps\": %.3f, \"bare_forwarder_gbps\": "
+      "%.3f}\n",
+      relayed.gbps, aggregated.gbps, memcpy_gbps, bare_gbps);
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   return 0;
 }

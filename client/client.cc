@@ -13,7 +13,7 @@
 namespace geostorm {
 
 struct Client::Impl {
-  std::unique_ptr<v1::Worker::Stub> stub;      // Describe
+  std::unique_ptr<v1::Worker::Stub> stub;       // Describe
   std::unique_ptr<sidecar::WorkerStub> frames;  // AllReduce, payloads not copied by protobuf
   v1::JobInfo info;
 };

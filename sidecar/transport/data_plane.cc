@@ -67,7 +67,7 @@ std::unique_ptr<grpc::ClientReaderWriter<GradientFrame, ResultFrame>> WorkerStub
     grpc::ClientContext* context) {
   return std::unique_ptr<grpc::ClientReaderWriter<GradientFrame, ResultFrame>>(
       grpc::internal::ClientReaderWriterFactory<GradientFrame, ResultFrame>::Create(channel_.get(), all_reduce_,
-                                                                                   context));
+                                                                                    context));
 }
 
 }  // namespace geostorm::sidecar

@@ -47,7 +47,8 @@ WireChunk EncodeChunk(const std::string& job, int64_t chunk_bytes, const Envelop
 
 v1::Chunk ToProto(const WireChunk& in) {
   v1::Chunk out = in.header;
-  if (Payload p = PayloadOf(in)) out.set_payload(reinterpret_cast<const char*>(p->data()), static_cast<size_t>(in.bytes()));
+  if (Payload p = PayloadOf(in))
+    out.set_payload(reinterpret_cast<const char*>(p->data()), static_cast<size_t>(in.bytes()));
   return out;
 }
 

@@ -57,8 +57,8 @@ grpc::Status SerializeFramed(const google::protobuf::MessageLite& header, int fi
     // The payload's own memory; gRPC drops its reference (and with it, maybe the
     // buffer) once the bytes are on the socket.
     auto* owner = new Payload(payload);
-    slices.emplace_back(const_cast<float*>(payload->data()), bytes, [](void* p) { delete static_cast<Payload*>(p); },
-                        owner);
+    slices.emplace_back(
+        const_cast<float*>(payload->data()), bytes, [](void* p) { delete static_cast<Payload*>(p); }, owner);
   } else if (bytes > 0) {
     slices.insert(slices.end(), received.begin(), received.end());  // references, as they came in
   }

@@ -26,10 +26,10 @@ struct JobSpec {
   int64_t model_bytes = 1 << 20;
   int iterations = 20;
   int timeout_ms = 20000;
-  std::vector<std::string> sidecar_flags;  // extra flags for every gateway
-  std::vector<std::string> worker_flags;   // extra flags for every synthetic worker
+  std::vector<std::string> sidecar_flags;                   // extra flags for every gateway
+  std::vector<std::string> worker_flags;                    // extra flags for every synthetic worker
   std::map<int, std::vector<std::string>> dc_worker_flags;  // and for the workers of DC i, after those
-  bool with_controller = false;            // gateways use --controller, not --policy
+  bool with_controller = false;                             // gateways use --controller, not --policy
 };
 
 // A CA and a certificate for 127.0.0.1 signed by it, made with the openssl tool
