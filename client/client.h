@@ -51,16 +51,17 @@ class Client {
   // failed the iteration (a dead peer, a timeout, bad input).
   [[nodiscard]] absl::StatusOr<int> AllReduce(uint64_t iteration, absl::Span<float> gradient);
 
-  // Streaming form: `on_chunk(first_float, values, contributors)` runs for each
-  // result chunk as it arrives, in arrival order, while the gradient is still
-  // being sent.
   // Several named tensors as one gradient. They are laid out by name, so every
   // worker may pass them in its own order; the names and sizes (fingerprinted
   // into each chunk) must be the same on every worker of the job, or the sidecars
   // refuse to sum them and the iteration fails with an error saying so. Errors
-  // name a tensor that is duplicated or empty, and a total size that is not the model's.
+  // name a tensor that is duplicated or empty, and a total size that is not the
+  // model's.
   [[nodiscard]] absl::StatusOr<int> AllReduce(uint64_t iteration, absl::Span<const Tensor> tensors);
 
+  // Streaming form: `on_chunk(first_float, values, contributors)` runs for each
+  // result chunk as it arrives, in arrival order, while the gradient is still
+  // being sent.
   using ChunkCallback = std::function<void(int64_t first_float, absl::Span<const float> sum, int contributors)>;
   [[nodiscard]] absl::Status AllReduceStreaming(uint64_t iteration, absl::Span<const float> gradient,
                                                 const ChunkCallback& on_chunk);

@@ -6,7 +6,7 @@
 //
 //   WireChunk c;                 // = Framed<v1::Chunk, 13>
 //   c.header.set_chunk(4);       // every field but payload
-//   c.payload = values;          // shared, never copied on the way out
+//   c.set_payload(values);       // shared, never copied on the way out
 //   stream->Write(c);            // header bytes, then the payload's own memory
 //
 // Sending hands gRPC the payload's memory (kept alive by a reference until the
