@@ -108,6 +108,17 @@ TEST(WireFaults, GatewayRefusesBadChunksCountsThemAndStillSumsExactly) {
   EXPECT_EQ(*contributors, 2);
   for (float v : grad) ASSERT_EQ(v, 4.0f);
 
+  // Named tensors that cannot be laid out are refused before anything is sent.
+  std::vector<float> a(1'000), b(1'000), c(999);
+  auto refusal = [&](std::vector<Tensor> tensors) {
+    return std::string(worker->AllReduce(1, tensors).status().message());
+  };
+  EXPECT_NE(refusal({{"w", absl::MakeSpan(a)}, {"w", absl::MakeSpan(b)}}).find("tensor 'w' is given twice"),
+            std::string::npos);
+  EXPECT_NE(refusal({{"w", absl::MakeSpan(a)}, {"b", absl::MakeSpan(c)}}).find("1999 values in all"),
+            std::string::npos);
+  EXPECT_NE(refusal({{"", absl::MakeSpan(a)}, {"b", absl::MakeSpan(b)}}).find("no name"), std::string::npos);
+
   EXPECT_EQ(Metric(metrics, "accepted"), 2 + 2);  // west's two chunks + east's worker's two
   EXPECT_EQ(Metric(metrics, "duplicate"), 1);
   EXPECT_EQ(Metric(metrics, "checksum_error"), 1);
