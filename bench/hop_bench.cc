@@ -341,7 +341,6 @@ int Run(const std::string& bin_dir, int64_t model_mb, int64_t chunk_kb, int iter
   }
   const double memcpy_gbps = MemcpyGBps(static_cast<size_t>(model_bytes));
   const Hop bare = BareForwarder(static_cast<int64_t>(relay_gb * 1e9));
-  const double bare_gbps = bare.gbps;
   std::printf("chunks of %lld KiB; memcpy of %lld MiB in this process: %.2f GB/s\n", static_cast<long long>(chunk_kb),
               static_cast<long long>(model_mb), memcpy_gbps);
   std::printf("%-22s %8s %10s %12s %14s %18s\n", "hop", "GB/s", "x memcpy", "x forwarder", "CPU s per GB",
@@ -349,12 +348,12 @@ int Run(const std::string& bin_dir, int64_t model_mb, int64_t chunk_kb, int iter
   for (const auto& [name, hop] : {std::pair{"relay", relayed}, std::pair{"aggregate-forward", aggregated},
                                   std::pair{"bare TCP forwarder", bare}}) {
     std::printf("%-22s %8.2f %10.2f %12.2f %14.2f %18.2f\n", name, hop.gbps, hop.gbps / memcpy_gbps,
-                hop.gbps / bare_gbps, hop.cpu_seconds_per_gb, 1 / hop.cpu_seconds_per_gb);
+                hop.gbps / bare.gbps, hop.cpu_seconds_per_gb, 1 / hop.cpu_seconds_per_gb);
   }
   std::printf(
       "{\"relay_gbps\": %.3f, \"aggregate_forward_gbps\": %.3f, \"memcpy_gbps\": %.3f, \"bare_forwarder_gbps\": "
       "%.3f}\n",
-      relayed.gbps, aggregated.gbps, memcpy_gbps, bare_gbps);
+      relayed.gbps, aggregated.gbps, memcpy_gbps, bare.gbps);
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   return 0;
 }

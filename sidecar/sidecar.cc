@@ -520,11 +520,7 @@ class SidecarImpl final : public Sidecar, public DataPlaneService, public Worker
       s = Engine(
           [&](Aggregator& a) { return a.OnLocal(e.iteration, e.chunk, e.sender, e.data, e.contributors, e.layout); });
     } else {
-      s = Engine([&](Aggregator& a) { return a.OnPeer(e); });
-      if (s.ok() && !e.route.empty()) {
-        Count(phase, "relayed");
-        return s;
-      }
+      s = Engine([&](Aggregator& a) { return a.OnPeer(e); });  // routed chunks never get here: see Relay
     }
     Count(phase, Outcome(s));
     if (!s.ok()) LogRefusal(e.iteration, e.chunk, e.sender, s);

@@ -8,7 +8,8 @@
 //     chunk goes to the parent, or, at the root, becomes the result;
 //   - a result is delivered locally and sent to the broadcast children; a
 //     broadcast chunk from the parent is delivered and passed on the same way;
-//   - a chunk whose route has hops left is relayed unread;
+//   - a chunk whose route has hops left is relayed unread (the sidecar forwards
+//     routed chunks from the wire itself, as received bytes, before decoding);
 //   - with phase_barrier (parameter-server semantics) a root holds its shard's
 //     sums until the whole shard is reduced, then broadcasts them.
 // A tree edge with aux routes goes over whichever path the PathChooser picks.
