@@ -28,7 +28,7 @@ configure: deps
 build: configure
 	cmake --build $(BUILD) -j $(JOBS)
 
-lint: configure
+lint: build
 	./scripts/lint.sh $(BUILD)
 
 format:

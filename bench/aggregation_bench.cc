@@ -48,17 +48,17 @@ void BM_AggregateChunks(benchmark::State& state) {
   geostorm::core::PlanOptions o;
   o.star_root = 0;
   const geostorm::core::Policy policy = geostorm::core::PlanTopology(*t, "star", model, kChunk, o).value();
-  std::vector<geostorm::sidecar::Payload> local, remote;
+  std::vector<geostorm::wire::Payload> local, remote;
   for (int64_t k = 0; k < policy.num_chunks(); ++k) {
-    local.push_back(std::make_shared<geostorm::sidecar::Floats>(kChunk / 4, 1.0f));
-    remote.push_back(std::make_shared<geostorm::sidecar::Floats>(kChunk / 4, 2.0f));
+    local.push_back(std::make_shared<geostorm::wire::Floats>(kChunk / 4, 1.0f));
+    remote.push_back(std::make_shared<geostorm::wire::Floats>(kChunk / 4, 2.0f));
   }
   uint64_t iteration = 0;
   geostorm::sidecar::Aggregator root({"job", "a", 1, 2}, policy);
   for (auto _ : state) {
     for (int64_t k = 0; k < policy.num_chunks(); ++k) {
-      geostorm::sidecar::Envelope e{
-          geostorm::sidecar::ChunkKind::kReduce, iteration, policy.version, 0, k, 1, "b", {}, remote[k]};
+      geostorm::wire::Envelope e{
+          geostorm::wire::ChunkKind::kReduce, iteration, policy.version, 0, k, 1, "b", {}, remote[k]};
       if (!root.OnPeer(e).ok() || !root.OnLocal(iteration, k, "w", local[k]).ok()) state.SkipWithError("refused");
     }
     benchmark::DoNotOptimize(root.TakeResults());

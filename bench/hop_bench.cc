@@ -38,17 +38,17 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "sidecar/transport/data_plane.h"
 #include "sidecar/transport/peer_link.h"
-#include "sidecar/wire/chunk_codec.h"
 #include "tests/support/process.h"
+#include "wire/chunk_codec.h"
+#include "wire/services.h"
 
 namespace geostorm::bench {
 namespace {
 
-using sidecar::ChunkKind;
-using sidecar::Floats;
-using sidecar::WireChunk;
+using wire::ChunkKind;
+using wire::Floats;
+using wire::WireChunk;
 using Clock = std::chrono::steady_clock;
 
 constexpr auto kSendTimeout = std::chrono::seconds(60);
@@ -173,7 +173,7 @@ bool EdgesAre(const WireChunk& chunk, float want) {
 }
 
 // DC "c": counts what b sends it and answers each reduce chunk with its broadcast.
-class PeerC final : public sidecar::DataPlaneService {
+class PeerC final : public wire::DataPlaneService {
  public:
   explicit PeerC(int total_workers) : total_workers_(total_workers) {}
   void ConnectBack(const std::string& b_address) {
@@ -266,8 +266,8 @@ int Run(const std::string& bin_dir, int64_t model_mb, int64_t chunk_kb, int iter
   auto ones = std::make_shared<Floats>(static_cast<size_t>(chunk_bytes / 4), 1.0f);
   auto twos = std::make_shared<Floats>(static_cast<size_t>(chunk_bytes / 4), 2.0f);
   auto wire = [&](ChunkKind kind, uint64_t t, int64_t k, const std::string& sender, std::vector<std::string> route,
-                  const sidecar::Payload& data) {
-    return sidecar::EncodeChunk("job", chunk_bytes, {kind, t, 1, 0, k, 1, sender, std::move(route), data});
+                  const wire::Payload& data) {
+    return wire::EncodeChunk("job", chunk_bytes, {kind, t, 1, 0, k, 1, sender, std::move(route), data});
   };
 
   // Relay: a -> b -> c, warmed up with one model's worth first.
@@ -286,8 +286,8 @@ int Run(const std::string& bin_dir, int64_t model_mb, int64_t chunk_kb, int iter
 
   // Aggregate-forward: iteration t's chunks go out once t - 2 is back.
   grpc::ClientContext context;
-  std::unique_ptr<sidecar::JoinStream> member =
-      sidecar::DataPlaneStub(
+  std::unique_ptr<wire::JoinStream> member =
+      wire::DataPlaneStub(
           grpc::CreateCustomChannel(b_address, grpc::InsecureChannelCredentials(), sidecar::PeerChannelArguments()))
           .Join(&context);
   std::mutex mu;

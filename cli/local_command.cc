@@ -1,10 +1,7 @@
 #include "cli/local_command.h"
 
-#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
-#include <netinet/in.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,10 +15,10 @@
 #include <iostream>
 #include <mutex>
 #include <nlohmann/json.hpp>
-#include <regex>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "cli/job_launcher.h"
 #include "control/control_service.h"
 #include "control/controller.h"
 #include "core/lower_bound.h"
@@ -40,49 +37,8 @@ namespace bp = boost::process;
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-// A loopback TCP port that was free a moment ago.
-int FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  int port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  ::close(fd);
-  return port;
-}
-
-// The programs next to this one (build/bin).
-std::string Sibling(const std::string& name) {
-  return (fs::read_symlink("/proc/self/exe").parent_path() / name).string();
-}
-
-struct Iteration {
-  double seconds = 0;  // the slowest gateway's
-  uint64_t version = 0;
-  int gateways = 0;
-};
-
-// Iteration -> time and policy version, from the gateways' logs.
-std::map<uint64_t, Iteration> ReadIterations(const std::vector<std::string>& logs) {
-  std::map<uint64_t, Iteration> out;
-  const std::regex line(R"(iteration (\d+) done in (\S+) s with policy v(\d+))");
-  for (const std::string& path : logs) {
-    std::ifstream in(path);
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    for (auto it = std::sregex_iterator(text.begin(), text.end(), line); it != std::sregex_iterator(); ++it) {
-      Iteration& i = out[std::stoull((*it)[1])];
-      i.seconds = std::max(i.seconds, std::stod((*it)[2]));
-      i.version = std::stoull((*it)[3]);
-      ++i.gateways;
-    }
-  }
-  return out;
-}
+// The directory of this program (build/bin), where the others are too.
+std::string BinDir() { return fs::read_symlink("/proc/self/exe").parent_path().string(); }
 
 double Quantile(std::vector<double> v, double q) {
   if (v.empty()) return 0;
@@ -127,12 +83,18 @@ class Launcher {
  public:
   explicit Launcher(const testbed::EmulatedWan* wan) : wan_(wan) {}
 
-  // A child dies with this process, even when it is killed: nothing outlives a run.
-  bp::child Start(int dc, const std::string& program, std::vector<std::string> args, const std::string& log) const {
+  // argv: the program first (job_launcher.h). A child dies with this process,
+  // even when it is killed: nothing outlives a run.
+  bp::child Start(int dc, std::vector<std::string> argv, const std::string& log) const {
     auto die_with_parent = bp::extend::on_exec_setup([](auto&) { ::prctl(PR_SET_PDEATHSIG, SIGKILL); });
-    if (wan_ == nullptr) return bp::child(Sibling(program), args, (bp::std_out & bp::std_err) > log, die_with_parent);
-    args.insert(args.begin(), {"netns", "exec", wan_->Namespace(dc), Sibling(program)});
-    return bp::child(std::string("/usr/sbin/ip"), args, (bp::std_out & bp::std_err) > log, die_with_parent);
+    std::string program = "/usr/sbin/ip";
+    if (wan_ == nullptr) {
+      program = argv.front();
+      argv.erase(argv.begin());
+    } else {
+      argv.insert(argv.begin(), {"netns", "exec", wan_->Namespace(dc)});
+    }
+    return bp::child(program, argv, (bp::std_out & bp::std_err) > log, die_with_parent);
   }
 
  private:
@@ -169,259 +131,311 @@ namespace {
 
 std::atomic<bool> interrupted{false};
 
-}  // namespace
+// One `geostorm local` run. Run() calls the steps in order; each fits on a screen.
+class LocalRun {
+ public:
+  explicit LocalRun(const LocalFlags& flags) : flags_(flags) {}
+  ~LocalRun() { Stop(); }
 
-int RunLocal(const LocalFlags& flags) {
-  absl::StatusOr<core::Topology> loaded = core::LoadTopologyFile(flags.topology);
-  if (!loaded.ok()) {
-    std::cerr << "geostorm local: " << loaded.status().message() << "\n";
-    return 2;
-  }
-  if (flags.wan && ::geteuid() != 0) {
-    std::cerr << "geostorm local: --wan needs root, for network namespaces and tc; without --wan the job runs on "
-                 "unshaped loopback\n";
-    return 2;
-  }
-  const core::Topology topology = core::ScaleRates(*loaded, flags.scale);
-  const int64_t model = static_cast<int64_t>(flags.model_mb * 1e6) / 4 * 4;
-  const int64_t chunk = flags.chunk_bytes > 0 ? flags.chunk_bytes : core::AutoChunkBytes(model);
-  core::PlanOptions plan_options;
-  plan_options.multipath = flags.multipath;
-  if (!flags.star_root.empty()) {
-    plan_options.star_root = topology.IndexOf(flags.star_root);
-    if (plan_options.star_root < 0) {
-      std::cerr << "geostorm local: --star-root " << flags.star_root << ": no such DC in " << flags.topology << "\n";
-      return 2;
+  int Run() {
+    if (absl::Status s = Plan(); !s.ok()) return Fail(s);
+    if (absl::Status s = PrepareOutput(); !s.ok()) return Fail(s);
+    if (flags_.wan) {
+      absl::StatusOr<std::unique_ptr<testbed::EmulatedWan>> up = testbed::EmulatedWan::Up(topology_, {flags_.tag});
+      if (!up.ok())
+        return Fail(absl::UnavailableError(absl::StrCat("cannot bring the emulated WAN up: ", up.status().message())));
+      wan_ = *std::move(up);
     }
+    started_ = Clock::now();
+    if (absl::Status s = StartControl(); !s.ok()) return Fail(s);
+    StartRedraw();
+    Launch();
+    WatchProgress();
+    const int failed_workers = Stop();
+    if (interrupted) {
+      std::cerr << "geostorm local: interrupted; every process stopped" << (flags_.wan ? ", the WAN torn down" : "")
+                << "\n";
+      return 130;
+    }
+    return Report(failed_workers);
   }
-  absl::StatusOr<core::Policy> initial = core::PlanTopology(flags.uniform_guess ? UniformGuess(topology) : topology,
-                                                            flags.strategy, model, chunk, plan_options);
-  if (!initial.ok()) {
-    std::cerr << "geostorm local: " << initial.status().message() << "\n";
-    return 2;
-  }
-  std::error_code ec;
-  fs::create_directories(flags.out_dir, ec);
-  if (ec) {
-    std::cerr << "geostorm local: --out " << flags.out_dir << ": " << ec.message() << "\n";
-    return 2;
-  }
-  const std::string out = fs::absolute(flags.out_dir).string();
-  fs::remove(out + "/rollout-state.json", ec);  // a fresh job
-  // The controller logs into the output directory; the terminal shows the progress.
-  spdlog::set_default_logger(spdlog::basic_logger_mt("controller", out + "/controller.log", true));
-  spdlog::flush_on(spdlog::level::info);
-  std::signal(SIGINT, [](int) { interrupted = true; });
-  std::signal(SIGTERM, [](int) { interrupted = true; });
 
-  std::unique_ptr<testbed::EmulatedWan> wan;
-  if (flags.wan) {
-    absl::StatusOr<std::unique_ptr<testbed::EmulatedWan>> up = testbed::EmulatedWan::Up(topology, {flags.tag});
-    if (!up.ok()) {
-      std::cerr << "geostorm local: cannot bring the emulated WAN up: " << up.status().message() << "\n";
-      return 1;
-    }
-    wan = *std::move(up);
+ private:
+  // Bad input exits 2, anything else 1.
+  static int Fail(const absl::Status& s) {
+    std::cerr << "geostorm local: " << s.message() << "\n";
+    return absl::IsInvalidArgument(s) || absl::IsNotFound(s) ? 2 : 1;
   }
-  const auto started = Clock::now();
-  auto since_start = [&] { return std::chrono::duration<double>(Clock::now() - started).count(); };
+
+  double SinceStart() const { return std::chrono::duration<double>(Clock::now() - started_).count(); }
+  int dcs() const { return static_cast<int>(topology_.data_centers.size()); }
+  std::string EventFile(int dc) const { return absl::StrCat(out_, "/gateway-", topology_.data_centers[dc], ".events"); }
+
+  // The topology at its scale, the sizes, and the first policy.
+  absl::Status Plan() {
+    absl::StatusOr<core::Topology> loaded = core::LoadTopologyFile(flags_.topology);
+    if (!loaded.ok()) return absl::InvalidArgumentError(loaded.status().message());
+    if (flags_.wan && ::geteuid() != 0) {
+      return absl::InvalidArgumentError(
+          "--wan needs root, for network namespaces and tc; without --wan the job runs on unshaped loopback");
+    }
+    topology_ = core::ScaleRates(*loaded, flags_.scale);
+    model_ = static_cast<int64_t>(flags_.model_mb * 1e6) / 4 * 4;
+    chunk_ = flags_.chunk_bytes > 0 ? flags_.chunk_bytes : core::AutoChunkBytes(model_);
+    plan_options_.multipath = flags_.multipath;
+    if (!flags_.star_root.empty()) {
+      plan_options_.star_root = topology_.IndexOf(flags_.star_root);
+      if (plan_options_.star_root < 0) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--star-root ", flags_.star_root, ": no such DC in ", flags_.topology));
+      }
+    }
+    absl::StatusOr<core::Policy> initial = core::PlanTopology(
+        flags_.uniform_guess ? UniformGuess(topology_) : topology_, flags_.strategy, model_, chunk_, plan_options_);
+    if (!initial.ok()) return absl::InvalidArgumentError(initial.status().message());
+    initial_ = *std::move(initial);
+    periods_ =
+        nlohmann::json::array({{{"period", 0}, {"start_s", 0.0}, {"t_min_s", TMinAt(topology_, 0, model_, chunk_)}}});
+    return absl::OkStatus();
+  }
+
+  // A fresh output directory; the controller logs into it, the terminal shows progress.
+  absl::Status PrepareOutput() {
+    std::error_code ec;
+    fs::create_directories(flags_.out_dir, ec);
+    if (ec) return absl::InvalidArgumentError(absl::StrCat("--out ", flags_.out_dir, ": ", ec.message()));
+    out_ = fs::absolute(flags_.out_dir).string();
+    for (const char* stale : {"/rollout-state.json", "/control.sock"}) fs::remove(out_ + stale, ec);
+    for (int i = 0; i < dcs(); ++i) fs::remove(EventFile(i), ec);
+    spdlog::set_default_logger(spdlog::basic_logger_mt("controller", out_ + "/controller.log", true));
+    spdlog::flush_on(spdlog::level::info);
+    std::signal(SIGINT, [](int) { interrupted = true; });
+    std::signal(SIGTERM, [](int) { interrupted = true; });
+    return absl::OkStatus();
+  }
+
   // The controller, in this process, on a Unix socket that every namespace reaches.
-  control::ControlServiceConfig service_config;
-  service_config.job = "local";
-  service_config.gateways = topology.data_centers;
-  control::FileStateStore store(out + "/rollout-state.json");
-  absl::StatusOr<std::unique_ptr<control::ControlService>> service =
-      control::ControlService::Create(service_config, &store, *initial);
-  if (!service.ok()) {
-    std::cerr << "geostorm local: " << service.status().message() << "\n";
-    return 2;
+  absl::Status StartControl() {
+    control::ControlServiceConfig service_config;
+    service_config.job = kJob;
+    service_config.gateways = topology_.data_centers;
+    store_ = std::make_unique<control::FileStateStore>(out_ + "/rollout-state.json");
+    absl::StatusOr<std::unique_ptr<control::ControlService>> service =
+        control::ControlService::Create(service_config, store_.get(), initial_);
+    if (!service.ok()) return absl::InvalidArgumentError(service.status().message());
+    service_ = *std::move(service);
+    control_address_ = absl::StrCat("unix:", out_, "/control.sock");
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort(control_address_, grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(service_->grpc());
+    server_ = builder.BuildAndStart();
+    if (!server_ || port == 0) {
+      return absl::UnavailableError(absl::StrCat("cannot start the control service on ", control_address_));
+    }
+    control::ControllerConfig config;
+    config.job = kJob;
+    config.replan.strategy = flags_.strategy;
+    config.replan.min_improvement = flags_.min_improvement;
+    config.replan.model_bytes = model_;
+    config.replan.chunk_bytes = chunk_;
+    config.replan.plan = plan_options_;
+    config.settle_iterations = 3;
+    config.interval = std::chrono::milliseconds(flags_.interval_ms);
+    std::unique_ptr<control::LinkSource> source =
+        flags_.prometheus.empty() ? control::MakeReportLinkSource(service_.get())
+                                  : control::MakePrometheusLinkSource(flags_.prometheus, kJob, std::chrono::seconds(5));
+    controller_ = std::make_unique<control::Controller>(config, topology_, service_.get(), std::move(source));
+    if (flags_.replan && !flags_.uniform_guess) loop_ = std::thread([this] { controller_->Run(stop_); });
+    return absl::OkStatus();
   }
-  const std::string control_address = absl::StrCat("unix:", out, "/control.sock");
-  fs::remove(out + "/control.sock", ec);
-  grpc::ServerBuilder builder;
-  int control_port = 0;
-  builder.AddListeningPort(control_address, grpc::InsecureServerCredentials(), &control_port);
-  builder.RegisterService((*service)->grpc());
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (!server || control_port == 0) {
-    std::cerr << "geostorm local: cannot start the control service on " << control_address << "\n";
-    return 1;
-  }
-  control::ControllerConfig config;
-  config.job = service_config.job;
-  config.replan.strategy = flags.strategy;
-  config.replan.min_improvement = flags.min_improvement;
-  config.replan.model_bytes = model;
-  config.replan.chunk_bytes = chunk;
-  config.replan.plan = plan_options;
-  config.settle_iterations = 3;
-  config.interval = std::chrono::milliseconds(flags.interval_ms);
-  std::unique_ptr<control::LinkSource> source =
-      flags.prometheus.empty()
-          ? control::MakeReportLinkSource(service->get())
-          : control::MakePrometheusLinkSource(flags.prometheus, config.job, std::chrono::seconds(5));
-  control::Controller controller(config, topology, service->get(), std::move(source));
-  std::atomic<bool> stop{false};
-  std::thread loop;
-  if (flags.replan && !flags.uniform_guess) loop = std::thread([&] { controller.Run(stop); });
 
   // A dynamic topology's rates change live, every period.
-  std::mutex periods_mu;
-  nlohmann::json periods =
-      nlohmann::json::array({{{"period", 0}, {"start_s", 0.0}, {"t_min_s", TMinAt(topology, 0, model, chunk)}}});
-  std::thread redraw;
-  if (wan && topology.dynamic) {
-    const double period_s = flags.period_s > 0 ? flags.period_s : topology.dynamic->period_seconds;
-    redraw = std::thread([&, period_s] {
-      absl::Status s = wan->Redraw(period_s, stop, [&](int64_t p) {
-        std::lock_guard<std::mutex> lock(periods_mu);
-        periods.push_back({{"period", p}, {"start_s", since_start()}, {"t_min_s", TMinAt(topology, p, model, chunk)}});
+  void StartRedraw() {
+    if (!wan_ || !topology_.dynamic) return;
+    const double period_s = flags_.period_s > 0 ? flags_.period_s : topology_.dynamic->period_seconds;
+    redraw_ = std::thread([this, period_s] {
+      absl::Status s = wan_->Redraw(period_s, stop_, [&](int64_t p) {
+        std::lock_guard<std::mutex> lock(periods_mu_);
+        periods_.push_back(
+            {{"period", p}, {"start_s", SinceStart()}, {"t_min_s", TMinAt(topology_, p, model_, chunk_)}});
       });
       if (!s.ok()) std::cerr << "\ngeostorm local: the WAN's rates stopped changing: " << s.message() << "\n";
     });
   }
 
-  // Sidecars and workers, as child processes logging into `out`.
-  const Launcher launcher(wan.get());
-  const int n = static_cast<int>(topology.data_centers.size());
-  std::vector<std::string> addresses(n);
-  for (int i = 0; i < n; ++i) {
-    addresses[i] = wan ? absl::StrCat(testbed::DcAddress(i), ":7000") : absl::StrCat("127.0.0.1:", FreePort());
-  }
-  std::vector<bp::child> sidecars, workers;
-  std::vector<std::string> gateway_logs;
-  const std::string total = std::to_string(flags.workers * n);
-  for (int i = 0; i < n; ++i) {
-    const std::string& dc = topology.data_centers[i];
-    std::vector<std::string> args = {"--job",
-                                     config.job,
-                                     "--dc",
-                                     dc,
-                                     "--controller",
-                                     control_address,
-                                     "--listen",
-                                     addresses[i],
-                                     "--worker-listen",
-                                     absl::StrCat("unix:", out, "/", dc, "-0.sock"),
-                                     "--workers",
-                                     std::to_string(flags.workers),
-                                     "--timeout-ms",
-                                     std::to_string(flags.timeout_ms),
-                                     "--metrics",
-                                     "127.0.0.1:0",
-                                     "--min-window-bytes",
-                                     "262144",
-                                     "--insecure"};
-    for (int j = 0; j < n; ++j) {
-      if (j != i) args.insert(args.end(), {"--peer", absl::StrCat(topology.data_centers[j], "=", addresses[j])});
+  // Sidecars and workers, as child processes logging into the output directory.
+  // On loopback the DCs talk over Unix sockets; on the WAN over their namespaces' addresses.
+  void Launch() {
+    const Launcher launcher(wan_.get());
+    const std::string bin = BinDir();
+    std::map<std::string, std::string> addresses;
+    for (int i = 0; i < dcs(); ++i) {
+      addresses[topology_.data_centers[i]] = wan_
+                                                 ? absl::StrCat(testbed::DcAddress(i), ":7000")
+                                                 : absl::StrCat("unix:", out_, "/", topology_.data_centers[i], ".sock");
     }
-    gateway_logs.push_back(absl::StrCat(out, "/gateway-", dc, ".log"));
-    sidecars.push_back(launcher.Start(i, "geostorm-sidecar", args, gateway_logs.back()));
-  }
-  // Members take the sizes from a policy file; the gateway does the rest.
-  const std::string policy_file = out + "/initial-policy.yaml";
-  std::ofstream(policy_file) << core::ToYaml(*initial);
-  for (int i = 0; i < n; ++i) {
-    const std::string& dc = topology.data_centers[i];
-    for (int w = 1; w < flags.workers; ++w) {
-      sidecars.push_back(launcher.Start(
-          i, "geostorm-sidecar",
-          {"--job", config.job, "--dc", dc, "--policy", policy_file, "--gateway", addresses[i], "--member-id",
-           absl::StrCat(dc, "-", w), "--worker-listen", absl::StrCat("unix:", out, "/", dc, "-", w, ".sock"),
-           "--workers", std::to_string(flags.workers), "--total-workers", total, "--insecure"},
-          absl::StrCat(out, "/member-", dc, "-", w, ".log")));
+    auto socket = [&](const std::string& dc, int w) { return absl::StrCat("unix:", out_, "/", dc, "-", w, ".sock"); };
+    for (int i = 0; i < dcs(); ++i) {
+      const std::string& dc = topology_.data_centers[i];
+      GatewayFlags g;
+      g.job = kJob;
+      g.dc = dc;
+      g.controller = control_address_;
+      g.listen = addresses[dc];
+      g.peers = addresses;
+      g.worker_socket = socket(dc, 0);
+      g.workers = flags_.workers;
+      g.timeout_ms = flags_.timeout_ms;
+      g.events = EventFile(i);
+      g.extra = {"--min-window-bytes", "262144"};
+      sidecars_.push_back(launcher.Start(i, GatewayCommand(bin, g), absl::StrCat(out_, "/gateway-", dc, ".log")));
     }
-  }
-  for (int i = 0; i < n; ++i) {
-    const std::string& dc = topology.data_centers[i];
-    for (int w = 0; w < flags.workers; ++w) {
-      workers.push_back(launcher.Start(
-          i, "geostorm-synthetic-worker",
-          {"--sidecar", absl::StrCat("unix:", out, "/", dc, "-", w, ".sock"), "--dc-index", std::to_string(i),
-           "--worker-index", std::to_string(w), "--dcs", std::to_string(n), "--workers", std::to_string(flags.workers),
-           "--iterations", std::to_string(flags.iterations), "--keep-going"},
-          absl::StrCat(out, "/worker-", dc, "-", w, ".log")));
+    // Members take the sizes from a policy file; the gateway does the rest.
+    const std::string policy_file = out_ + "/initial-policy.yaml";
+    std::ofstream(policy_file) << core::ToYaml(initial_);
+    for (int i = 0; i < dcs(); ++i) {
+      const std::string& dc = topology_.data_centers[i];
+      for (int w = 1; w < flags_.workers; ++w) {
+        const MemberFlags m{kJob,
+                            dc,
+                            policy_file,
+                            addresses[dc],
+                            absl::StrCat(dc, "-", w),
+                            socket(dc, w),
+                            flags_.workers,
+                            flags_.workers * dcs(),
+                            ""};
+        sidecars_.push_back(
+            launcher.Start(i, MemberCommand(bin, m), absl::StrCat(out_, "/member-", dc, "-", w, ".log")));
+      }
     }
+    for (int i = 0; i < dcs(); ++i) {
+      const std::string& dc = topology_.data_centers[i];
+      for (int w = 0; w < flags_.workers; ++w) {
+        const WorkerFlags f{socket(dc, w), i, w, dcs(), flags_.workers, flags_.iterations, 0, true, {}};
+        workers_.push_back(
+            launcher.Start(i, WorkerCommand(bin, f), absl::StrCat(out_, "/worker-", dc, "-", w, ".log")));
+      }
+    }
+    std::cerr << "geostorm local: " << dcs() << " DCs x " << flags_.workers << " workers, " << flags_.model_mb
+              << " MB, " << flags_.strategy
+              << (wan_ ? absl::StrCat(", emulated WAN at ", flags_.scale, "x the rates") : ", loopback") << "; logs in "
+              << out_ << "\n";
   }
 
-  std::cerr << "geostorm local: " << n << " DCs x " << flags.workers << " workers, " << flags.model_mb << " MB, "
-            << flags.strategy << (wan ? absl::StrCat(", emulated WAN at ", flags.scale, "x the rates") : ", loopback")
-            << "; logs in " << out << "\n";
-  std::map<uint64_t, double> done_at;  // iteration -> when every gateway had logged it
-  int failed_workers = 0;
-  for (;;) {
-    for (const auto& [t, it] : ReadIterations(gateway_logs)) {
-      if (it.gateways == n) done_at.emplace(t, since_start());
-    }
-    ProgressBar(static_cast<int>(done_at.size()), flags.iterations);
-    if (interrupted) break;
-    if (std::none_of(workers.begin(), workers.end(), [](bp::child& c) { return c.running(); })) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
-  std::cerr << "\n";
-  for (bp::child& w : workers) {
-    if (w.running()) w.terminate();
-    w.wait();
-    failed_workers += w.exit_code() != 0;
-  }
-  for (bp::child& s : sidecars) {
-    if (s.running()) ::kill(s.id(), SIGTERM);
-  }
-  for (bp::child& s : sidecars) s.wait();
-  stop = true;
-  (*service)->Shutdown();
-  if (loop.joinable()) loop.join();
-  if (redraw.joinable()) redraw.join();
-  server->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
-  wan.reset();
-  if (interrupted) {
-    std::cerr << "geostorm local: interrupted; every process stopped" << (flags.wan ? ", the WAN torn down" : "")
-              << "\n";
-    return 130;
+  std::vector<std::string> EventFiles() const {
+    std::vector<std::string> files;
+    for (int i = 0; i < dcs(); ++i) files.push_back(EventFile(i));
+    return files;
   }
 
-  const std::map<uint64_t, Iteration> iterations = ReadIterations(gateway_logs);
-  std::vector<double> times;
-  nlohmann::json summary = {{"topology", topology.name},  {"strategy", flags.strategy},
-                            {"model_mb", flags.model_mb}, {"workers_per_dc", flags.workers},
-                            {"wan", flags.wan},           {"scale", flags.scale},
-                            {"periods", periods},         {"iterations", nlohmann::json::array()}};
-  for (const auto& [t, it] : iterations) {
-    if (it.gateways == n) times.push_back(it.seconds);
-    summary["iterations"].push_back({{"iteration", t},
-                                     {"seconds", it.seconds},
-                                     {"policy_version", it.version},
-                                     {"done_at_s", done_at.count(t) ? done_at[t] : since_start()}});
+  // The progress bar, from the gateways' event files, until every worker is done.
+  void WatchProgress() {
+    for (;;) {
+      for (const auto& [t, it] : ReadIterations(EventFiles())) {
+        if (it.gateways == dcs()) done_at_.emplace(t, SinceStart());
+      }
+      ProgressBar(static_cast<int>(done_at_.size()), flags_.iterations);
+      if (interrupted) break;
+      if (std::none_of(workers_.begin(), workers_.end(), [](bp::child& c) { return c.running(); })) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    std::cerr << "\n";
   }
-  const double t_min = TMinAt(topology, 0, model, chunk);
-  const double predicted = Predict(topology, *initial, model, chunk);
-  const double median = Quantile(times, 0.5);
-  summary["median_s"] = median;
-  summary["p90_s"] = Quantile(times, 0.9);
-  summary["t_min_s"] = t_min;
-  summary["predicted_s"] = predicted;
-  summary["rollouts_committed"] = (*service)->counters().committed;
-  summary["failed_workers"] = failed_workers;
-  std::ofstream(out + "/summary.json") << summary.dump(2) << "\n";
-  std::printf("%d/%d iterations finished on every DC; median %.3f s, p90 %.3f s\n", static_cast<int>(times.size()),
-              flags.iterations, median, Quantile(times, 0.9));
-  if (flags.wan) {
-    std::printf("the emulated WAN: T_min %.3f s, median %.2f x T_min; policy v1 predicted %.3f s (%+.0f%%)\n", t_min,
-                median / t_min, predicted, predicted > 0 ? 100 * (median - predicted) / predicted : 0.0);
-  } else {
-    std::printf(
-        "the topology's WAN: T_min %.3f s, policy v1 predicted %.3f s. This run is on unshaped loopback,\n"
-        "where the WAN's rates do not apply and the CPU bounds the time.\n",
-        t_min, predicted);
+
+  // Stops every process and thread, the WAN last. Returns the workers that failed.
+  int Stop() {
+    int failed_workers = 0;
+    for (bp::child& w : workers_) {
+      if (w.running()) w.terminate();
+      w.wait();
+      failed_workers += w.exit_code() != 0;
+    }
+    workers_.clear();
+    for (bp::child& s : sidecars_) {
+      if (s.running()) ::kill(s.id(), SIGTERM);
+    }
+    for (bp::child& s : sidecars_) s.wait();
+    sidecars_.clear();
+    stop_ = true;
+    if (service_) service_->Shutdown();
+    if (loop_.joinable()) loop_.join();
+    if (redraw_.joinable()) redraw_.join();
+    if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
+    wan_.reset();
+    return failed_workers;
   }
-  std::printf("policies committed: %lld; summary in %s/summary.json\n",
-              static_cast<long long>((*service)->counters().committed), out.c_str());
-  if (failed_workers > 0) {
-    std::fprintf(stderr, "geostorm local: %d workers reported failed iterations; see %s/worker-*.log\n", failed_workers,
-                 out.c_str());
-    return 1;
+
+  // summary.json and the lines on the terminal.
+  int Report(int failed_workers) {
+    std::vector<double> times;
+    nlohmann::json summary = {{"topology", topology_.name},  {"strategy", flags_.strategy},
+                              {"model_mb", flags_.model_mb}, {"workers_per_dc", flags_.workers},
+                              {"wan", flags_.wan},           {"scale", flags_.scale},
+                              {"periods", periods_},         {"iterations", nlohmann::json::array()}};
+    for (const auto& [t, it] : ReadIterations(EventFiles())) {
+      if (it.gateways == dcs()) times.push_back(it.seconds);
+      summary["iterations"].push_back({{"iteration", t},
+                                       {"seconds", it.seconds},
+                                       {"policy_version", it.policy_version},
+                                       {"done_at_s", done_at_.count(t) ? done_at_[t] : SinceStart()}});
+    }
+    const double t_min = TMinAt(topology_, 0, model_, chunk_);
+    const double predicted = Predict(topology_, initial_, model_, chunk_);
+    const double median = Quantile(times, 0.5);
+    const int64_t committed = service_->counters().committed;
+    summary["median_s"] = median;
+    summary["p90_s"] = Quantile(times, 0.9);
+    summary["t_min_s"] = t_min;
+    summary["predicted_s"] = predicted;
+    summary["rollouts_committed"] = committed;
+    summary["failed_workers"] = failed_workers;
+    std::ofstream(out_ + "/summary.json") << summary.dump(2) << "\n";
+    std::printf("%d/%d iterations finished on every DC; median %.3f s, p90 %.3f s\n", static_cast<int>(times.size()),
+                flags_.iterations, median, Quantile(times, 0.9));
+    if (flags_.wan) {
+      std::printf("the emulated WAN: T_min %.3f s, median %.2f x T_min; policy v1 predicted %.3f s (%+.0f%%)\n", t_min,
+                  median / t_min, predicted, predicted > 0 ? 100 * (median - predicted) / predicted : 0.0);
+    } else {
+      std::printf(
+          "the topology's WAN: T_min %.3f s, policy v1 predicted %.3f s. This run is on unshaped loopback,\n"
+          "where the WAN's rates do not apply and the CPU bounds the time.\n",
+          t_min, predicted);
+    }
+    std::printf("policies committed: %lld; summary in %s/summary.json\n", static_cast<long long>(committed),
+                out_.c_str());
+    if (failed_workers > 0) {
+      std::fprintf(stderr, "geostorm local: %d workers reported failed iterations; see %s/worker-*.log\n",
+                   failed_workers, out_.c_str());
+      return 1;
+    }
+    return 0;
   }
-  return 0;
-}
+
+  static constexpr const char* kJob = "local";
+  const LocalFlags& flags_;
+  core::Topology topology_;
+  int64_t model_ = 0, chunk_ = 0;
+  core::PlanOptions plan_options_;
+  core::Policy initial_;
+  std::string out_, control_address_;
+  Clock::time_point started_ = Clock::now();
+  std::unique_ptr<testbed::EmulatedWan> wan_;
+  std::unique_ptr<control::FileStateStore> store_;
+  std::unique_ptr<control::ControlService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<control::Controller> controller_;
+  std::atomic<bool> stop_{false};
+  std::thread loop_, redraw_;
+  std::mutex periods_mu_;
+  nlohmann::json periods_;  // under periods_mu_ while redraw_ runs
+  std::vector<bp::child> sidecars_, workers_;
+  std::map<uint64_t, double> done_at_;  // iteration -> when every gateway had finished it
+};
+
+}  // namespace
+
+int RunLocal(const LocalFlags& flags) { return LocalRun(flags).Run(); }
 
 }  // namespace geostorm::cli

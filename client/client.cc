@@ -8,13 +8,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "geostorm/v1/worker.grpc.pb.h"
-#include "sidecar/transport/data_plane.h"
+#include "wire/services.h"
 
 namespace geostorm {
 
 struct Client::Impl {
-  std::unique_ptr<v1::Worker::Stub> stub;       // Describe
-  std::unique_ptr<sidecar::WorkerStub> frames;  // AllReduce, payloads not copied by protobuf
+  std::unique_ptr<v1::Worker::Stub> stub;    // Describe
+  std::unique_ptr<wire::WorkerStub> frames;  // AllReduce, payloads not copied by protobuf
   v1::JobInfo info;
 };
 
@@ -30,7 +30,7 @@ absl::StatusOr<Client> Client::Connect(const std::string& address) {
   auto impl = std::make_unique<Impl>();
   auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
   impl->stub = v1::Worker::NewStub(channel);
-  impl->frames = std::make_unique<sidecar::WorkerStub>(channel);
+  impl->frames = std::make_unique<wire::WorkerStub>(channel);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   context.set_wait_for_ready(true);
@@ -60,18 +60,18 @@ absl::Status Client::Stream(uint64_t iteration, absl::Span<const float> gradient
   const int64_t step = chunk_floats();
   const int64_t chunks = (model_floats() + step - 1) / step;
   std::thread writer([&] {
-    sidecar::GradientFrame chunk;
+    wire::GradientFrame chunk;
     chunk.header.set_iteration(iteration);
     chunk.header.set_layout(layout);
     for (int64_t k = 0; k < chunks; ++k) {
       const auto values = gradient.subspan(static_cast<size_t>(k * step), static_cast<size_t>(step));
       chunk.header.set_chunk(k);
-      chunk.set_payload(std::make_shared<sidecar::Floats>(values.begin(), values.end()));  // sent from here, not copied
+      chunk.set_payload(std::make_shared<wire::Floats>(values.begin(), values.end()));  // sent from here, not copied
       if (!stream->Write(chunk)) break;
     }
     stream->WritesDone();
   });
-  sidecar::ResultFrame result;
+  wire::ResultFrame result;
   int64_t received = 0;
   std::string error;
   while (received < chunks && stream->Read(&result)) {
@@ -86,19 +86,23 @@ absl::Status Client::Stream(uint64_t iteration, absl::Span<const float> gradient
                            std::max<int64_t>(want, 0) * 4);
       break;
     }
-    const sidecar::Payload values = sidecar::PayloadOf(result);
+    const wire::Payload values = wire::PayloadOf(result);
     on_chunk(r.chunk() * step, absl::MakeConstSpan(values->data(), values->size()), r.contributors());
     ++received;
   }
-  context.TryCancel();
-  writer.join();
-  stream->Finish().ok();
-  if (!error.empty()) return absl::AbortedError(absl::StrCat("iteration ", iteration, ": ", error));
-  if (received < chunks) {
-    return absl::UnavailableError(absl::StrCat("iteration ", iteration, ": the sidecar closed the stream after ",
-                                               received, " of ", chunks, " result chunks"));
+  if (!error.empty() || received == chunks) {
+    context.TryCancel();  // done with it: the writer may still be blocked
+    writer.join();
+    stream->Finish().IgnoreError();  // cancelled by us
+    if (!error.empty()) return absl::AbortedError(absl::StrCat("iteration ", iteration, ": ", error));
+    return absl::OkStatus();
   }
-  return absl::OkStatus();
+  // The sidecar ended the call early: its final status says why (writes fail now).
+  writer.join();
+  const grpc::Status final_status = stream->Finish();
+  return absl::UnavailableError(
+      absl::StrCat("iteration ", iteration, ": the sidecar closed the stream after ", received, " of ", chunks,
+                   " result chunks: ", final_status.ok() ? "with no error" : final_status.error_message()));
 }
 
 absl::StatusOr<int> Client::AllReduce(uint64_t iteration, absl::Span<const Tensor> tensors) {

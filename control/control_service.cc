@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/policy/policy_codec.h"
+#include "core/status_macros.h"
 #include "geostorm/v1/control.grpc.pb.h"
 
 namespace geostorm::control {
@@ -61,7 +62,12 @@ class ControlServiceImpl final : public ControlService, public v1::Control::Serv
   absl::StatusOr<uint64_t> Rollout(core::Policy policy) override {
     std::unique_lock<std::mutex> lock(mu_);
     if (stopping_) return absl::CancelledError("shutting down");
-    if (state_.pending) return absl::FailedPreconditionError("a rollout is already in progress");
+    if (rolling_out_) return absl::FailedPreconditionError("a rollout is already in progress");
+    if (state_.pending) {
+      // A decision that could not be saved: it is still pending in the store, so
+      // abort it first, and only tell the gateways once that is saved.
+      RETURN_IF_ERROR(Decide(state_.pending->policy.version, false, "its decision could not be saved"));
+    }
     for (const std::string& dc : config_.gateways) {
       if (!reports_[dc].connected) {
         ++counters_.aborted;
@@ -80,6 +86,7 @@ class ControlServiceImpl final : public ControlService, public v1::Control::Serv
       ++counters_.aborted;
       return s;
     }
+    rolling_out_ = true;
     v1::PolicyUpdate prepare;
     ToProto(*state_.pending, prepare.mutable_prepare());
     Broadcast(prepare);
@@ -93,30 +100,9 @@ class ControlServiceImpl final : public ControlService, public v1::Control::Serv
     });
     const bool commit = !stopping_ && refusal.empty() && AllAcked();
     if (!commit && refusal.empty()) refusal = absl::StrCat("no acknowledgement from ", Missing(), " in time");
-    v1::PolicyUpdate decision;
-    if (commit) {
-      state_.AddCommitted(*std::move(state_.pending));
-      decision.mutable_commit()->set_version(version);
-    } else {
-      decision.mutable_abort()->set_version(version);
-      decision.mutable_abort()->set_reason(refusal);
-    }
-    state_.pending.reset();
-    if (absl::Status s = store_->Save(state_); !s.ok()) {
-      // Nobody has heard the decision: say nothing, and a restart aborts it.
-      spdlog::error("job {}: cannot save the decision on policy v{}: {}", config_.job, version,
-                    std::string(s.message()));
-      return s;
-    }
-    Broadcast(decision);
-    if (commit) {
-      ++counters_.committed;
-      spdlog::info("job {}: policy v{} committed, from iteration {}", config_.job, version,
-                   state_.committed.back().activate_at);
-      return version;
-    }
-    ++counters_.aborted;
-    spdlog::warn("job {}: policy v{} aborted: {}", config_.job, version, refusal);
+    rolling_out_ = false;
+    RETURN_IF_ERROR(Decide(version, commit, refusal));
+    if (commit) return version;
     return absl::AbortedError(absl::StrCat("policy v", version, " aborted: ", refusal));
   }
 
@@ -233,6 +219,38 @@ class ControlServiceImpl final : public ControlService, public v1::Control::Serv
   }
 
  private:
+  // Under mu_. Saves the decision on the pending version, then tells every
+  // gateway. The state in memory changes only once the store holds it, so that no
+  // subscriber hears of a decision a restart would not know.
+  absl::Status Decide(uint64_t version, bool commit, const std::string& reason) {
+    RolloutState next = state_;
+    v1::PolicyUpdate decision;
+    if (commit) {
+      next.AddCommitted(*std::move(next.pending));
+      decision.mutable_commit()->set_version(version);
+    } else {
+      decision.mutable_abort()->set_version(version);
+      decision.mutable_abort()->set_reason(reason);
+    }
+    next.pending.reset();
+    if (absl::Status s = store_->Save(next); !s.ok()) {
+      spdlog::error("job {}: cannot save the decision on policy v{}: {}", config_.job, version,
+                    std::string(s.message()));
+      return absl::Status(s.code(), absl::StrCat("saving the decision on policy v", version, ": ", s.message()));
+    }
+    state_ = std::move(next);
+    Broadcast(decision);
+    if (commit) {
+      ++counters_.committed;
+      spdlog::info("job {}: policy v{} committed, from iteration {}", config_.job, version,
+                   state_.committed.back().activate_at);
+    } else {
+      ++counters_.aborted;
+      spdlog::warn("job {}: policy v{} aborted: {}", config_.job, version, reason);
+    }
+    return absl::OkStatus();
+  }
+
   void Broadcast(const v1::PolicyUpdate& update) {
     for (auto& [dc, s] : subscribers_) s->queue.push_back(update);
     changed_.notify_all();
@@ -263,6 +281,7 @@ class ControlServiceImpl final : public ControlService, public v1::Control::Serv
   std::map<std::string, std::string> acks_;  // DC -> "" (acknowledged) or why it refused
   RolloutCounters counters_;
   bool stopping_ = false;
+  bool rolling_out_ = false;  // a Rollout call is waiting for acknowledgements
 };
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "absl/strings/str_cat.h"
 #include "operator/api/conditions.h"
 
 namespace geostorm::manager {
@@ -13,15 +14,15 @@ LeaderElector::LeaderElector(kube::Client& client, LeaderElectionOptions options
 
 bool LeaderElector::Sleep(kube::StopToken* stop) { return !stop->Wait(options_.retry_period); }
 
-bool LeaderElector::TryAcquireOrRenew() {
+absl::StatusOr<bool> LeaderElector::TryAcquireOrRenew() {
   const auto now = api::Clock::now();
   const std::string now_text = api::FormatMicroTime(now);
   const int duration_s = static_cast<int>((options_.lease_duration.count() + 999) / 1000);
   absl::StatusOr<Json> lease = client_.Get(kube::kLeases, options_.lease_namespace, options_.lease_name);
   if (!lease.ok()) {
     if (!absl::IsNotFound(lease.status())) {
-      spdlog::warn("leader election: {}", std::string(lease.status().message()));
-      return false;
+      return absl::Status(lease.status().code(), absl::StrCat("reading Lease ", options_.lease_namespace, "/",
+                                                              options_.lease_name, ": ", lease.status().message()));
     }
     const Json fresh = {{"apiVersion", "coordination.k8s.io/v1"},
                         {"kind", "Lease"},
@@ -32,7 +33,13 @@ bool LeaderElector::TryAcquireOrRenew() {
                           {"acquireTime", now_text},
                           {"renewTime", now_text},
                           {"leaseTransitions", 0}}}};
-    return client_.Create(kube::kLeases, options_.lease_namespace, fresh).ok();
+    absl::StatusOr<Json> created = client_.Create(kube::kLeases, options_.lease_namespace, fresh);
+    if (absl::IsAlreadyExists(created.status())) return false;  // another replica created it first
+    if (!created.ok()) {
+      return absl::Status(created.status().code(), absl::StrCat("creating Lease ", options_.lease_namespace, "/",
+                                                                options_.lease_name, ": ", created.status().message()));
+    }
+    return true;
   }
   Json& spec = (*lease)["spec"];
   const std::string holder = spec.value("holderIdentity", "");
@@ -52,18 +59,33 @@ bool LeaderElector::TryAcquireOrRenew() {
   spec["holderIdentity"] = options_.identity;
   spec["leaseDurationSeconds"] = duration_s;
   spec["renewTime"] = now_text;
-  absl::StatusOr<Json> written = client_.Replace(kube::kLeases, *lease);  // 409 if someone else wrote first
-  if (!written.ok()) return false;
+  absl::StatusOr<Json> written = client_.Replace(kube::kLeases, *lease);
+  if (absl::IsAborted(written.status())) return false;  // 409: another replica wrote first
+  if (!written.ok()) {
+    return absl::Status(written.status().code(), absl::StrCat("updating Lease ", options_.lease_namespace, "/",
+                                                              options_.lease_name, ": ", written.status().message()));
+  }
   observed_version_ = (*written)["metadata"].value("resourceVersion", "");
   observed_at_ = local_now;
   return true;
+}
+
+bool LeaderElector::Attempt() {
+  absl::StatusOr<bool> held = TryAcquireOrRenew();
+  if (!held.ok()) {
+    if (held.status() != last_error_) spdlog::error("leader election: {}", std::string(held.status().message()));
+    last_error_ = held.status();
+    return false;
+  }
+  last_error_ = absl::OkStatus();
+  return *held;
 }
 
 bool LeaderElector::Acquire(kube::StopToken* stop) {
   spdlog::info("leader election: {} wants Lease {}/{}", options_.identity, options_.lease_namespace,
                options_.lease_name);
   while (!stop->stopped()) {
-    if (TryAcquireOrRenew()) {
+    if (Attempt()) {
       spdlog::info("leader election: {} is the leader", options_.identity);
       return true;
     }
@@ -75,7 +97,7 @@ bool LeaderElector::Acquire(kube::StopToken* stop) {
 bool LeaderElector::KeepRenewing(kube::StopToken* stop) {
   auto renewed = std::chrono::steady_clock::now();
   while (Sleep(stop)) {
-    if (TryAcquireOrRenew()) {
+    if (Attempt()) {
       renewed = std::chrono::steady_clock::now();
     } else if (std::chrono::steady_clock::now() - renewed > options_.renew_deadline) {
       spdlog::error("leader election: {} could not renew the Lease for {} ms; stepping down", options_.identity,
@@ -94,7 +116,12 @@ void LeaderElector::Release() {
         lease["spec"]["holderIdentity"] = "";
         return true;
       });
-  if (released.ok()) spdlog::info("leader election: {} released the Lease", options_.identity);
+  if (released.ok()) {
+    spdlog::info("leader election: {} released the Lease", options_.identity);
+  } else if (!absl::IsNotFound(released.status())) {
+    spdlog::warn("leader election: {} could not release the Lease (a standby takes over when it expires): {}",
+                 options_.identity, std::string(released.status().message()));
+  }
 }
 
 }  // namespace geostorm::manager

@@ -156,8 +156,12 @@ int Run(const ManagerOptions& options, kube::StopToken* stop) {
     spdlog::error("informers on the host cluster did not sync in 30 s");
   }
   // GeoClusters first, so that jobs find their members on the first pass.
+  // A failure here is retried by the work queue; its reason is logged now.
   for (const kube::Json& cluster : clusters.List()) {
-    (void)cluster_controller.Reconcile(KeyOf(cluster));
+    const std::string key = KeyOf(cluster);
+    if (auto s = cluster_controller.Reconcile(key); !s.ok()) {
+      spdlog::error("GeoCluster {}: first reconcile failed: {}", key, std::string(s.status().message()));
+    }
   }
   synced = true;
 

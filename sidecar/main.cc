@@ -51,8 +51,9 @@ int main(int argc, char** argv) {
   app.add_option("--total-workers", c.total_workers, "workers in the job (default: --workers x DCs)");
   app.add_option("--timeout-ms", timeout_ms, "an iteration fails after this long")->check(CLI::PositiveNumber);
   app.add_option("--min-window-bytes", c.min_window_bytes, "per-peer window of unacknowledged bytes (at least)");
-  app.add_option("--max-queue-mb", c.max_queue_bytes, "per-peer send queue bound in bytes")
-      ->transform([](const std::string& v) { return std::to_string(std::stoll(v) << 20); });
+  int64_t max_queue_mb = c.max_queue_bytes >> 20;
+  app.add_option("--max-queue-mb", max_queue_mb, "per-peer send queue bound in MiB")->check(CLI::Range(1, 1 << 20));
+  app.add_option("--events", c.events_file, "append JSON lines of iterations and policy commits to this file");
   app.add_option("--metrics", c.metrics_listen, "HOST:PORT for Prometheus /metrics");
   app.add_flag("--insecure", c.insecure, "plaintext gRPC (local runs only)");
   app.add_option("--tls-cert", c.tls.cert, "PEM certificate");
@@ -68,6 +69,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   c.inject_delay = std::chrono::milliseconds(inject_delay_ms);
+  c.max_queue_bytes = max_queue_mb << 20;
 
   c.timeout = std::chrono::milliseconds(timeout_ms);
   for (const std::string& p : peers) {

@@ -21,7 +21,7 @@ struct SidecarMetrics::Series {
   prometheus::Family<prometheus::Counter>& chunks;
 };
 
-SidecarMetrics::SidecarMetrics(const std::string& listen, std::string job, std::string dc)
+SidecarMetrics::SidecarMetrics(std::string job, std::string dc)
     : job_(std::move(job)), dc_(std::move(dc)), registry_(std::make_shared<prometheus::Registry>()) {
   using prometheus::BuildCounter;
   using prometheus::BuildGauge;
@@ -48,8 +48,18 @@ SidecarMetrics::SidecarMetrics(const std::string& listen, std::string job, std::
           .Register(*registry_),
       BuildCounter().Name("geostorm_chunks_total").Help("Chunks handled, by outcome").Register(*registry_),
   });
-  exposer_ = std::make_unique<prometheus::Exposer>(listen);
-  exposer_->RegisterCollectable(registry_);
+}
+
+absl::StatusOr<std::unique_ptr<SidecarMetrics>> SidecarMetrics::Start(const std::string& listen, std::string job,
+                                                                      std::string dc) {
+  std::unique_ptr<SidecarMetrics> metrics(new SidecarMetrics(std::move(job), std::move(dc)));
+  try {  // prometheus-cpp (civetweb) throws when it cannot listen
+    metrics->exposer_ = std::make_unique<prometheus::Exposer>(listen);
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(absl::StrCat("--metrics ", listen, ": cannot serve /metrics there: ", e.what()));
+  }
+  metrics->exposer_->RegisterCollectable(metrics->registry_);
+  return metrics;
 }
 
 SidecarMetrics::~SidecarMetrics() = default;

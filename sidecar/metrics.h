@@ -15,6 +15,7 @@
 #include <mutex>
 #include <string>
 
+#include "absl/status/statusor.h"
 #include "core/policy/policy.h"
 #include "sidecar/transport/link_meter.h"
 
@@ -27,8 +28,10 @@ namespace geostorm::sidecar {
 
 class SidecarMetrics {
  public:
-  // Serves /metrics on `listen` (host:port; port 0 picks one).
-  SidecarMetrics(const std::string& listen, std::string job, std::string dc);
+  // Serves /metrics on `listen` (host:port; port 0 picks one). kUnavailable,
+  // naming the address and the reason, when it cannot listen there. Never throws.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<SidecarMetrics>> Start(const std::string& listen, std::string job,
+                                                                             std::string dc);
   ~SidecarMetrics();
 
   int port() const;
@@ -41,6 +44,7 @@ class SidecarMetrics {
   void UpdateLink(const std::string& dst, const LinkMeter& meter);
 
  private:
+  SidecarMetrics(std::string job, std::string dc);
   struct Series;
   const std::string job_, dc_;
   std::shared_ptr<prometheus::Registry> registry_;

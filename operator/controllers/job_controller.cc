@@ -20,9 +20,6 @@ using kube::Json;
 using Members = std::vector<std::shared_ptr<const MemberCluster>>;
 using Requeue = std::optional<std::chrono::milliseconds>;
 
-constexpr char kCaKey[] = "ca";
-constexpr char kControllerKey[] = "controller";
-
 JobRef RefOf(const Json& job) { return {job["metadata"].value("namespace", ""), job["metadata"].value("name", "")}; }
 
 int64_t Generation(const Json& job) { return job["metadata"].value("generation", int64_t{1}); }
@@ -59,7 +56,12 @@ std::map<std::string, Json> PodsOf(const MemberCluster& member, const JobRef& jo
 
 JobController::JobController(kube::Client& host, kube::Informer& jobs, const ClusterRegistry& clusters,
                              EventRecorder& events, JobControllerOptions options)
-    : host_(host), jobs_(jobs), clusters_(clusters), events_(events), options_(options) {}
+    : host_(host),
+      jobs_(jobs),
+      clusters_(clusters),
+      events_(events),
+      options_(options),
+      certificates_(host, options.policy_runners ? options.policy_runners->advertise_host() : "") {}
 
 absl::Status JobController::WriteStatus(const Json& job, Json status) {
   status["observedGeneration"] = Generation(job);
@@ -92,88 +94,6 @@ absl::Status JobController::ApplyIfChanged(const MemberCluster& member, const ku
   std::optional<Json> existing = member.informer(r).Get(meta.value("namespace", ""), meta.value("name", ""));
   if (existing && Fingerprint(*existing) == Fingerprint(desired)) return absl::OkStatus();
   return member.client->Apply(r, desired).status();
-}
-
-absl::StatusOr<std::map<std::string, KeyPair>> JobController::Certificates(const Json& job, const api::JobSpec& spec) {
-  const JobRef ref = RefOf(job);
-  const std::string uid = job["metadata"].value("uid", "");
-  {
-    std::lock_guard<std::mutex> lock(cache_mu_);
-    auto cached = certificates_.find(uid);
-    if (cached != certificates_.end() &&
-        std::all_of(spec.data_centers.begin(), spec.data_centers.end(),
-                    [&](const api::DataCenterSpec& dc) { return cached->second.count(dc.name) > 0; }) &&
-        (options_.policy_runners == nullptr || cached->second.count(kControllerKey) > 0)) {
-      return cached->second;
-    }
-  }
-  const std::string name = absl::StrCat(ref.name, "-geostorm-ca");
-  absl::StatusOr<Json> secret = host_.Get(kube::kSecrets, ref.ns, name);
-  if (!secret.ok() && !absl::IsNotFound(secret.status())) return secret.status();
-  std::map<std::string, KeyPair> pairs;
-  if (secret.ok()) {
-    const Json data = secret->value("data", Json::object());
-    for (const auto& [key, value] : data.items()) {
-      std::string decoded;
-      absl::Base64Unescape(value.get<std::string>(), &decoded);
-      const size_t dot = key.rfind('.');
-      if (dot == std::string::npos) continue;
-      (key.substr(dot) == ".crt" ? pairs[key.substr(0, dot)].cert_pem : pairs[key.substr(0, dot)].key_pem) = decoded;
-    }
-  }
-  bool changed = !secret.ok();
-  if (pairs[kCaKey].cert_pem.empty() || pairs[kCaKey].key_pem.empty()) {
-    absl::StatusOr<KeyPair> ca = MakeCertificateAuthority(absl::StrCat("geostorm job ", ref.ns, "/", ref.name));
-    if (!ca.ok()) return ca.status();
-    pairs.clear();
-    pairs[kCaKey] = *ca;
-    changed = true;
-  }
-  for (const api::DataCenterSpec& dc : spec.data_centers) {
-    if (!pairs[dc.name].cert_pem.empty()) continue;
-    const std::string gateway = GatewayServiceName(ref, dc.name);
-    const std::string headless = absl::StrCat(ref.name, "-", dc.name);
-    absl::StatusOr<KeyPair> pair = MakeCertificate(
-        pairs[kCaKey], absl::StrCat(ref.name, "-", dc.name),
-        {gateway, absl::StrCat(gateway, ".", ref.ns, ".svc"), absl::StrCat(gateway, ".", ref.ns, ".svc.cluster.local"),
-         absl::StrCat("*.", headless, ".", ref.ns, ".svc"),
-         absl::StrCat("*.", headless, ".", ref.ns, ".svc.cluster.local")});
-    if (!pair.ok()) return pair.status();
-    pairs[dc.name] = *pair;
-    changed = true;
-  }
-  if (options_.policy_runners != nullptr && pairs[kControllerKey].cert_pem.empty()) {
-    // The job's policy controller serves the gateways under the operator's address.
-    absl::StatusOr<KeyPair> pair = MakeCertificate(pairs[kCaKey], absl::StrCat(ref.name, " policy controller"),
-                                                   {options_.policy_runners->advertise_host()});
-    if (!pair.ok()) return pair.status();
-    pairs[kControllerKey] = *pair;
-    changed = true;
-  }
-  if (changed) {
-    Json data = Json::object();
-    for (const auto& [key, pair] : pairs) {
-      data[key + ".crt"] = absl::Base64Escape(pair.cert_pem);
-      data[key + ".key"] = absl::Base64Escape(pair.key_pem);
-    }
-    const Json owner = {
-        {"apiVersion", job.value("apiVersion", "")}, {"kind", "GeoTrainingJob"}, {"name", ref.name},
-        {"uid", job["metadata"].value("uid", "")},   {"controller", true},       {"blockOwnerDeletion", true}};
-    Json object = {
-        {"apiVersion", "v1"},
-        {"kind", "Secret"},
-        {"metadata",
-         {{"name", name},
-          {"namespace", ref.ns},
-          {"labels", {{kManagedByLabel, kManagedBy}, {kJobNamespaceLabel, ref.ns}, {kJobNameLabel, ref.name}}},
-          {"ownerReferences", Json::array({owner})}}},
-        {"type", "Opaque"},
-        {"data", data}};
-    if (absl::StatusOr<Json> written = host_.Apply(kube::kSecrets, object); !written.ok()) return written.status();
-  }
-  std::lock_guard<std::mutex> lock(cache_mu_);
-  certificates_[uid] = pairs;
-  return pairs;
 }
 
 absl::StatusOr<core::Policy> JobController::PolicyFor(const Json& job, const api::JobSpec& spec) {
@@ -238,8 +158,8 @@ absl::StatusOr<Requeue> JobController::Finalize(const Json& job) {
   if (remaining) return Requeue(std::chrono::milliseconds(500));  // confirm they are gone
   if (options_.policy_runners != nullptr) options_.policy_runners->Stop(job["metadata"].value("uid", ""));
   {
+    certificates_.Forget(job["metadata"].value("uid", ""));
     std::lock_guard<std::mutex> lock(cache_mu_);
-    certificates_.erase(job["metadata"].value("uid", ""));
     policies_.erase(job["metadata"].value("uid", ""));
   }
   absl::StatusOr<Json> updated = kube::Update(host_, kube::kGeoTrainingJobs, ref.ns, ref.name, [](Json& j) {
@@ -340,7 +260,7 @@ absl::StatusOr<Requeue> JobController::Reconcile(const std::string& key) {
   if (!policy.ok()) return policy.status();
   p.status["policyVersion"] = policy->version;
   p.status["roots"] = PolicyRoots(*policy);
-  absl::StatusOr<std::map<std::string, KeyPair>> certificates = Certificates(p.job, p.spec);
+  absl::StatusOr<std::map<std::string, KeyPair>> certificates = certificates_.Ensure(p.job, p.spec);
   if (!certificates.ok()) return certificates.status();
   if (options_.policy_runners != nullptr) {
     absl::StatusOr<JobPolicyView> live =
@@ -420,7 +340,7 @@ absl::StatusOr<std::map<std::string, std::string>> JobController::Provision(
     std::vector<std::pair<const kube::Resource*, Json>> wanted = {
         {&kube::kServices, HeadlessService(p.ref, p.spec, dc)},
         {&kube::kServices, GatewayService(p.ref, p.spec, dc)},
-        {&kube::kSecrets, TlsSecret(p.ref, dc, certificates[kCaKey].cert_pem, certificates[dc])}};
+        {&kube::kSecrets, TlsSecret(p.ref, dc, certificates[CertificateStore::kCaKey].cert_pem, certificates[dc])}};
     if (p.controller_address.empty()) {
       wanted.emplace_back(&kube::kConfigMaps, PolicyConfigMap(p.ref, dc, policy_json));
     }

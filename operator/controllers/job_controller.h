@@ -22,7 +22,7 @@
 
 #include "core/policy/policy.h"
 #include "operator/api/job_spec.h"
-#include "operator/controllers/certificates.h"
+#include "operator/controllers/certificate_store.h"
 #include "operator/controllers/cluster_registry.h"
 #include "operator/controllers/event_recorder.h"
 #include "operator/controllers/policy_runner.h"
@@ -66,8 +66,6 @@ class JobController {
   absl::StatusOr<Requeue> SyncWorkers(Pass& p, const std::map<std::string, std::string>& addresses);
   absl::Status Invalid(const kube::Json& job, const std::string& message);
   absl::Status ApplyIfChanged(const MemberCluster& member, const kube::Resource& r, const kube::Json& desired);
-  // The job's CA and one certificate per DC, kept in a host Secret owned by the job.
-  absl::StatusOr<std::map<std::string, KeyPair>> Certificates(const kube::Json& job, const api::JobSpec& spec);
   // The job's policy: the newest TopologyPolicy if it was planned for this spec,
   // else the next version, planned and recorded.
   absl::StatusOr<core::Policy> PolicyFor(const kube::Json& job, const api::JobSpec& spec);
@@ -80,9 +78,8 @@ class JobController {
   const ClusterRegistry& clusters_;
   EventRecorder& events_;
   const JobControllerOptions options_;
-  // By job uid; they save reads per pass.
-  std::mutex cache_mu_;
-  std::map<std::string, std::map<std::string, KeyPair>> certificates_;
+  CertificateStore certificates_;
+  std::mutex cache_mu_;                                                   // the policies by job uid save reads per pass
   std::map<std::string, std::pair<std::string, core::Policy>> policies_;  // (plan fingerprint, policy)
 };
 

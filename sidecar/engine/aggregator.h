@@ -34,28 +34,17 @@
 
 #include "absl/status/status.h"
 #include "core/policy/policy.h"
-#include "sidecar/engine/payload.h"
+#include "wire/envelope.h"
 
 namespace geostorm::sidecar {
 
+using wire::ChunkKind;
+using wire::Envelope;
+using wire::Floats;
+using wire::Payload;
+
 // The aggregation kernel: out[i] = a[i] + b[i] (out may be a).
 void AddFloats(const float* a, const float* b, float* out, size_t n);
-
-enum class ChunkKind { kReduce, kBroadcast, kLocal, kResult, kProbe };
-
-// A chunk as the engine sees it, decoded and checksum-verified by the transport.
-struct Envelope {
-  ChunkKind kind = ChunkKind::kReduce;
-  uint64_t iteration = 0;
-  uint64_t policy_version = 0;
-  int shard = 0;
-  int64_t chunk = 0;  // global chunk index
-  int contributors = 0;
-  std::string sender;              // the DC (or member) whose sum this is
-  std::vector<std::string> route;  // hops still to go after the receiver, final receiver last
-  Payload data;
-  uint64_t layout = 0;  // the workers' tensor layout (see OnLocal)
-};
 
 // Something to send: `peer` is the next hop (a DC name or a member id).
 struct Outgoing {

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "sidecar/transport/data_plane.h"
+#include "wire/services.h"
 
 namespace geostorm::sidecar {
 namespace {
@@ -76,7 +76,7 @@ void PeerLink::Run() {
 }
 
 bool PeerLink::Stream() {
-  DataPlaneStub stub(channel_);
+  wire::DataPlaneStub stub(channel_);
   grpc::ClientContext context;
   context.set_wait_for_ready(true);  // a peer that is not up yet is waited for, not failed
   {
@@ -84,7 +84,7 @@ bool PeerLink::Stream() {
     if (stopping_) return false;
     context_ = &context;
   }
-  std::unique_ptr<ExchangeStream> stream = stub.Exchange(&context);
+  std::unique_ptr<wire::ExchangeStream> stream = stub.Exchange(&context);
   // Chunks written on this stream and not yet acknowledged, in order. They count
   // against the queue bound until acknowledged, and go out again on the next
   // stream if this one breaks (the receiver drops duplicates).

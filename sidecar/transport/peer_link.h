@@ -19,9 +19,11 @@
 #include <grpcpp/grpcpp.h>
 
 #include "sidecar/transport/link_meter.h"
-#include "sidecar/wire/framed.h"
+#include "wire/framed.h"
 
 namespace geostorm::sidecar {
+
+using wire::WireChunk;
 
 // Channel settings for sidecar-to-sidecar links: no message size limit, and
 // quick redials.

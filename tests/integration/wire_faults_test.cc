@@ -15,8 +15,8 @@
 #include "core/policy/policy_codec.h"
 #include "geostorm/v1/dataplane.grpc.pb.h"
 #include "sidecar/transport/peer_link.h"
-#include "sidecar/wire/chunk_codec.h"
 #include "tests/support/process.h"
+#include "wire/chunk_codec.h"
 
 namespace geostorm {
 namespace {
@@ -65,16 +65,16 @@ TEST(WireFaults, GatewayRefusesBadChunksCountsThemAndStillSumsExactly) {
     return ack;
   };
   auto west = [&](int64_t chunk, float value) {
-    sidecar::Envelope e{sidecar::ChunkKind::kReduce,
-                        0,
-                        policy->version,
-                        0,
-                        chunk,
-                        1,
-                        "west",
-                        {},
-                        std::make_shared<sidecar::Floats>(1000, value)};
-    return sidecar::ToProto(sidecar::EncodeChunk("job", 4'000, e));
+    wire::Envelope e{wire::ChunkKind::kReduce,
+                     0,
+                     policy->version,
+                     0,
+                     chunk,
+                     1,
+                     "west",
+                     {},
+                     std::make_shared<wire::Floats>(1000, value)};
+    return wire::ToProto(wire::EncodeChunk("job", 4'000, e));
   };
 
   EXPECT_TRUE(send(west(0, 3)).accepted());
@@ -164,8 +164,8 @@ TEST(PeerLinkOrder, WaitingChunksLeaveLowestPriorityFirst) {
   const int port = FreePort();
   auto link = std::make_unique<sidecar::PeerLink>("late", absl::StrCat("127.0.0.1:", port),
                                                   grpc::InsecureChannelCredentials(), 64 << 20, 1 << 20);
-  sidecar::WireChunk chunk;
-  chunk.set_payload(std::make_shared<sidecar::Floats>(250, 1.0f));
+  wire::WireChunk chunk;
+  chunk.set_payload(std::make_shared<wire::Floats>(250, 1.0f));
   const std::vector<std::pair<int64_t, double>> sends = {{0, 0.9}, {1, 0.1}, {2, 0.5}, {3, 0.1}, {4, 0.0}};
   for (const auto& [k, priority] : sends) {
     chunk.header.set_chunk(k);
@@ -200,8 +200,8 @@ TEST(Backpressure, SlowReceiverBlocksTheSenderWithinTheQueueBound) {
   constexpr int64_t kChunk = 256 << 10, kBound = 4 << 20;
   auto link = std::make_unique<sidecar::PeerLink>("slow", absl::StrCat("127.0.0.1:", port),
                                                   grpc::InsecureChannelCredentials(), kBound, 1 << 20);
-  sidecar::WireChunk chunk;
-  chunk.set_payload(std::make_shared<sidecar::Floats>(kChunk / 4, 1.0f));
+  wire::WireChunk chunk;
+  chunk.set_payload(std::make_shared<wire::Floats>(kChunk / 4, 1.0f));
   int queued = 0;
   int64_t most = 0;
   // Offer far more than the bound: Send must start refusing (after its timeout)

@@ -43,6 +43,7 @@ for i in $(seq 1 $n); do
   for j in $(seq 1 $n); do [ "$i" != "$j" ] && peers+=(--peer "dc$j=10.77.0.$j:7000"); done
   ip netns exec "$(mesh_ns "$tag" "$i")" "$bin/geostorm-sidecar" --dc "dc$i" --controller 10.77.0.254:7100 \
     --listen "10.77.0.$i:7000" "${peers[@]}" --worker-listen "unix:$dir/w$i.sock" --timeout-ms 30000 --insecure \
+    --events "$dir/gateway-$i.events" \
     >"$dir/gateway-$i.log" 2>&1 &
   pids+=($!)
 done
@@ -54,8 +55,13 @@ for i in $(seq 1 $n); do
 done
 
 # Once the job runs steadily, halve the busiest tree link of the policy in force.
+finished() {  # did gateway 1 finish iteration $1? (its event file)
+  python3 -c 'import json, sys
+sys.exit(0 if any(e.get("event") == "iteration" and e.get("iteration") == int(sys.argv[2])
+                  for e in map(json.loads, open(sys.argv[1]))) else 1)' "$dir/gateway-1.events" "$1" 2>/dev/null
+}
 for _ in $(seq 1 600); do
-  grep -q "iteration $change_at done" "$dir/gateway-1.log" && break
+  finished "$change_at" && break
   sleep 0.1
 done
 read -r src dst < <(python3 - "$dir/state.json" <<'PY'
@@ -73,25 +79,19 @@ changed_at=$(date +%s.%N)
 mesh_rate "$tag" "$src" "$dst" $((mbps / 2))
 echo "halved dc$src -> dc$dst at iteration $change_at"
 
-status=0
+status=0  # a worker exits 0 only when every iteration was exact
 for w in "${workers[@]}"; do wait "$w" || status=1; done
-for i in $(seq 1 $n); do
-  grep -q "iteration $((iterations - 1)) exact" "$dir/worker-$i.log" || status=1
-done
+finished $((iterations - 1)) || status=1
 if [ $status -ne 0 ]; then
   echo "FAIL: a worker did not finish exactly"; tail -n 5 "$dir"/worker-*.log "$dir"/gateway-*.log; exit 1
 fi
 
 python3 - "$dir" "$changed_at" "$src" "$dst" "$interval_ms" <<'PY'
-import datetime, json, re, sys
+import json, sys
 d, changed_at, src, dst, interval_ms = sys.argv[1], float(sys.argv[2]), "dc" + sys.argv[3], "dc" + sys.argv[4], int(sys.argv[5])
 
-def when(line):
-    stamp = re.match(r"\[(\S+ \S+)\]", line).group(1)
-    return datetime.datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=datetime.timezone.utc).timestamp()
-
-commits = [(when(l), int(m.group(1))) for l in open(f"{d}/controller.log")
-           if (m := re.search(r"policy v(\d+) committed", l))]
+events = [json.loads(l) for l in open(f"{d}/gateway-1.events")]
+commits = [(e["time"], e["version"]) for e in events if e["event"] == "policy_committed"]
 after = [(t, v) for t, v in commits if t > changed_at]
 failures = []
 if not after:
@@ -115,11 +115,7 @@ if after and after[0][1] in versions and old in versions:
     if after_chunks >= before_chunks:
         failures.append("the new policy does not move load off the halved link")
 
-times = {}
-for l in open(f"{d}/gateway-1.log"):
-    m = re.search(r"iteration (\d+) done in (\S+) s with policy v(\d+)", l)
-    if m:
-        times[int(m.group(1))] = (when(l), float(m.group(2)), int(m.group(3)))
+times = {e["iteration"]: (e["time"], e["seconds"], e["policy_version"]) for e in events if e["event"] == "iteration"}
 def mean(xs):
     return sum(xs) / len(xs) if xs else float("nan")
 before = [s for t, (w, s, v) in times.items() if w <= changed_at]

@@ -8,6 +8,7 @@
 #include <regex>
 
 #include "absl/strings/str_cat.h"
+#include "cli/job_launcher.h"
 #include "core/network_view.h"
 #include "core/planner/planner.h"
 #include "core/policy/policy_codec.h"
@@ -73,42 +74,39 @@ void LocalJob::StartController(const std::vector<std::string>& flags) {
 }
 
 void LocalJob::StartGatewayWithFlags(int i, const std::vector<std::string>& flags) {
-  std::vector<std::string> argv = {Bin("geostorm-sidecar"),
-                                   "--dc",
-                                   policy_.data_centers[i],
-                                   "--listen",
-                                   absl::StrCat("127.0.0.1:", ports_[i]),
-                                   "--worker-listen",
-                                   WorkerSocket(i, 0),
-                                   "--workers",
-                                   std::to_string(spec_.workers),
-                                   "--metrics",
-                                   absl::StrCat("127.0.0.1:", metrics_ports_[i]),
-                                   "--timeout-ms",
-                                   std::to_string(spec_.timeout_ms)};
+  cli::GatewayFlags g;
+  g.dc = policy_.data_centers[i];
   if (spec_.with_controller) {
-    argv.insert(argv.end(), {"--controller", absl::StrCat("127.0.0.1:", controller_port_)});
+    g.controller = absl::StrCat("127.0.0.1:", controller_port_);
   } else {
-    argv.insert(argv.end(), {"--policy", policy_file_});
+    g.policy_file = policy_file_;
   }
-  if (std::find(flags.begin(), flags.end(), "--tls-cert") == flags.end()) argv.push_back("--insecure");
-  for (int j = 0; j < dcs(); ++j) {
-    if (j != i) argv.insert(argv.end(), {"--peer", absl::StrCat(policy_.data_centers[j], "=127.0.0.1:", ports_[j])});
-  }
-  argv.insert(argv.end(), flags.begin(), flags.end());
-  gateways_[i] = std::make_unique<Process>(argv, Log("gateway", i, 0));
+  g.listen = absl::StrCat("127.0.0.1:", ports_[i]);
+  for (int j = 0; j < dcs(); ++j) g.peers[policy_.data_centers[j]] = absl::StrCat("127.0.0.1:", ports_[j]);
+  g.worker_socket = WorkerSocket(i, 0);
+  g.workers = spec_.workers;
+  g.timeout_ms = spec_.timeout_ms;
+  g.metrics = absl::StrCat("127.0.0.1:", metrics_ports_[i]);
+  g.events = EventFile(i);
+  g.insecure = std::find(flags.begin(), flags.end(), "--tls-cert") == flags.end();
+  g.extra = flags;
+  gateways_[i] = std::make_unique<Process>(cli::GatewayCommand(GEOSTORM_BIN_DIR, g), Log("gateway", i, 0));
 }
 
 void LocalJob::StartSidecars() {
   for (int i = 0; i < dcs(); ++i) {
     StartGateway(i);
     for (int w = 1; w < spec_.workers; ++w) {
-      members_.emplace_back(
-          std::vector<std::string>{Bin("geostorm-sidecar"), "--dc", policy_.data_centers[i], "--policy", policy_file_,
-                                   "--gateway", absl::StrCat("127.0.0.1:", ports_[i]), "--member-id",
-                                   absl::StrCat(policy_.data_centers[i], "-", w), "--worker-listen", WorkerSocket(i, w),
-                                   "--workers", std::to_string(spec_.workers), "--insecure"},
-          Log("member", i, w));
+      const cli::MemberFlags m{"job",
+                               policy_.data_centers[i],
+                               policy_file_,
+                               absl::StrCat("127.0.0.1:", ports_[i]),
+                               absl::StrCat(policy_.data_centers[i], "-", w),
+                               WorkerSocket(i, w),
+                               spec_.workers,
+                               0,
+                               ""};
+      members_.emplace_back(cli::MemberCommand(GEOSTORM_BIN_DIR, m), Log("member", i, w));
     }
   }
 }
@@ -117,27 +115,12 @@ void LocalJob::StartWorkers(uint64_t first, int iterations, bool keep_going) {
   workers_.clear();
   for (int i = 0; i < dcs(); ++i) {
     for (int w = 0; w < spec_.workers; ++w) {
-      std::vector<std::string> argv = {Bin("geostorm-synthetic-worker"),
-                                       "--sidecar",
-                                       WorkerSocket(i, w),
-                                       "--dc-index",
-                                       std::to_string(i),
-                                       "--worker-index",
-                                       std::to_string(w),
-                                       "--dcs",
-                                       std::to_string(dcs()),
-                                       "--workers",
-                                       std::to_string(spec_.workers),
-                                       "--iterations",
-                                       std::to_string(iterations),
-                                       "--first-iteration",
-                                       std::to_string(first)};
-      if (keep_going) argv.push_back("--keep-going");
-      argv.insert(argv.end(), spec_.worker_flags.begin(), spec_.worker_flags.end());
+      cli::WorkerFlags f{WorkerSocket(i, w), i, w, dcs(), spec_.workers, iterations, first, keep_going,
+                         spec_.worker_flags};
       if (auto it = spec_.dc_worker_flags.find(i); it != spec_.dc_worker_flags.end()) {
-        argv.insert(argv.end(), it->second.begin(), it->second.end());
+        f.extra.insert(f.extra.end(), it->second.begin(), it->second.end());
       }
-      workers_.emplace_back(argv, Log(absl::StrCat("worker-from-", first), i, w));
+      workers_.emplace_back(cli::WorkerCommand(GEOSTORM_BIN_DIR, f), Log(absl::StrCat("worker-from-", first), i, w));
     }
   }
 }
@@ -160,13 +143,11 @@ std::string LocalJob::WorkerLogs() const {
 
 std::map<uint64_t, uint64_t> LocalJob::VersionsOf(int i) const {
   std::map<uint64_t, uint64_t> versions;
-  const std::string log = GatewayLog(i);
-  const std::regex line(R"(iteration (\d+) done in \S+ s with policy v(\d+))");
-  for (auto it = std::sregex_iterator(log.begin(), log.end(), line); it != std::sregex_iterator(); ++it) {
-    versions[std::stoull((*it)[1])] = std::stoull((*it)[2]);
-  }
+  for (const auto& [t, record] : cli::ReadIterations({EventFile(i)})) versions[t] = record.policy_version;
   return versions;
 }
+
+std::string LocalJob::EventFile(int dc) const { return absl::StrCat(dir_.path(), "/gateway-", dc, ".events"); }
 
 double LocalJob::SumMetric(const std::string& series) const {
   double total = 0;

@@ -65,8 +65,9 @@ class LocalJob {
   int gateway_metrics_port(int i) const { return metrics_ports_[i]; }
   int controller_metrics_port() const { return controller_metrics_port_; }
 
-  // Iteration -> policy version, from gateway i's "iteration T done ... with policy vV" lines.
+  // Iteration -> policy version, for every iteration gateway i finished (its event file).
   std::map<uint64_t, uint64_t> VersionsOf(int i) const;
+  std::string EventFile(int dc) const;
   // Sum over the gateways of a Prometheus series whose line matches `series`.
   double SumMetric(const std::string& series) const;
 

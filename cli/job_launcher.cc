@@ -1,0 +1,108 @@
+#include "cli/job_launcher.h"
+
+#include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
+
+namespace geostorm::cli {
+namespace {
+
+void Add(std::vector<std::string>& argv, const std::string& flag, const std::string& value) {
+  if (!value.empty()) argv.insert(argv.end(), {flag, value});
+}
+
+// Every event of a file that parses, in order.
+void ForEachEvent(const std::string& path, const std::function<void(const nlohmann::json&)>& on_event) {
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) {
+    nlohmann::json event = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (event.is_object()) on_event(event);
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> GatewayCommand(const std::string& bin_dir, const GatewayFlags& f) {
+  std::vector<std::string> argv = {bin_dir + "/geostorm-sidecar", "--job", f.job, "--dc", f.dc};
+  Add(argv, "--policy", f.policy_file);
+  Add(argv, "--controller", f.controller);
+  Add(argv, "--listen", f.listen);
+  for (const auto& [dc, address] : f.peers) {
+    if (dc != f.dc) argv.insert(argv.end(), {"--peer", dc + "=" + address});
+  }
+  Add(argv, "--worker-listen", f.worker_socket);
+  argv.insert(argv.end(), {"--workers", std::to_string(f.workers), "--timeout-ms", std::to_string(f.timeout_ms)});
+  Add(argv, "--metrics", f.metrics);
+  Add(argv, "--events", f.events);
+  if (f.insecure) argv.push_back("--insecure");
+  argv.insert(argv.end(), f.extra.begin(), f.extra.end());
+  return argv;
+}
+
+std::vector<std::string> MemberCommand(const std::string& bin_dir, const MemberFlags& f) {
+  std::vector<std::string> argv = {bin_dir + "/geostorm-sidecar",
+                                   "--job",
+                                   f.job,
+                                   "--dc",
+                                   f.dc,
+                                   "--policy",
+                                   f.policy_file,
+                                   "--gateway",
+                                   f.gateway,
+                                   "--member-id",
+                                   f.member_id,
+                                   "--worker-listen",
+                                   f.worker_socket,
+                                   "--workers",
+                                   std::to_string(f.workers)};
+  if (f.total_workers > 0) argv.insert(argv.end(), {"--total-workers", std::to_string(f.total_workers)});
+  Add(argv, "--events", f.events);
+  argv.push_back("--insecure");
+  return argv;
+}
+
+std::vector<std::string> WorkerCommand(const std::string& bin_dir, const WorkerFlags& f) {
+  std::vector<std::string> argv = {bin_dir + "/geostorm-synthetic-worker",
+                                   "--sidecar",
+                                   f.sidecar,
+                                   "--dc-index",
+                                   std::to_string(f.dc_index),
+                                   "--worker-index",
+                                   std::to_string(f.worker_index),
+                                   "--dcs",
+                                   std::to_string(f.dcs),
+                                   "--workers",
+                                   std::to_string(f.workers),
+                                   "--iterations",
+                                   std::to_string(f.iterations),
+                                   "--first-iteration",
+                                   std::to_string(f.first_iteration)};
+  if (f.keep_going) argv.push_back("--keep-going");
+  argv.insert(argv.end(), f.extra.begin(), f.extra.end());
+  return argv;
+}
+
+std::map<uint64_t, IterationRecord> ReadIterations(const std::vector<std::string>& event_files) {
+  std::map<uint64_t, IterationRecord> out;
+  for (const std::string& path : event_files) {
+    ForEachEvent(path, [&](const nlohmann::json& e) {
+      if (e.value("event", "") != "iteration") return;
+      IterationRecord& r = out[e.value("iteration", uint64_t{0})];
+      r.seconds = std::max(r.seconds, e.value("seconds", 0.0));
+      r.policy_version = e.value("policy_version", uint64_t{0});
+      ++r.gateways;
+    });
+  }
+  return out;
+}
+
+std::map<uint64_t, uint64_t> ReadCommits(const std::string& event_file) {
+  std::map<uint64_t, uint64_t> out;
+  ForEachEvent(event_file, [&](const nlohmann::json& e) {
+    if (e.value("event", "") == "policy_committed")
+      out[e.value("version", uint64_t{0})] = e.value("from_iteration", uint64_t{0});
+  });
+  return out;
+}
+
+}  // namespace geostorm::cli

@@ -1,0 +1,81 @@
+#include "sidecar/data_plane_server.h"
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "sidecar/gateway.h"
+#include "sidecar/result_board.h"
+
+namespace geostorm::sidecar {
+
+grpc::Status DataPlaneServer::Exchange(grpc::ServerContext*,
+                                       grpc::ServerReaderWriter<v1::Ack, wire::WireChunk>* stream) {
+  wire::WireChunk chunk;
+  while (stream->Read(&chunk)) {
+    const absl::Status s = gateway_->OnWireChunk(chunk);
+    v1::Ack ack;
+    ack.set_chunk(chunk.header.chunk());
+    ack.set_iteration(chunk.header.iteration());
+    ack.set_accepted(s.ok());
+    if (!s.ok()) ack.set_error(std::string(s.message()));
+    if (!stream->Write(ack)) break;
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status DataPlaneServer::Join(grpc::ServerContext* context,
+                                   grpc::ServerReaderWriter<wire::WireChunk, wire::WireChunk>* stream) {
+  // The handler thread writes results; a reader thread takes LOCAL chunks.
+  std::mutex mu;
+  std::condition_variable joined;
+  std::deque<uint64_t> iterations;  // in the order the member started them
+  bool closed = false;
+  std::thread reader([&] {
+    wire::WireChunk chunk;
+    std::set<uint64_t> seen;
+    while (stream->Read(&chunk)) {
+      const uint64_t t = chunk.header.iteration();
+      if (chunk.header.kind() == v1::CHUNK_LOCAL && seen.insert(t).second) {
+        board_->Subscribe(t);
+        std::lock_guard<std::mutex> lock(mu);
+        iterations.push_back(t);
+        joined.notify_all();
+      }
+      gateway_->OnWireChunk(chunk).IgnoreError();  // counted and logged there
+    }
+    std::lock_guard<std::mutex> lock(mu);
+    closed = true;
+    joined.notify_all();
+  });
+  for (;;) {
+    uint64_t t;
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      joined.wait(lock, [&] { return closed || !iterations.empty(); });
+      if (iterations.empty()) break;
+      t = iterations.front();
+      iterations.pop_front();
+    }
+    const auto deadline = ResultBoard::Clock::now() + config_.timeout;
+    for (int64_t i = 0; i < gateway_->num_chunks(); ++i) {
+      absl::StatusOr<Result> r = board_->Next(t, static_cast<size_t>(i), deadline);
+      if (!r.ok()) {
+        gateway_->Fail(t, r.status());
+        break;
+      }
+      wire::Envelope e{wire::ChunkKind::kResult, t, 0, 0, r->chunk, r->contributors, config_.data_center, {}, r->data};
+      if (!stream->Write(wire::EncodeChunk(config_.job, config_.policy.chunk_bytes, e))) break;
+    }
+    board_->Unsubscribe(t);
+  }
+  context->TryCancel();
+  reader.join();
+  std::lock_guard<std::mutex> lock(mu);
+  for (uint64_t t : iterations) board_->Unsubscribe(t);
+  return grpc::Status::OK;
+}
+
+}  // namespace geostorm::sidecar

@@ -1,0 +1,48 @@
+// EventLog: what a sidecar did, as a file of JSON lines that programs read
+// (`geostorm local`, the tests, the benchmarks); the logs are for people. One
+// object per line, appended and flushed as it happens, each with its wall-clock
+// `time` (Unix seconds):
+//   {"event":"iteration","dc":"dc1","iteration":7,"seconds":0.412,"policy_version":2}
+//   {"event":"iteration_failed","dc":"dc1","iteration":8,"error":"..."}
+//   {"event":"policy_committed","dc":"dc1","version":3,"from_iteration":12}
+// `policy_version` is 0 on members, which do not know it.
+//
+//   absl::StatusOr<std::unique_ptr<EventLog>> log = EventLog::Open("/tmp/dc1.events", "dc1");
+//   (*log)->IterationDone(7, 0.412, 2);
+//
+// Thread-safe.
+#ifndef GEOSTORM_SIDECAR_EVENT_LOG_H_
+#define GEOSTORM_SIDECAR_EVENT_LOG_H_
+
+#include <cstdint>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace geostorm::sidecar {
+
+class EventLog {
+ public:
+  // Appends to `path`. kUnavailable, naming the path, when it cannot be opened.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<EventLog>> Open(const std::string& path, std::string dc);
+
+  void IterationDone(uint64_t iteration, double seconds, uint64_t policy_version);
+  void IterationFailed(uint64_t iteration, const std::string& error);
+  void PolicyCommitted(uint64_t version, uint64_t from_iteration);
+
+ private:
+  EventLog(std::ofstream out, std::string dc) : out_(std::move(out)), dc_(std::move(dc)) {}
+  void Write(nlohmann::json event);
+
+  std::mutex mu_;
+  std::ofstream out_;
+  const std::string dc_;
+};
+
+}  // namespace geostorm::sidecar
+
+#endif  // GEOSTORM_SIDECAR_EVENT_LOG_H_
