@@ -4,6 +4,8 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/str_cat.h"
+
 namespace geostorm::cli {
 namespace {
 
@@ -28,7 +30,7 @@ std::vector<std::string> GatewayCommand(const std::string& bin_dir, const Gatewa
   Add(argv, "--controller", f.controller);
   Add(argv, "--listen", f.listen);
   for (const auto& [dc, address] : f.peers) {
-    if (dc != f.dc) argv.insert(argv.end(), {"--peer", dc + "=" + address});
+    if (dc != f.dc) argv.insert(argv.end(), {"--peer", absl::StrCat(dc, "=", address)});
   }
   Add(argv, "--worker-listen", f.worker_socket);
   argv.insert(argv.end(), {"--workers", std::to_string(f.workers), "--timeout-ms", std::to_string(f.timeout_ms)});

@@ -325,8 +325,8 @@ class LocalRun {
   }
 
   std::vector<std::string> EventFiles() const {
-    std::vector<std::string> files;
-    for (int i = 0; i < dcs(); ++i) files.push_back(EventFile(i));
+    std::vector<std::string> files(dcs());
+    for (int i = 0; i < dcs(); ++i) files[i] = EventFile(i);
     return files;
   }
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `geostorm plan` and `geostorm simulate` as a user runs them: outputs and errors.
+# `geostorm` (plan, simulate, local) and geostorm-sidecar's flags as a user runs them:
+# outputs and errors.
 #   tests/cli/cli_test.sh GEOSTORM_BINARY TOPOLOGY_DIR
 set -uo pipefail
 bin=$1
@@ -77,6 +78,22 @@ assert s["median_s"] > 0 and s["t_min_s"] > 0, s
 PY
 expect_error "local without topology" "--topology is required" local --model-mb 1
 expect_error "local bad topology" "bad.yaml:3:1: bad YAML" local --topology "$tmp/bad.yaml"
+
+# geostorm-sidecar's own flags: a usage error or a named failure, never a crash.
+sidecar=$(dirname "$bin")/geostorm-sidecar
+"$bin" plan --topology "$topologies/mesh-4dc-uniform.yaml" --model-mb 1 --yaml >"$tmp/policy.yaml"
+expect_sidecar_error() {
+  local name=$1 needle=$2 code; shift 2
+  "$sidecar" --dc a --policy "$tmp/policy.yaml" --insecure "$@" >"$tmp/out" 2>&1
+  code=$?
+  if [ "$code" -eq 0 ] || [ "$code" -ge 128 ]; then fail "$name: exit $code"; return; fi
+  grep -qF -- "$needle" "$tmp/out" || fail "$name: output '$(cat "$tmp/out")' lacks '$needle'"
+}
+expect_sidecar_error "sidecar queue bound not a number" "--max-queue-mb" --max-queue-mb lots
+expect_sidecar_error "sidecar metrics address not ours" "--metrics 192.0.2.1:9100: cannot serve /metrics there" \
+  --metrics 192.0.2.1:9100 --peer b=127.0.0.1:1 --peer c=127.0.0.1:1 --peer d=127.0.0.1:1
+expect_sidecar_error "sidecar events file unwritable" "--events: cannot open '/nonexistent/e.jsonl'" \
+  --events /nonexistent/e.jsonl --peer b=127.0.0.1:1 --peer c=127.0.0.1:1 --peer d=127.0.0.1:1
 
 if [ "$failures" -gt 0 ]; then
   echo "$failures CLI checks failed"

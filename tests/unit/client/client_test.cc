@@ -1,0 +1,91 @@
+// The worker library against an in-process sidecar that misbehaves: the reason a
+// sidecar gives for ending an iteration early must reach the worker.
+#include "client/client.h"
+
+#include <gtest/gtest.h>
+
+#include <grpcpp/grpcpp.h>
+
+#include "wire/services.h"
+
+namespace geostorm {
+namespace {
+
+// A sidecar of a 4-chunk model that answers `results` chunks of each iteration,
+// then ends the call with `status`.
+class ShortSidecar final : public wire::WorkerService {
+ public:
+  ShortSidecar(int results, grpc::Status status) : results_(results), status_(std::move(status)) {}
+
+  grpc::Status Describe(grpc::ServerContext*, const v1::DescribeRequest*, v1::JobInfo* info) override {
+    info->set_job("job");
+    info->set_data_center("a");
+    info->set_model_bytes(4 * 1024);
+    info->set_chunk_bytes(1024);
+    info->set_total_workers(1);
+    return grpc::Status::OK;
+  }
+  grpc::Status AllReduce(grpc::ServerContext*,
+                         grpc::ServerReaderWriter<wire::ResultFrame, wire::GradientFrame>* stream) override {
+    wire::GradientFrame chunk;
+    for (int k = 0; k < results_ && stream->Read(&chunk); ++k) {
+      wire::ResultFrame out;
+      out.header.set_iteration(chunk.header.iteration());
+      out.header.set_chunk(chunk.header.chunk());
+      out.header.set_contributors(1);
+      out.set_payload(wire::PayloadOf(chunk));
+      stream->Write(out);
+    }
+    return status_;
+  }
+
+ private:
+  const int results_;
+  const grpc::Status status_;
+};
+
+class ClientTest : public ::testing::Test {
+ protected:
+  void Serve(ShortSidecar* sidecar) {
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    builder.RegisterService(sidecar);
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(port_, 0);
+  }
+  void TearDown() override {
+    if (server_) server_->Shutdown();
+  }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+
+  int port_ = 0;
+  std::unique_ptr<grpc::Server> server_;
+};
+
+TEST_F(ClientTest, ASidecarEndingTheCallEarlyGivesItsReason) {
+  ShortSidecar sidecar(1, grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "no chunk buffers left for iteration 0"));
+  Serve(&sidecar);
+  absl::StatusOr<Client> client = Client::Connect(address());
+  ASSERT_TRUE(client.ok()) << client.status();
+  std::vector<float> gradient(client->model_floats(), 1.0f);
+  const std::vector<float> before = gradient;
+  absl::StatusOr<int> sum = client->AllReduce(0, absl::MakeSpan(gradient));
+  ASSERT_FALSE(sum.ok());
+  EXPECT_NE(sum.status().message().find("after 1 of 4 result chunks"), std::string::npos) << sum.status();
+  EXPECT_NE(sum.status().message().find("no chunk buffers left for iteration 0"), std::string::npos) << sum.status();
+  EXPECT_EQ(gradient, before);  // a failed iteration leaves the gradient alone
+}
+
+TEST_F(ClientTest, AWholeResultIsASum) {
+  ShortSidecar sidecar(4, grpc::Status::OK);
+  Serve(&sidecar);
+  absl::StatusOr<Client> client = Client::Connect(address());
+  ASSERT_TRUE(client.ok()) << client.status();
+  std::vector<float> gradient(client->model_floats(), 2.0f);
+  absl::StatusOr<int> contributors = client->AllReduce(0, absl::MakeSpan(gradient));
+  ASSERT_TRUE(contributors.ok()) << contributors.status();
+  EXPECT_EQ(*contributors, 1);
+}
+
+}  // namespace
+}  // namespace geostorm

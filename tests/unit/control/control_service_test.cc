@@ -1,0 +1,158 @@
+// The control service with two gateways played by the generated gRPC stubs, in
+// process, and a state store that can fail: a decision that cannot be saved is
+// never heard, and the next rollout resolves it.
+#include "control/control_service.h"
+
+#include <gtest/gtest.h>
+
+#include <grpcpp/grpcpp.h>
+
+#include <condition_variable>
+#include <thread>
+
+#include "core/planner/planner.h"
+#include "geostorm/v1/control.grpc.pb.h"
+
+namespace geostorm::control {
+namespace {
+
+// Keeps the state in memory; the save numbered `fail_at` fails, as a full disk would.
+class MemoryStore final : public StateStore {
+ public:
+  absl::StatusOr<RolloutState> Load() override {
+    std::lock_guard<std::mutex> lock(mu);
+    if (!saved) return absl::NotFoundError("nothing saved");
+    return *saved;
+  }
+  absl::Status Save(const RolloutState& state) override {
+    std::lock_guard<std::mutex> lock(mu);
+    if (++saves == fail_at) return absl::UnavailableError("disk full");
+    saved = state;
+    return absl::OkStatus();
+  }
+  std::mutex mu;
+  std::optional<RolloutState> saved;
+  int saves = 0;
+  int fail_at = -1;
+};
+
+// A gateway: subscribes, writes down every update ("current", "prepare 2",
+// "commit 2", "abort 2"), and acknowledges every Prepare on its Report stream.
+class FakeGateway {
+ public:
+  FakeGateway(const std::shared_ptr<grpc::Channel>& channel, std::string dc)
+      : stub_(v1::Control::NewStub(channel)), dc_(std::move(dc)) {
+    report_ = stub_->Report(&report_context_, &reply_);
+    v1::Hello hello;
+    hello.set_job("job");
+    hello.set_data_center(dc_);
+    subscription_ = stub_->Subscribe(&subscribe_context_, hello);
+    reader_ = std::thread([this] { Read(); });
+  }
+  ~FakeGateway() {
+    subscribe_context_.TryCancel();
+    report_context_.TryCancel();
+    reader_.join();
+  }
+  bool WaitFor(const std::string& update) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return changed_.wait_for(lock, std::chrono::seconds(20),
+                             [&] { return std::find(updates_.begin(), updates_.end(), update) != updates_.end(); });
+  }
+  std::vector<std::string> updates() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return updates_;
+  }
+
+ private:
+  void Read() {
+    v1::PolicyUpdate u;
+    while (subscription_->Read(&u)) {
+      std::string seen;
+      if (u.has_current())
+        seen = u.current().has_pending() ? "current pending " + std::to_string(u.current().pending().policy().version())
+                                         : "current";
+      if (u.has_prepare()) seen = "prepare " + std::to_string(u.prepare().policy().version());
+      if (u.has_commit()) seen = "commit " + std::to_string(u.commit().version());
+      if (u.has_abort()) seen = "abort " + std::to_string(u.abort().version());
+      if (u.has_prepare()) {
+        v1::Progress p;
+        p.set_job("job");
+        p.set_data_center(dc_);
+        p.mutable_ack()->set_version(u.prepare().policy().version());
+        p.mutable_ack()->set_ok(true);
+        report_->Write(p);
+      }
+      std::lock_guard<std::mutex> lock(mu_);
+      updates_.push_back(seen);
+      changed_.notify_all();
+    }
+  }
+
+  std::unique_ptr<v1::Control::Stub> stub_;
+  const std::string dc_;
+  grpc::ClientContext report_context_, subscribe_context_;
+  v1::ReportReply reply_;
+  std::unique_ptr<grpc::ClientWriter<v1::Progress>> report_;
+  std::unique_ptr<grpc::ClientReader<v1::PolicyUpdate>> subscription_;
+  std::thread reader_;
+  std::mutex mu_;
+  std::condition_variable changed_;
+  std::vector<std::string> updates_;
+};
+
+core::Policy Plan() {
+  absl::StatusOr<core::Topology> t = core::ParseTopology("kind: mesh\ndataCenters: [a, b]\ndefaultMbps: 100\n", "t");
+  EXPECT_TRUE(t.ok()) << t.status();
+  absl::StatusOr<core::Policy> p = core::PlanTopology(*t, "netstorm", 1 << 20, 16 << 10);
+  EXPECT_TRUE(p.ok()) << p.status();
+  return *p;
+}
+
+TEST(ControlService, ADecisionThatCannotBeSavedIsNeverHeardAndTheNextRolloutAbortsIt) {
+  MemoryStore store;
+  ControlServiceConfig config;
+  config.job = "job";
+  config.gateways = {"a", "b"};
+  absl::StatusOr<std::unique_ptr<ControlService>> service = ControlService::Create(config, &store, Plan());
+  ASSERT_TRUE(service.ok()) << service.status();
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService((*service)->grpc());
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(port, 0);
+  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials());
+  {
+    FakeGateway a(channel, "a"), b(channel, "b");
+    ASSERT_TRUE(a.WaitFor("current") && b.WaitFor("current"));
+
+    {
+      std::lock_guard<std::mutex> lock(store.mu);
+      store.fail_at = store.saves + 2;  // the prepare is saved, the decision is not
+    }
+    absl::StatusOr<uint64_t> failed = (*service)->Rollout(Plan());
+    ASSERT_FALSE(failed.ok());
+    EXPECT_NE(failed.status().message().find("saving the decision on policy v2"), std::string::npos) << failed.status();
+    EXPECT_NE(failed.status().message().find("disk full"), std::string::npos);
+    EXPECT_EQ((*service)->Current().policy.version, 1u);  // memory holds what the store holds: v2 pending
+
+    FakeGateway late(channel, "b");  // a gateway that reconnects now hears v2 as pending, as a restart would
+    ASSERT_TRUE(late.WaitFor("current pending 2"));
+
+    absl::StatusOr<uint64_t> next = (*service)->Rollout(Plan());
+    ASSERT_TRUE(next.ok()) << next.status();
+    EXPECT_EQ(*next, 3u);
+    ASSERT_TRUE(a.WaitFor("commit 3"));
+    EXPECT_EQ(a.updates(), (std::vector<std::string>{"current", "prepare 2", "abort 2", "prepare 3", "commit 3"}));
+    std::lock_guard<std::mutex> lock(store.mu);
+    ASSERT_TRUE(store.saved.has_value());
+    EXPECT_EQ(store.saved->committed.back().policy.version, 3u);
+    EXPECT_FALSE(store.saved->pending.has_value());
+    (*service)->Shutdown();
+  }
+  server->Shutdown();
+}
+
+}  // namespace
+}  // namespace geostorm::control
