@@ -2,10 +2,10 @@
 
 #include <algorithm>
 #include <limits>
-#include <queue>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "core/paths.h"
 
 namespace geostorm::core {
 
@@ -73,28 +73,14 @@ namespace {
 std::vector<int> RouteTree(int n, const std::vector<Resource>& resources, int src) {
   std::vector<std::vector<int>> out(n);
   for (size_t r = 0; r < resources.size(); ++r) out[resources[r].from].push_back(static_cast<int>(r));
-  std::vector<double> dist(n, std::numeric_limits<double>::infinity());
-  std::vector<int> via(n, -1);  // resource that reaches each DC
-  using Item = std::pair<double, int>;
-  std::priority_queue<Item, std::vector<Item>, std::greater<>> queue;
-  dist[src] = 0;
-  queue.push({0, src});
-  while (!queue.empty()) {
-    auto [d, u] = queue.top();
-    queue.pop();
-    if (d > dist[u]) continue;
-    for (int r : out[u]) {
-      const int v = resources[r].to;
-      // A tiny per-hop cost prefers fewer hops among equally fast routes.
-      const double nd = d + 1.0 / resources[r].bytes_per_s + 1e-15;
-      if (nd < dist[v] * (1 - 1e-12)) {
-        dist[v] = nd;
-        via[v] = r;
-        queue.push({nd, v});
-      }
-    }
-  }
-  return via;
+  return LeastLabelPaths(
+             n, src,
+             [&](int u, auto&& visit) {
+               for (int r : out[u]) visit(resources[r].to, r);
+             },
+             // A tiny per-hop cost prefers fewer hops among equally fast routes.
+             [&](double d, int r) { return d + 1.0 / resources[r].bytes_per_s + 1e-15; }, /*tolerance=*/1e-12)
+      .via;
 }
 
 }  // namespace

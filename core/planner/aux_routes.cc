@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <limits>
 #include <map>
-#include <queue>
 
+#include "core/paths.h"
 #include "core/planner/link_load.h"
 
 namespace geostorm::core {
@@ -14,35 +14,25 @@ namespace {
 // bytes per crossing, weighted by 1/rate) is least busy; never uses the overlay
 // link src -> dst itself nor any link over `avoid`. Empty when there is none.
 std::vector<int> LeastBusyPath(const NetworkView& view, const std::vector<double>& busy, int src, int dst, int avoid) {
-  const int n = view.size();
-  std::vector<double> worst(n, std::numeric_limits<double>::infinity());
-  std::vector<int> prev(n, -1);
-  using Item = std::pair<double, int>;
-  std::priority_queue<Item, std::vector<Item>, std::greater<>> queue;
-  worst[src] = 0;
-  queue.push({0, src});
-  while (!queue.empty()) {
-    auto [w, u] = queue.top();
-    queue.pop();
-    if (w > worst[u] || u == dst) continue;
-    for (int li : view.out_links(u)) {
-      const OverlayLink& l = view.links()[li];
-      if (l.from == src && l.to == dst) continue;
-      const auto& route = l.resources;
-      if (std::find(route.begin(), route.end(), avoid) != route.end()) continue;
-      double link_worst = 0;
-      for (int r : route) link_worst = std::max(link_worst, busy[r]);
-      const double nw = std::max(w, link_worst) + 1e-12;  // fewer hops on ties
-      if (nw < worst[l.to]) {
-        worst[l.to] = nw;
-        prev[l.to] = u;
-        queue.push({nw, l.to});
-      }
-    }
-  }
-  if (prev[dst] < 0) return {};
+  const PathSearch s = LeastLabelPaths(
+      view.size(), src,
+      [&](int u, auto&& visit) {
+        for (int li : view.out_links(u)) {
+          const OverlayLink& l = view.links()[li];
+          const auto& route = l.resources;
+          if (l.from == src && l.to == dst) continue;
+          if (std::find(route.begin(), route.end(), avoid) == route.end()) visit(l.to, li);
+        }
+      },
+      [&](double w, int li) {
+        double link_worst = 0;
+        for (int r : view.links()[li].resources) link_worst = std::max(link_worst, busy[r]);
+        return std::max(w, link_worst) + 1e-12;  // fewer hops on ties
+      },
+      /*tolerance=*/0, /*target=*/dst);
+  if (s.prev[dst] < 0) return {};
   std::vector<int> path;
-  for (int v = dst; v != -1; v = prev[v]) path.push_back(v);
+  for (int v = dst; v != -1; v = s.prev[v]) path.push_back(v);
   std::reverse(path.begin(), path.end());
   return path;
 }

@@ -3,7 +3,8 @@
 #include <algorithm>
 #include <limits>
 #include <numeric>
-#include <queue>
+
+#include "core/paths.h"
 
 namespace geostorm::core {
 namespace {
@@ -105,34 +106,20 @@ std::vector<int> MinCostTree(const NetworkView& view, int root, Phase phase, con
 }
 
 std::vector<int> ShortestPathTree(const NetworkView& view, int root, Phase phase, const LinkCost& cost) {
-  const int n = view.size();
-  std::vector<double> dist(n, std::numeric_limits<double>::infinity());
-  std::vector<int> parent(n, -1);
-  using Item = std::pair<double, int>;
-  std::priority_queue<Item, std::vector<Item>, std::greater<>> queue;
-  dist[root] = 0;
-  queue.push({0, root});
-  while (!queue.empty()) {
-    auto [d, u] = queue.top();
-    queue.pop();
-    if (d > dist[u]) continue;
-    // Reduce: who can send to u? Broadcast: whom can u send to?
-    const std::vector<int>& links = phase == Phase::kReduce ? view.in_links(u) : view.out_links(u);
-    for (int li : links) {
-      const OverlayLink& l = view.links()[li];
-      const int v = phase == Phase::kReduce ? l.from : l.to;
-      const double nd = d + cost(li);
-      if (nd < dist[v]) {
-        dist[v] = nd;
-        parent[v] = u;
-        queue.push({nd, v});
-      }
-    }
+  const PathSearch s = LeastLabelPaths(
+      view.size(), root,
+      [&](int u, auto&& visit) {
+        // Reduce: who can send to u? Broadcast: whom can u send to?
+        for (int li : phase == Phase::kReduce ? view.in_links(u) : view.out_links(u)) {
+          const OverlayLink& l = view.links()[li];
+          visit(phase == Phase::kReduce ? l.from : l.to, li);
+        }
+      },
+      [&](double d, int li) { return d + cost(li); });
+  for (int v = 0; v < view.size(); ++v) {
+    if (v != root && s.prev[v] < 0) return {};
   }
-  for (int v = 0; v < n; ++v) {
-    if (v != root && parent[v] < 0) return {};
-  }
-  return parent;
+  return s.prev;
 }
 
 bool HasReverseLinks(const NetworkView& view, const std::vector<int>& parent, Phase phase) {
