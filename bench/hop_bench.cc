@@ -38,6 +38,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "cli/job_launcher.h"
 #include "sidecar/transport/peer_link.h"
 #include "tests/support/process.h"
 #include "wire/chunk_codec.h"
@@ -253,12 +254,39 @@ int Run(const std::string& bin_dir, int64_t model_mb, int64_t chunk_kb, int iter
   builder.SetMaxReceiveMessageSize(-1);
   builder.RegisterService(&c);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  const std::string b_address = absl::StrCat("127.0.0.1:", testing::FreePort());
   const std::string c_address = absl::StrCat("127.0.0.1:", c_port);
-  testing::Process b({bin_dir + "/geostorm-sidecar", "--dc", "b", "--policy", dir.path() + "/policy.yaml", "--listen",
-                      b_address, "--peer", "a=" + c_address, "--peer", "c=" + c_address, "--workers", "1",
-                      "--total-workers", "3", "--timeout-ms", "60000", "--insecure"},
+  const std::string b_events = dir.path() + "/b.events";
+  testing::Process b({bin_dir + "/geostorm-sidecar",
+                      "--dc",
+                      "b",
+                      "--policy",
+                      dir.path() + "/policy.yaml",
+                      "--listen",
+                      "127.0.0.1:0",
+                      "--peer",
+                      "a=" + c_address,
+                      "--peer",
+                      "c=" + c_address,
+                      "--workers",
+                      "1",
+                      "--total-workers",
+                      "3",
+                      "--timeout-ms",
+                      "60000",
+                      "--events",
+                      b_events,
+                      "--insecure"},
                      dir.path() + "/b.log");
+  int b_port = 0;  // b picks its port and says which in its event file
+  for (int i = 0; i < 1000 && b_port == 0 && b.running(); ++i) {
+    b_port = cli::ReadPorts(b_events)["data"];
+    if (b_port == 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (b_port == 0) {
+    std::fprintf(stderr, "hop_bench: the sidecar did not start: %s\n", b.Log().c_str());
+    return 1;
+  }
+  const std::string b_address = absl::StrCat("127.0.0.1:", b_port);
   c.ConnectBack(b_address);
   sidecar::PeerLink a_to_b("b", b_address, grpc::InsecureChannelCredentials(), 64 << 20, 64 << 20);
 

@@ -107,4 +107,14 @@ std::map<uint64_t, uint64_t> ReadCommits(const std::string& event_file) {
   return out;
 }
 
+std::map<std::string, int> ReadPorts(const std::string& event_file) {
+  std::map<std::string, int> ports;
+  ForEachEvent(event_file, [&](const nlohmann::json& e) {
+    if (e.value("event", "") == "started" && e.contains("ports") && e["ports"].is_object()) {
+      ports = e["ports"].get<std::map<std::string, int>>();
+    }
+  });
+  return ports;
+}
+
 }  // namespace geostorm::cli

@@ -2,7 +2,7 @@
 // and member sidecars and the synthetic workers. `geostorm local` and the test
 // support (tests/support/local_job.h) both launch jobs from these, so a flag is
 // spelled in one place. Also reads back what the gateways did, from their event
-// files (sidecar/event_log.h): logs are for people.
+// files (control/event_log.h): logs are for people.
 //
 //   GatewayFlags g;  g.dc = "dc1";  g.listen = "127.0.0.1:7001";  ...
 //   std::vector<std::string> argv = GatewayCommand(bin_dir, g);
@@ -75,6 +75,11 @@ std::map<uint64_t, IterationRecord> ReadIterations(const std::vector<std::string
 
 // Policy version -> the iteration it was committed from, per file.
 std::map<uint64_t, uint64_t> ReadCommits(const std::string& event_file);
+
+// The ports a process bound, by name ("data", "metrics", "control"), from the
+// last "started" event of its file: launchers ask for port 0 and read them here.
+// Empty when it has not started (yet).
+std::map<std::string, int> ReadPorts(const std::string& event_file);
 
 }  // namespace geostorm::cli
 

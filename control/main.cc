@@ -15,6 +15,7 @@
 #include "control/control_service.h"
 #include "control/controller.h"
 #include "control/credentials.h"
+#include "control/event_log.h"
 #include "core/network_view.h"
 #include "core/planner/planner.h"
 
@@ -60,6 +61,8 @@ int main(int argc, char** argv) {
   app.add_option("--lead", service_config.lead, "iterations between the highest reported and a new policy");
   app.add_option("--prepare-timeout-ms", prepare_timeout_ms, "abort a rollout not acknowledged by then");
   app.add_option("--metrics", metrics_listen, "HOST:PORT for Prometheus /metrics");
+  std::string events_file;
+  app.add_option("--events", events_file, "append JSON lines of what the controller did (its bound ports first)");
   app.add_flag("--insecure", insecure, "plaintext gRPC (local runs only)");
   app.add_option("--tls-cert", tls.cert, "PEM certificate");
   app.add_option("--tls-key", tls.key, "PEM private key");
@@ -128,6 +131,14 @@ int main(int argc, char** argv) {
   const int metrics_port = exposer && !exposer->GetListeningPorts().empty() ? exposer->GetListeningPorts().front() : 0;
   std::printf("control_port=%d metrics_port=%d\n", port, metrics_port);
   std::fflush(stdout);
+  std::unique_ptr<geostorm::control::EventLog> events;
+  if (!events_file.empty()) {
+    absl::StatusOr<std::unique_ptr<geostorm::control::EventLog>> opened =
+        geostorm::control::EventLog::Open(events_file, "controller");
+    if (!opened.ok()) return Fail(std::string(opened.status().message()));
+    events = *std::move(opened);
+    events->Started({{"control", port}, {"metrics", metrics_port}});
+  }
 
   geostorm::control::Controller controller(config, *topology, service->get(), std::move(source), registry);
   std::atomic<bool> stop{false};

@@ -5,7 +5,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
-#include "sidecar/event_log.h"
+#include "control/event_log.h"
 #include "sidecar/metrics.h"
 #include "sidecar/result_board.h"
 #include "sidecar/rollout_client.h"

@@ -36,9 +36,14 @@ namespace grpc {
 class ChannelCredentials;
 }  // namespace grpc
 
+namespace geostorm::control {
+class EventLog;
+}  // namespace geostorm::control
+
 namespace geostorm::sidecar {
 
-class EventLog;
+using control::EventLog;
+
 class PeerLink;
 class ResultBoard;
 class RolloutClient;

@@ -3,7 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "absl/strings/str_cat.h"
-#include "sidecar/event_log.h"
+#include "control/event_log.h"
 #include "sidecar/gateway.h"
 #include "sidecar/metrics.h"
 #include "sidecar/result_board.h"

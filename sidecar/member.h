@@ -15,9 +15,14 @@ namespace grpc {
 class ChannelCredentials;
 }  // namespace grpc
 
+namespace geostorm::control {
+class EventLog;
+}  // namespace geostorm::control
+
 namespace geostorm::sidecar {
 
-class EventLog;
+using control::EventLog;
+
 class MemberLink;
 class ResultBoard;
 class SidecarMetrics;

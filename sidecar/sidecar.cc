@@ -6,9 +6,9 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "control/event_log.h"
 #include "core/status_macros.h"
 #include "sidecar/data_plane_server.h"
-#include "sidecar/event_log.h"
 #include "sidecar/gateway.h"
 #include "sidecar/member.h"
 #include "sidecar/metrics.h"
@@ -79,7 +79,8 @@ class SidecarImpl final : public Sidecar {
       metrics_->SetPolicy(config_.policy);
     }
     if (!config_.events_file.empty()) {
-      ASSIGN_OR_RETURN(events_, EventLog::Open(config_.events_file,
+      ASSIGN_OR_RETURN(events_,
+                       control::EventLog::Open(config_.events_file,
                                                config_.member_id.empty() ? config_.data_center : config_.member_id));
     }
     const bool member = !config_.gateway.empty();
@@ -110,6 +111,7 @@ class SidecarImpl final : public Sidecar {
     if (!server_ || (data_plane_ && data_port_ == 0)) {
       return absl::UnavailableError(absl::StrCat("cannot listen on ", member ? config_.worker_listen : config_.listen));
     }
+    if (events_) events_->Started({{"data", data_port_}, {"metrics", metrics_port()}});
     spdlog::info("sidecar {} ({}) of job {} serving; policy v{} ({}), {} chunks", config_.data_center,
                  member ? "member" : "gateway", config_.job, config_.policy.version, config_.policy.strategy,
                  config_.policy.num_chunks());
@@ -131,7 +133,7 @@ class SidecarImpl final : public Sidecar {
   SidecarConfig config_;
   std::unique_ptr<ResultBoard> board_;
   std::unique_ptr<SidecarMetrics> metrics_;
-  std::unique_ptr<EventLog> events_;
+  std::unique_ptr<control::EventLog> events_;
   std::unique_ptr<Gateway> gateway_;
   std::unique_ptr<Member> member_;
   std::unique_ptr<DataPlaneServer> data_plane_;

@@ -148,9 +148,8 @@ eventually "workers back after resume" bash -c "[ \$(kubectl --kubeconfig $work/
 
 echo "== leader failover"
 start_operator op-b "$health_b"
-sleep 1
+eventually "the standby is ready" http_get "http://127.0.0.1:$health_b/readyz"
 [ "$(k -n geostorm-system get lease geostorm-operator -o jsonpath='{.spec.holderIdentity}')" = op-a ] || fail "op-a should lead"
-http_get "http://127.0.0.1:$health_b/readyz" >/dev/null || fail "the standby is not ready"
 metrics=$(http_get "http://127.0.0.1:$health_a/metrics")
 grep -q 'geostorm_operator_reconcile_total{controller="geotrainingjob",result="success"}' <<<"$metrics" \
   || fail "reconcile metrics"
@@ -160,7 +159,14 @@ holder_b() { [ "$(k -n geostorm-system get lease geostorm-operator -o jsonpath='
 eventually "op-b takes the Lease" holder_b
 kus delete pod resnet-us-0 --wait=false >/dev/null
 eventually "op-b recreates the deleted worker" kus get pod resnet-us-0
-sleep 2
+# The running workers must survive op-b's next reconciles too: wait for two more.
+reconciles() {
+  http_get "http://127.0.0.1:$health_b/metrics" | python3 -c 'import re, sys
+print(int(sum(float(v) for v in re.findall(r"^geostorm_operator_reconcile_total\{controller=\"geotrainingjob\"[^}]*\} (\S+)$",
+                                            sys.stdin.read(), re.M))))'
+}
+reconciled_since() { [ "$(reconciles)" -ge $(($1 + 2)) ]; }
+eventually "op-b reconciles the job again" reconciled_since "$(reconciles)"
 [ "$(keu get pods -o jsonpath='{.items[*].metadata.uid}')" = "$uids_before" ] || fail "the new leader replaced running workers"
 [ "$(keu get pods -o name | wc -l)" = 2 ] || fail "duplicate workers in eu"
 

@@ -184,10 +184,11 @@ TEST(Rollout, ControllerAndGatewaysSpeakMutualTls) {
   EXPECT_GT(versions.at(7), 1u) << "no policy was rolled out over TLS";
 }
 
-// The Debian prometheus server, scraping the gateways every second.
+// The Debian prometheus server, scraping the gateways every second. It cannot bind
+// port 0 and say which it got, so its port is chosen before it starts.
 class PrometheusServer {
  public:
-  PrometheusServer(const std::string& dir, const std::vector<int>& targets) : port_(testing::FreePort()) {
+  PrometheusServer(const std::string& dir, int port, const std::vector<int>& targets) : port_(port) {
     std::ofstream config(dir + "/prometheus.yml");
     config << "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
            << "scrape_configs:\n  - job_name: geostorm\n    honor_labels: true  # keep the sidecars' own job label\n   "
@@ -202,7 +203,6 @@ class PrometheusServer {
         dir + "/prometheus.log");
   }
   int port() const { return port_; }
-  std::string url() const { return absl::StrCat("http://127.0.0.1:", port_); }
   Process& process() { return *process_; }
 
  private:
@@ -231,13 +231,16 @@ TEST(Prometheus, TheControllersMatrixMatchesTheSidecarsAndSurvivesPrometheusStop
   JobSpec spec = ControlledJob(15);
   spec.model_bytes = 8 << 20;
   LocalJob job(spec);
+  // The gateways pick their metrics ports, so Prometheus starts once they have.
+  const int prometheus_port = testing::FreePort();
+  // A high bar for new policies: this test is about the matrix, not rollouts.
+  job.StartController({"--prometheus", absl::StrCat("http://127.0.0.1:", prometheus_port), "--interval-ms", "500",
+                       "--min-improvement", "0.95"});
+  job.StartSidecars();
   std::vector<int> targets;
   for (int i = 0; i < job.dcs(); ++i) targets.push_back(job.gateway_metrics_port(i));
-  PrometheusServer prometheus(job.dir(), targets);
+  PrometheusServer prometheus(job.dir(), prometheus_port, targets);
   ASSERT_TRUE(WaitFor([&] { return !HttpGet(prometheus.port(), "/-/ready").empty(); }, std::chrono::seconds(30)));
-  // A high bar for new policies: this test is about the matrix, not rollouts.
-  job.StartController({"--prometheus", prometheus.url(), "--interval-ms", "500", "--min-improvement", "0.95"});
-  job.StartSidecars();
   job.StartWorkers(0, 15);
   ExpectAllExact(job);
 

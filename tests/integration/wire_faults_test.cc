@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "cli/job_launcher.h"
 #include "client/client.h"
 #include "core/planner/planner.h"
 #include "core/policy/policy_codec.h"
@@ -21,7 +22,6 @@
 namespace geostorm {
 namespace {
 
-using testing::FreePort;
 using testing::Process;
 
 double Metric(int port, const std::string& outcome) {
@@ -46,14 +46,15 @@ TEST(WireFaults, GatewayRefusesBadChunksCountsThemAndStillSumsExactly) {
   ASSERT_TRUE(policy.ok()) << policy.status();
   const std::string policy_file = dir.path() + "/policy.yaml";
   std::ofstream(policy_file) << core::ToYaml(*policy);
-  const int port = FreePort(), metrics = FreePort();
+  const std::string address = "unix:" + dir.path() + "/east-data.sock";
   const std::string socket = "unix:" + dir.path() + "/east.sock";
+  const std::string events = dir.path() + "/east.events";
   Process gateway({std::string(GEOSTORM_BIN_DIR) + "/geostorm-sidecar", "--dc", "east", "--policy", policy_file,
-                   "--listen", absl::StrCat("127.0.0.1:", port), "--peer", absl::StrCat("west=127.0.0.1:", FreePort()),
-                   "--worker-listen", socket, "--metrics", absl::StrCat("127.0.0.1:", metrics), "--insecure"},
+                   "--listen", address, "--peer", "west=unix:" + dir.path() + "/west.sock", "--worker-listen", socket,
+                   "--metrics", "127.0.0.1:0", "--events", events, "--insecure"},
                   dir.path() + "/east.log");
 
-  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
+  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
   auto stub = v1::DataPlane::NewStub(channel);
   grpc::ClientContext context;
   context.set_wait_for_ready(true);
@@ -119,6 +120,8 @@ TEST(WireFaults, GatewayRefusesBadChunksCountsThemAndStillSumsExactly) {
             std::string::npos);
   EXPECT_NE(refusal({{"", absl::MakeSpan(a)}, {"b", absl::MakeSpan(b)}}).find("no name"), std::string::npos);
 
+  const int metrics = cli::ReadPorts(events)["metrics"];  // the gateway has started: it answered
+  ASSERT_GT(metrics, 0);
   EXPECT_EQ(Metric(metrics, "accepted"), 2 + 2);  // west's two chunks + east's worker's two
   EXPECT_EQ(Metric(metrics, "duplicate"), 1);
   EXPECT_EQ(Metric(metrics, "checksum_error"), 1);
@@ -161,9 +164,10 @@ std::unique_ptr<grpc::Server> Serve(grpc::Service* service, int* port) {
 TEST(PeerLinkOrder, WaitingChunksLeaveLowestPriorityFirst) {
   // The peer is not up yet, so every chunk waits in the link's queue; they must
   // leave by shard position once it comes up, ties in arrival order.
-  const int port = FreePort();
-  auto link = std::make_unique<sidecar::PeerLink>("late", absl::StrCat("127.0.0.1:", port),
-                                                  grpc::InsecureChannelCredentials(), 64 << 20, 1 << 20);
+  testing::TempDir dir;
+  const std::string address = "unix:" + dir.path() + "/late.sock";  // known before its server exists
+  auto link =
+      std::make_unique<sidecar::PeerLink>("late", address, grpc::InsecureChannelCredentials(), 64 << 20, 1 << 20);
   wire::WireChunk chunk;
   chunk.set_payload(std::make_shared<wire::Floats>(250, 1.0f));
   const std::vector<std::pair<int64_t, double>> sends = {{0, 0.9}, {1, 0.1}, {2, 0.5}, {3, 0.1}, {4, 0.0}};
@@ -176,7 +180,7 @@ TEST(PeerLinkOrder, WaitingChunksLeaveLowestPriorityFirst) {
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   SlowReceiver receiver;
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(absl::StrCat("127.0.0.1:", port), grpc::InsecureServerCredentials());
+  builder.AddListeningPort(address, grpc::InsecureServerCredentials());
   builder.RegisterService(&receiver);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   ASSERT_NE(server, nullptr);

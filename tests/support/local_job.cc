@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <regex>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "cli/job_launcher.h"
@@ -44,14 +45,6 @@ LocalJob::LocalJob(const JobSpec& spec) : spec_(spec) {
   policy_ = *policy;
   policy_file_ = dir_.path() + "/policy.yaml";
   std::ofstream(policy_file_) << core::ToYaml(policy_);
-  for (size_t i = 0; i < policy_.data_centers.size(); ++i) {
-    ports_.push_back(FreePort());
-    metrics_ports_.push_back(FreePort());
-  }
-  if (spec.with_controller) {
-    controller_port_ = FreePort();
-    controller_metrics_port_ = FreePort();
-  }
 }
 
 void LocalJob::StartController(const std::vector<std::string>& flags) {
@@ -63,9 +56,11 @@ void LocalJob::StartController(const std::vector<std::string>& flags) {
                                    "--model-bytes",
                                    std::to_string(spec_.model_bytes),
                                    "--listen",
-                                   absl::StrCat("127.0.0.1:", controller_port_),
+                                   ControllerAddress(),
                                    "--metrics",
-                                   absl::StrCat("127.0.0.1:", controller_metrics_port_),
+                                   "127.0.0.1:0",
+                                   "--events",
+                                   ControllerEventFile(),
                                    "--state-file",
                                    state_file()};
   if (std::find(flags.begin(), flags.end(), "--tls-cert") == flags.end()) argv.push_back("--insecure");
@@ -77,16 +72,16 @@ void LocalJob::StartGatewayWithFlags(int i, const std::vector<std::string>& flag
   cli::GatewayFlags g;
   g.dc = policy_.data_centers[i];
   if (spec_.with_controller) {
-    g.controller = absl::StrCat("127.0.0.1:", controller_port_);
+    g.controller = ControllerAddress();
   } else {
     g.policy_file = policy_file_;
   }
-  g.listen = absl::StrCat("127.0.0.1:", ports_[i]);
-  for (int j = 0; j < dcs(); ++j) g.peers[policy_.data_centers[j]] = absl::StrCat("127.0.0.1:", ports_[j]);
+  g.listen = GatewayAddress(i);
+  for (int j = 0; j < dcs(); ++j) g.peers[policy_.data_centers[j]] = GatewayAddress(j);
   g.worker_socket = WorkerSocket(i, 0);
   g.workers = spec_.workers;
   g.timeout_ms = spec_.timeout_ms;
-  g.metrics = absl::StrCat("127.0.0.1:", metrics_ports_[i]);
+  g.metrics = "127.0.0.1:0";
   g.events = EventFile(i);
   g.insecure = std::find(flags.begin(), flags.end(), "--tls-cert") == flags.end();
   g.extra = flags;
@@ -100,7 +95,7 @@ void LocalJob::StartSidecars() {
       const cli::MemberFlags m{"job",
                                policy_.data_centers[i],
                                policy_file_,
-                               absl::StrCat("127.0.0.1:", ports_[i]),
+                               GatewayAddress(i),
                                absl::StrCat(policy_.data_centers[i], "-", w),
                                WorkerSocket(i, w),
                                spec_.workers,
@@ -147,12 +142,37 @@ std::map<uint64_t, uint64_t> LocalJob::VersionsOf(int i) const {
   return versions;
 }
 
+std::string LocalJob::GatewayAddress(int i) const {
+  return absl::StrCat("unix:", dir_.path(), "/gateway-", i, ".sock");
+}
+std::string LocalJob::ControllerAddress() const { return absl::StrCat("unix:", dir_.path(), "/controller.sock"); }
+std::string LocalJob::ControllerEventFile() const { return dir_.path() + "/controller.events"; }
+
+namespace {
+
+// The port named `name` from the last "started" event of a file, waiting for it.
+int PortFrom(const std::string& event_file, const std::string& name) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  do {
+    const std::map<std::string, int> ports = cli::ReadPorts(event_file);
+    if (auto it = ports.find(name); it != ports.end()) return it->second;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  } while (std::chrono::steady_clock::now() < deadline);
+  ADD_FAILURE() << event_file << " says no " << name << " port after 30 s";
+  return 0;
+}
+
+}  // namespace
+
+int LocalJob::gateway_metrics_port(int i) const { return PortFrom(EventFile(i), "metrics"); }
+int LocalJob::controller_metrics_port() const { return PortFrom(ControllerEventFile(), "metrics"); }
+
 std::string LocalJob::EventFile(int dc) const { return absl::StrCat(dir_.path(), "/gateway-", dc, ".events"); }
 
 double LocalJob::SumMetric(const std::string& series) const {
   double total = 0;
-  for (int port : metrics_ports_) {
-    const std::string body = HttpGet(port, "/metrics");
+  for (int i = 0; i < dcs(); ++i) {
+    const std::string body = HttpGet(gateway_metrics_port(i), "/metrics");
     std::regex line("^" + series + "\\S* ([0-9.e+]+)$", std::regex::multiline);
     for (auto it = std::sregex_iterator(body.begin(), body.end(), line); it != std::sregex_iterator(); ++it) {
       total += std::stod((*it)[1]);

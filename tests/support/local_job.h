@@ -62,8 +62,10 @@ class LocalJob {
   Process& controller() { return *controller_; }
   const std::string& dir() const { return dir_.path(); }
   std::string state_file() const { return dir_.path() + "/rollout-state.json"; }
-  int gateway_metrics_port(int i) const { return metrics_ports_[i]; }
-  int controller_metrics_port() const { return controller_metrics_port_; }
+  // The ports bound now (each process picks its own and says which in its event
+  // file); waits for a process that is still starting.
+  int gateway_metrics_port(int i) const;
+  int controller_metrics_port() const;
 
   // Iteration -> policy version, for every iteration gateway i finished (its event file).
   std::map<uint64_t, uint64_t> VersionsOf(int i) const;
@@ -73,14 +75,16 @@ class LocalJob {
 
  private:
   std::string WorkerSocket(int dc, int w) const;
+  // Unix sockets: fixed before the process starts and across its restarts.
+  std::string GatewayAddress(int i) const;
+  std::string ControllerAddress() const;
+  std::string ControllerEventFile() const;
   std::string Log(const std::string& what, int dc, int w) const;
 
   JobSpec spec_;
   TempDir dir_;
   core::Policy policy_;
   std::string policy_file_, topology_file_;
-  std::vector<int> ports_, metrics_ports_;
-  int controller_port_ = 0, controller_metrics_port_ = 0;
   int controller_starts_ = 0;
   std::unique_ptr<Process> controller_;
   std::map<int, std::unique_ptr<Process>> gateways_;

@@ -4,11 +4,13 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -17,18 +19,22 @@
 namespace geostorm::testing {
 
 Process::Process(const std::vector<std::string>& argv, const std::string& log_path) : log_path_(log_path) {
-  const int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  pid_ = ::fork();
-  if (pid_ == 0) {
-    ::dup2(fd, 1);
-    ::dup2(fd, 2);
-    std::vector<char*> args;
-    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execv(args[0], args.data());
-    ::_exit(127);
+  // posix_spawn, not fork: the tests run gRPC threads, and a forked child may only
+  // do async-signal-safe work before exec. The log is opened in the child.
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  const int error = ::posix_spawn(&pid_, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (error != 0) {  // the program or the log could not be opened: say so where the log would be
+    pid_ = -1;
+    status_ = 127;
+    std::ofstream(log_path) << "cannot start " << argv.front() << ": " << std::strerror(error) << "\n";
   }
-  ::close(fd);
 }
 
 Process::Process(Process&& other) noexcept

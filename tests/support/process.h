@@ -12,8 +12,9 @@
 
 namespace geostorm::testing {
 
-// A child process with stdout and stderr in `log_path`. Killed (SIGKILL) when
-// destroyed if still running.
+// A child process (posix_spawn) with stdout and stderr in `log_path`. Killed
+// (SIGKILL) when destroyed if still running. A program that cannot be started
+// exits 127 at once, with the reason in its log.
 class Process {
  public:
   Process(const std::vector<std::string>& argv, const std::string& log_path);
@@ -36,7 +37,10 @@ class Process {
 };
 
 // A TCP port on 127.0.0.1 that was free a moment ago, from a block of ports
-// that no other test process running at the same time draws from.
+// that no other test process running at the same time draws from. Only for
+// programs that cannot bind port 0 and say which port they got (Prometheus): our
+// own processes do (their event files), and addresses needed before a process
+// starts are Unix sockets.
 int FreePort();
 
 // The body of http://127.0.0.1:port/path, or an empty string on failure.

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "control/credentials.h"
 #include "geostorm/v1/control.pb.h"
 #include "operator/api/conditions.h"
@@ -55,6 +56,20 @@ bool Eventually(Predicate done) {
   return done();
 }
 
+bool CaughtUp(kube::Client& client, const kube::Informer& informer, const Resource& r, const std::string& selector) {
+  absl::StatusOr<kube::ListResult> listed = client.List(r, "", selector);
+  if (!listed.ok()) return false;
+  auto versions = [](const std::vector<Json>& objects) {
+    std::map<std::string, std::string> out;
+    for (const Json& o : objects) {
+      const Json& meta = o["metadata"];
+      out[meta.value("namespace", "") + "/" + meta.value("name", "")] = meta.value("resourceVersion", "");
+    }
+    return out;
+  };
+  return versions(listed->items) == versions(informer.List());
+}
+
 // Writes (POST, PUT, PATCH, DELETE) the emulator has served, by "METHOD path".
 std::map<std::string, int> Writes(kube::Client& client) {
   std::map<std::string, int> writes;
@@ -95,13 +110,25 @@ class JobControllerTest : public ::testing::Test {
     controller_ = std::make_unique<JobController>(*host_, *jobs_, *registry_, *events_, JobControllerOptions{});
   }
 
+  // Whether every informer holds what its server has (names and resourceVersions):
+  // the watches have delivered every write so far.
+  bool CachesCaughtUp() {
+    const std::string managed = absl::StrCat(controllers::kManagedByLabel, "=", controllers::kManagedBy);
+    const auto member = *registry_->Get("m");
+    if (!CaughtUp(*host_, *jobs_, kube::kGeoTrainingJobs, "")) return false;
+    for (const kube::Resource* r : controllers::kManaged) {
+      if (!CaughtUp(*member->client, member->informer(*r), *r, managed)) return false;
+    }
+    return true;
+  }
+
   // Reconciles until the member's caches and the job's status have settled.
   void Settle() {
     std::string last;
     for (int i = 0; i < 20; ++i) {
       absl::StatusOr<std::optional<std::chrono::milliseconds>> result = controller_->Reconcile("default/j");
       ASSERT_TRUE(result.ok()) << result.status();
-      std::this_thread::sleep_for(std::chrono::milliseconds(150));  // let watches deliver our own writes
+      ASSERT_TRUE(Eventually([&] { return CachesCaughtUp(); })) << "the watches never delivered our writes";
       const std::string now = Json(Writes(*host_)).dump() + Json(Writes(*member_)).dump();
       if (now == last) return;
       last = now;

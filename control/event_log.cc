@@ -1,11 +1,11 @@
-#include "sidecar/event_log.h"
+#include "control/event_log.h"
 
 #include <chrono>
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
 
-namespace geostorm::sidecar {
+namespace geostorm::control {
 
 absl::StatusOr<std::unique_ptr<EventLog>> EventLog::Open(const std::string& path, std::string dc) {
   std::ofstream out(path, std::ios::app);
@@ -30,6 +30,10 @@ void EventLog::PolicyCommitted(uint64_t version, uint64_t from_iteration) {
       {"event", "policy_committed"}, {"dc", dc_}, {"version", version}, {"from_iteration", from_iteration}});
 }
 
+void EventLog::Started(const std::map<std::string, int>& ports) {
+  Write(nlohmann::json{{"event", "started"}, {"dc", dc_}, {"ports", ports}});
+}
+
 void EventLog::Write(nlohmann::json event) {
   event["time"] = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   // Error texts may carry bytes from the wire: never let them break a line.
@@ -39,4 +43,4 @@ void EventLog::Write(nlohmann::json event) {
   out_.flush();
 }
 
-}  // namespace geostorm::sidecar
+}  // namespace geostorm::control

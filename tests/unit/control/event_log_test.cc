@@ -1,5 +1,5 @@
 // The event log: one JSON object per line, readable while it is written.
-#include "sidecar/event_log.h"
+#include "control/event_log.h"
 
 #include <gtest/gtest.h>
 
@@ -7,7 +7,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-namespace geostorm::sidecar {
+namespace geostorm::control {
 namespace {
 
 std::vector<nlohmann::json> ReadLines(const std::string& path) {
@@ -52,4 +52,4 @@ TEST(EventLog, AnUnwritablePathIsAnErrorNamingIt) {
 }
 
 }  // namespace
-}  // namespace geostorm::sidecar
+}  // namespace geostorm::control
