@@ -290,7 +290,7 @@ absl::StatusOr<std::unique_ptr<ControlService>> ControlService::Create(ControlSe
                                                                        const core::Policy& initial) {
   if (config.gateways.empty()) return absl::InvalidArgumentError("the job has no DCs");
   auto service = std::make_unique<ControlServiceImpl>(std::move(config), store);
-  if (absl::Status s = service->Init(initial); !s.ok()) return s;
+  RETURN_IF_ERROR(service->Init(initial));
   return service;
 }
 

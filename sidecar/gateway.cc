@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "control/event_log.h"
+#include "core/status_macros.h"
 #include "sidecar/metrics.h"
 #include "sidecar/result_board.h"
 #include "sidecar/rollout_client.h"
@@ -76,7 +77,7 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Create(const SidecarConfig& co
                                                          const std::shared_ptr<grpc::ChannelCredentials>& credentials,
                                                          Shared shared, std::unique_ptr<RolloutClient> rollout) {
   std::unique_ptr<Gateway> gateway(new Gateway(config, shared));
-  if (absl::Status s = gateway->Init(credentials, std::move(rollout)); !s.ok()) return s;
+  RETURN_IF_ERROR(gateway->Init(credentials, std::move(rollout)));
   return gateway;
 }
 
@@ -92,7 +93,7 @@ absl::Status Gateway::Init(const std::shared_ptr<grpc::ChannelCredentials>& cred
   if (rollout) {
     for (size_t i = 1; i < rollout->initial().size(); ++i) {  // the first is config_.policy
       const core::Activation& a = rollout->initial()[i];
-      if (absl::Status s = engine_->SetPolicy(a.policy, a.activate_at); !s.ok()) return s;
+      RETURN_IF_ERROR(engine_->SetPolicy(a.policy, a.activate_at));
     }
     RolloutGate::Engine hooks;
     hooks.latest_version = [this] {
@@ -103,7 +104,7 @@ absl::Status Gateway::Init(const std::shared_ptr<grpc::ChannelCredentials>& cred
       const uint64_t v = a.policy.version, from = a.activate_at;
       {
         std::lock_guard<std::mutex> lock(engine_mu_);
-        if (absl::Status s = engine_->SetPolicy(std::move(a.policy), from); !s.ok()) return s;
+        RETURN_IF_ERROR(engine_->SetPolicy(std::move(a.policy), from));
       }
       if (shared_.events) shared_.events->PolicyCommitted(v, from);
       return absl::OkStatus();
@@ -138,7 +139,7 @@ Gateway::~Gateway() {
 
 absl::Status Gateway::Begin(uint64_t t, Clock::time_point deadline) {
   if (gate_) {
-    if (absl::Status s = gate_->AdmitIteration(t, deadline); !s.ok()) return s;
+    RETURN_IF_ERROR(gate_->AdmitIteration(t, deadline));
     rollout_->Report(MakeProgress());
   }
   // This DC's workers have moved on to t, so an unfinished older iteration

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/network_view.h"
+#include "core/status_macros.h"
 
 namespace geostorm::testbed {
 namespace {
@@ -226,7 +227,7 @@ absl::StatusOr<std::unique_ptr<EmulatedWan>> EmulatedWan::Up(const core::Topolog
   TearDown(options.tag);  // leftovers of a killed run with the same tag
   std::unique_ptr<EmulatedWan> wan(new EmulatedWan(topology, options));
   for (const Command& c : *commands) {
-    if (absl::Status s = Run(c); !s.ok()) return s;  // `wan` tears down what was made
+    RETURN_IF_ERROR(Run(c));  // `wan` tears down what was made
   }
   return wan;
 }
@@ -238,7 +239,7 @@ EmulatedWan::~EmulatedWan() { TearDown(options_.tag); }
 
 absl::Status EmulatedWan::SetRates(const std::vector<core::DirectedLink>& links) {
   for (const Command& c : RateCommands(topology_, links, options_)) {
-    if (absl::Status s = Run(c); !s.ok()) return s;
+    RETURN_IF_ERROR(Run(c));
   }
   return absl::OkStatus();
 }
@@ -253,7 +254,7 @@ absl::Status EmulatedWan::Redraw(double period_seconds, const std::atomic<bool>&
       if (stop) return absl::OkStatus();
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
-    if (absl::Status s = SetRates(topology_.LinksAt(period)); !s.ok()) return s;
+    RETURN_IF_ERROR(SetRates(topology_.LinksAt(period)));
     on_period(period);
   }
 }

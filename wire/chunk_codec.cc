@@ -1,6 +1,7 @@
 #include "wire/chunk_codec.h"
 
 #include "absl/strings/str_cat.h"
+#include "core/status_macros.h"
 #include "geostorm/v1/dataplane.pb.h"
 #include "wire/crc32c.h"
 
@@ -76,7 +77,7 @@ absl::Status CheckHeader(const WireLimits& limits, const WireChunk& wire) {
 }
 
 absl::StatusOr<Envelope> DecodeChunk(const WireLimits& limits, const WireChunk& wire) {
-  if (absl::Status s = CheckHeader(limits, wire); !s.ok()) return s;
+  RETURN_IF_ERROR(CheckHeader(limits, wire));
   const v1::Chunk& in = wire.header;
   Payload data = PayloadOf(wire);
   if (Crc32c(data->data(), static_cast<size_t>(wire.bytes())) != in.crc32c()) {

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
+#include "core/status_macros.h"
 
 namespace geostorm::core {
 
@@ -147,7 +148,7 @@ absl::Status ValidatePolicy(const Policy& p, const NetworkView& view) {
     }
     next = shard.first_chunk + shard.num_chunks;
     for (Phase phase : {Phase::kReduce, Phase::kBroadcast}) {
-      if (absl::Status st = CheckTree(p, view, s, phase); !st.ok()) return st;
+      RETURN_IF_ERROR(CheckTree(p, view, s, phase));
     }
   }
   if (next != p.num_chunks()) {

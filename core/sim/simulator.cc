@@ -1,4 +1,5 @@
 #include "core/sim/simulator.h"
+#include "core/status_macros.h"
 
 #include <algorithm>
 #include <cmath>
@@ -316,7 +317,7 @@ class Simulation {
 }  // namespace
 
 absl::StatusOr<SimResult> Simulate(const NetworkView& view, const Policy& policy) {
-  if (absl::Status s = ValidatePolicy(policy, view); !s.ok()) return s;
+  RETURN_IF_ERROR(ValidatePolicy(policy, view));
   return Simulation(view, policy).Run();
 }
 

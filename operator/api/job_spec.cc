@@ -4,6 +4,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "core/status_macros.h"
 
 namespace geostorm::api {
 namespace {
@@ -28,11 +29,6 @@ absl::Status Read(const Json& obj, const char* key, const std::string& field, T*
   }
   return absl::OkStatus();
 }
-
-#define GEOSTORM_RETURN_IF_ERROR(expr)                 \
-  do {                                                 \
-    if (absl::Status _s = (expr); !_s.ok()) return _s; \
-  } while (0)
 
 bool IsDnsLabel(const std::string& s) {
   static const std::regex kLabel("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$");
@@ -84,9 +80,9 @@ absl::Status ParseDataCenters(const std::string& job_name, const Json& list, Job
     const std::string field = absl::StrCat("spec.dataCenters[", i, "]");
     const Json& entry = list[i];
     DataCenterSpec dc;
-    GEOSTORM_RETURN_IF_ERROR(Read(entry, "name", field, &dc.name));
-    GEOSTORM_RETURN_IF_ERROR(Read(entry, "cluster", field, &dc.cluster));
-    GEOSTORM_RETURN_IF_ERROR(Read(entry, "replicas", field, &dc.replicas));
+    RETURN_IF_ERROR(Read(entry, "name", field, &dc.name));
+    RETURN_IF_ERROR(Read(entry, "cluster", field, &dc.cluster));
+    RETURN_IF_ERROR(Read(entry, "replicas", field, &dc.replicas));
     if (!IsDnsLabel(dc.name)) return Invalid(field + ".name", absl::StrCat("'", dc.name, "' is not a DNS label"));
     if (!names.insert(dc.name).second) return Invalid(field + ".name", absl::StrCat("duplicate '", dc.name, "'"));
     if (job_name.size() + 1 + dc.name.size() + kLongestSuffix > kDnsLabel) {
@@ -131,30 +127,30 @@ absl::StatusOr<JobSpec> ParseJobSpec(const std::string& job_name, const Json& sp
   if (!IsDnsLabel(job_name)) return Invalid("metadata.name", absl::StrCat("'", job_name, "' is not a DNS label"));
 
   const Json sidecar = spec_json.value("sidecar", Json::object());
-  GEOSTORM_RETURN_IF_ERROR(Read(sidecar, "image", "spec.sidecar", &spec.sidecar_image));
-  GEOSTORM_RETURN_IF_ERROR(Read(sidecar, "resources", "spec.sidecar", &spec.sidecar_resources));
+  RETURN_IF_ERROR(Read(sidecar, "image", "spec.sidecar", &spec.sidecar_image));
+  RETURN_IF_ERROR(Read(sidecar, "resources", "spec.sidecar", &spec.sidecar_resources));
   const Json ports = sidecar.value("ports", Json::object());
-  GEOSTORM_RETURN_IF_ERROR(Read(ports, "data", "spec.sidecar.ports", &spec.data_port));
-  GEOSTORM_RETURN_IF_ERROR(Read(ports, "metrics", "spec.sidecar.ports", &spec.metrics_port));
+  RETURN_IF_ERROR(Read(ports, "data", "spec.sidecar.ports", &spec.data_port));
+  RETURN_IF_ERROR(Read(ports, "metrics", "spec.sidecar.ports", &spec.metrics_port));
   if (spec.data_port == spec.metrics_port) {
     return Invalid("spec.sidecar.ports.metrics", absl::StrCat(spec.metrics_port, " is also the data port"));
   }
-  GEOSTORM_RETURN_IF_ERROR(ParseDataCenters(job_name, spec_json.value("dataCenters", Json()), &spec));
+  RETURN_IF_ERROR(ParseDataCenters(job_name, spec_json.value("dataCenters", Json()), &spec));
   for (size_t i = 0; i < spec.data_centers.size(); ++i) {
-    GEOSTORM_RETURN_IF_ERROR(
+    RETURN_IF_ERROR(
         CheckTemplate(spec.data_centers[i].pod_template, absl::StrCat("spec.dataCenters[", i, "].template"), spec));
   }
 
   const Json sync = spec_json.value("sync", Json::object());
-  GEOSTORM_RETURN_IF_ERROR(Read(sync, "strategy", "spec.sync", &spec.strategy));
-  GEOSTORM_RETURN_IF_ERROR(Read(sync, "modelBytes", "spec.sync", &spec.model_bytes));
-  GEOSTORM_RETURN_IF_ERROR(Read(sync, "chunkBytes", "spec.sync", &spec.chunk_bytes));
+  RETURN_IF_ERROR(Read(sync, "strategy", "spec.sync", &spec.strategy));
+  RETURN_IF_ERROR(Read(sync, "modelBytes", "spec.sync", &spec.model_bytes));
+  RETURN_IF_ERROR(Read(sync, "chunkBytes", "spec.sync", &spec.chunk_bytes));
   if (spec.model_bytes < 4 || spec.model_bytes % 4 != 0) {
     return Invalid("spec.sync.modelBytes", "must be a positive multiple of 4 (float32 gradients)");
   }
-  GEOSTORM_RETURN_IF_ERROR(Read(sync, "roots", "spec.sync", &spec.roots));
-  GEOSTORM_RETURN_IF_ERROR(Read(sync, "multipath", "spec.sync", &spec.multipath));
-  GEOSTORM_RETURN_IF_ERROR(Read(sync, "minImprovement", "spec.sync", &spec.min_improvement));
+  RETURN_IF_ERROR(Read(sync, "roots", "spec.sync", &spec.roots));
+  RETURN_IF_ERROR(Read(sync, "multipath", "spec.sync", &spec.multipath));
+  RETURN_IF_ERROR(Read(sync, "minImprovement", "spec.sync", &spec.min_improvement));
   static const std::set<std::string> kStrategies = {"star",     "sharded-ps",     "ring",    "mlnet",
                                                     "tsengine", "netstorm-paper", "netstorm"};
   if (kStrategies.count(spec.strategy) == 0)
@@ -167,7 +163,7 @@ absl::StatusOr<JobSpec> ParseJobSpec(const std::string& job_name, const Json& sp
     return Invalid("spec.sync.chunkBytes", "must be 64 KiB..64 MiB");
   if (sync.contains("reconcileInterval")) {
     std::string text;
-    GEOSTORM_RETURN_IF_ERROR(Read(sync, "reconcileInterval", "spec.sync", &text));
+    RETURN_IF_ERROR(Read(sync, "reconcileInterval", "spec.sync", &text));
     absl::StatusOr<double> seconds = ParseDuration(text);
     if (!seconds.ok()) return Invalid("spec.sync.reconcileInterval", std::string(seconds.status().message()));
     if (*seconds < 1) return Invalid("spec.sync.reconcileInterval", "must be at least 1s");
@@ -175,24 +171,24 @@ absl::StatusOr<JobSpec> ParseJobSpec(const std::string& job_name, const Json& sp
   }
 
   const Json network = spec_json.value("network", Json::object());
-  GEOSTORM_RETURN_IF_ERROR(Read(network, "prometheusUrl", "spec.network", &spec.prometheus_url));
-  GEOSTORM_RETURN_IF_ERROR(Read(network, "gatewayServiceType", "spec.network", &spec.gateway_service_type));
+  RETURN_IF_ERROR(Read(network, "prometheusUrl", "spec.network", &spec.prometheus_url));
+  RETURN_IF_ERROR(Read(network, "gatewayServiceType", "spec.network", &spec.gateway_service_type));
   if (!spec.prometheus_url.empty() && spec.prometheus_url.rfind("http://", 0) != 0 &&
       spec.prometheus_url.rfind("https://", 0) != 0) {
     return Invalid("spec.network.prometheusUrl", "want http:// or https://");
   }
 
   const Json run = spec_json.value("runPolicy", Json::object());
-  GEOSTORM_RETURN_IF_ERROR(Read(run, "backoffLimit", "spec.runPolicy", &spec.backoff_limit));
-  GEOSTORM_RETURN_IF_ERROR(Read(run, "cleanPodPolicy", "spec.runPolicy", &spec.clean_pod_policy));
-  GEOSTORM_RETURN_IF_ERROR(Read(run, "suspend", "spec.runPolicy", &spec.suspend));
+  RETURN_IF_ERROR(Read(run, "backoffLimit", "spec.runPolicy", &spec.backoff_limit));
+  RETURN_IF_ERROR(Read(run, "cleanPodPolicy", "spec.runPolicy", &spec.clean_pod_policy));
+  RETURN_IF_ERROR(Read(run, "suspend", "spec.runPolicy", &spec.suspend));
   int64_t value = 0;
   if (run.contains("activeDeadlineSeconds")) {
-    GEOSTORM_RETURN_IF_ERROR(Read(run, "activeDeadlineSeconds", "spec.runPolicy", &value));
+    RETURN_IF_ERROR(Read(run, "activeDeadlineSeconds", "spec.runPolicy", &value));
     spec.active_deadline_s = value;
   }
   if (run.contains("ttlSecondsAfterFinished")) {
-    GEOSTORM_RETURN_IF_ERROR(Read(run, "ttlSecondsAfterFinished", "spec.runPolicy", &value));
+    RETURN_IF_ERROR(Read(run, "ttlSecondsAfterFinished", "spec.runPolicy", &value));
     spec.ttl_after_finished_s = value;
   }
   if (spec.backoff_limit < 0) return Invalid("spec.runPolicy.backoffLimit", "must be >= 0");

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/policy/policy_codec.h"
+#include "core/status_macros.h"
 #include "operator/api/conditions.h"
 #include "operator/controllers/desired_state.h"
 #include "operator/controllers/initial_policy.h"
@@ -117,7 +118,7 @@ absl::StatusOr<core::Policy> JobController::PolicyFor(const Json& job, const api
     policy = *std::move(planned);
     state->AddCommitted({policy, 0});
     state->next_version = policy.version + 1;
-    if (absl::Status saved = store.Save(*state); !saved.ok()) return saved;
+    RETURN_IF_ERROR(store.Save(*state));
     events_.Record(job, "Normal", "PolicyPlanned",
                    absl::StrCat("policy v", policy.version, ": ", policy.strategy, ", roots ",
                                 absl::StrJoin(PolicyRoots(policy), ","), " (links not measured yet: uniform guess)"));
@@ -210,7 +211,7 @@ absl::StatusOr<Requeue> JobController::Reconcile(const std::string& key) {
 
   absl::StatusOr<api::JobSpec> parsed = api::ParseJobSpec(p.ref.name, p.job["spec"]);
   if (!parsed.ok()) {
-    if (absl::Status s = Invalid(p.job, std::string(parsed.status().message())); !s.ok()) return s;
+    RETURN_IF_ERROR(Invalid(p.job, std::string(parsed.status().message())));
     return Requeue();
   }
   p.spec = *std::move(parsed);
@@ -219,7 +220,7 @@ absl::StatusOr<Requeue> JobController::Reconcile(const std::string& key) {
     if (!member.ok()) {
       // Nothing is created anywhere until every DC's cluster is usable.
       const std::string message = absl::StrCat("spec.dataCenters[", i, "].cluster: ", member.status().message());
-      if (absl::Status s = Invalid(p.job, message); !s.ok()) return s;
+      RETURN_IF_ERROR(Invalid(p.job, message));
       return Requeue(options_.cluster_retry);
     }
     p.members.push_back(*member);
@@ -278,7 +279,7 @@ absl::StatusOr<Requeue> JobController::Reconcile(const std::string& key) {
   if (addresses->size() < p.spec.data_centers.size()) {
     p.status["phase"] = "Pending";
     p.status["dataCentersReady"] = absl::StrCat(0, "/", p.spec.data_centers.size());
-    if (absl::Status s = WriteStatus(p.job, p.status); !s.ok()) return s;
+    RETURN_IF_ERROR(WriteStatus(p.job, p.status));
     return Requeue(options_.wait_retry);
   }
   absl::StatusOr<Requeue> next = SyncWorkers(p, *addresses);
@@ -305,14 +306,14 @@ absl::StatusOr<Requeue> JobController::AfterFinish(Pass& p) {
 
 absl::StatusOr<Requeue> JobController::Suspend(Pass& p) {
   // No workers; Services and certificates stay for the resume.
-  if (absl::Status s = DeletePods(p.members, p.job, [](const Json&) { return true; }); !s.ok()) return s;
+  RETURN_IF_ERROR(DeletePods(p.members, p.job, [](const Json&) { return true; }));
   if (p.Condition("Suspended", true, "Suspended", "runPolicy.suspend is true")) {
     events_.Record(p.job, "Normal", "Suspended", "workers deleted; Services and certificates kept");
   }
   p.Condition("Running", false, "Suspended", "");
   p.status["phase"] = "Suspended";
   p.status.erase("startTime");  // activeDeadlineSeconds counts from the resume
-  if (absl::Status s = WriteStatus(p.job, p.status); !s.ok()) return s;
+  RETURN_IF_ERROR(WriteStatus(p.job, p.status));
   return Requeue();
 }
 
@@ -324,7 +325,7 @@ absl::StatusOr<Requeue> JobController::Finish(Pass& p, bool succeeded, const std
   p.Condition(succeeded ? "Succeeded" : "Failed", true, reason, message);
   p.Condition("Running", false, reason, "");
   events_.Record(p.job, succeeded ? "Normal" : "Warning", reason, message);
-  if (absl::Status s = WriteStatus(p.job, p.status); !s.ok()) return s;
+  RETURN_IF_ERROR(WriteStatus(p.job, p.status));
   return Requeue(std::chrono::milliseconds(0));  // apply cleanPodPolicy and the TTL
 }
 
@@ -336,7 +337,7 @@ absl::StatusOr<std::map<std::string, std::string>> JobController::Provision(
   for (size_t i = 0; i < p.spec.data_centers.size(); ++i) {
     const MemberCluster& member = *p.members[i];
     const std::string& dc = p.spec.data_centers[i].name;
-    if (absl::Status s = member.EnsureNamespace(p.ref.ns); !s.ok()) return s;
+    RETURN_IF_ERROR(member.EnsureNamespace(p.ref.ns));
     std::vector<std::pair<const kube::Resource*, Json>> wanted = {
         {&kube::kServices, HeadlessService(p.ref, p.spec, dc)},
         {&kube::kServices, GatewayService(p.ref, p.spec, dc)},
@@ -345,7 +346,7 @@ absl::StatusOr<std::map<std::string, std::string>> JobController::Provision(
       wanted.emplace_back(&kube::kConfigMaps, PolicyConfigMap(p.ref, dc, policy_json));
     }
     for (const auto& [r, desired] : wanted) {
-      if (absl::Status s = ApplyIfChanged(member, *r, desired); !s.ok()) return s;
+      RETURN_IF_ERROR(ApplyIfChanged(member, *r, desired));
     }
     std::optional<Json> gateway = member.services->Get(p.ref.ns, GatewayServiceName(p.ref, dc));
     std::optional<std::string> address = gateway ? GatewayAddress(*gateway, p.spec.data_port) : std::nullopt;
@@ -455,7 +456,7 @@ absl::StatusOr<Requeue> JobController::SyncWorkers(Pass& p, const std::map<std::
       all_running) {
     events_.Record(p.job, "Normal", "Running", absl::StrCat("all ", p.spec.total_replicas(), " workers are running"));
   }
-  if (absl::Status s = WriteStatus(p.job, p.status); !s.ok()) return s;
+  RETURN_IF_ERROR(WriteStatus(p.job, p.status));
   return Requeue();
 }
 

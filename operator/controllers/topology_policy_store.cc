@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/policy/policy_codec.h"
+#include "core/status_macros.h"
 #include "operator/controllers/initial_policy.h"
 
 namespace geostorm::controllers {
@@ -70,10 +71,10 @@ absl::Status TopologyPolicyStore::Write(const core::Activation& activation, cons
 
 absl::Status TopologyPolicyStore::Save(const control::RolloutState& state) {
   for (const core::Activation& activation : state.committed) {
-    if (absl::Status s = Write(activation, kCommitted); !s.ok()) return s;
+    RETURN_IF_ERROR(Write(activation, kCommitted));
   }
   if (state.pending) {
-    if (absl::Status s = Write(*state.pending, kPending); !s.ok()) return s;
+    RETURN_IF_ERROR(Write(*state.pending, kPending));
   }
   // A pending version the state no longer holds was decided against: keep it, as Aborted.
   for (auto& [version, object] : objects_) {

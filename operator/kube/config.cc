@@ -8,6 +8,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "core/status_macros.h"
 
 namespace geostorm::kube {
 namespace {
@@ -70,7 +71,7 @@ absl::StatusOr<ClusterConfig> FromYaml(const YAML::Node& root, std::string conte
   while (!config.server.empty() && config.server.back() == '/') config.server.pop_back();
   if (cluster["insecure-skip-tls-verify"])
     config.insecure_skip_tls_verify = cluster["insecure-skip-tls-verify"].as<bool>();
-  if (absl::Status s = ReadPem(cluster, "certificate-authority", where, base_dir, &config.ca_pem); !s.ok()) return s;
+  RETURN_IF_ERROR(ReadPem(cluster, "certificate-authority", where, base_dir, &config.ca_pem));
 
   if (ctx["user"]) {
     const std::string user_name = ctx["user"].as<std::string>();
@@ -80,7 +81,7 @@ absl::StatusOr<ClusterConfig> FromYaml(const YAML::Node& root, std::string conte
     if (absl::Status s = ReadPem(user, "client-certificate", user_where, base_dir, &config.client_cert_pem); !s.ok()) {
       return s;
     }
-    if (absl::Status s = ReadPem(user, "client-key", user_where, base_dir, &config.client_key_pem); !s.ok()) return s;
+    RETURN_IF_ERROR(ReadPem(user, "client-key", user_where, base_dir, &config.client_key_pem));
     if (config.client_cert_pem.empty() != config.client_key_pem.empty()) {
       return absl::InvalidArgumentError(absl::StrCat(user_where, ": a client certificate needs its key, and back"));
     }

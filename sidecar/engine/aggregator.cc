@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "core/status_macros.h"
 
 namespace geostorm::sidecar {
 
@@ -141,7 +142,7 @@ absl::Status Aggregator::MatchLayout(ChunkState& state, int64_t chunk, const std
 
 absl::Status Aggregator::OnLocal(uint64_t iteration, int64_t chunk, const std::string& contributor, const Payload& data,
                                  int contributors, uint64_t layout) {
-  if (absl::Status s = CheckChunk(iteration, chunk, data); !s.ok()) return s;
+  RETURN_IF_ERROR(CheckChunk(iteration, chunk, data));
   ChunkState& state = Iteration(iteration).chunks[chunk];
   if (state.local >= config_.local_contributors) {
     return absl::AlreadyExistsError(
@@ -150,7 +151,7 @@ absl::Status Aggregator::OnLocal(uint64_t iteration, int64_t chunk, const std::s
   if (state.seen.count("local:" + contributor)) {
     return absl::AlreadyExistsError(absl::StrCat("duplicate chunk ", chunk, " from '", contributor, "'"));
   }
-  if (absl::Status s = MatchLayout(state, chunk, contributor, layout); !s.ok()) return s;
+  RETURN_IF_ERROR(MatchLayout(state, chunk, contributor, layout));
   state.seen.insert("local:" + contributor);
   Accumulate(state, data);
   state.contributors += contributors;
@@ -170,7 +171,7 @@ absl::Status Aggregator::OnPeer(const Envelope& in) {
     outgoing_.push_back({in.route.front(), std::move(next), priority});
     return absl::OkStatus();
   }
-  if (absl::Status s = CheckChunk(in.iteration, in.chunk, in.data); !s.ok()) return s;
+  RETURN_IF_ERROR(CheckChunk(in.iteration, in.chunk, in.data));
   const core::Policy& policy = PolicyFor(in.iteration);
   if (in.policy_version != policy.version) {
     return absl::FailedPreconditionError(absl::StrCat("chunk for policy version ", in.policy_version, ", iteration ",
@@ -192,7 +193,7 @@ absl::Status Aggregator::OnPeer(const Envelope& in) {
     if (state.sent || state.seen.count(in.sender)) {
       return absl::AlreadyExistsError(absl::StrCat("duplicate reduce chunk ", in.chunk, " from '", in.sender, "'"));
     }
-    if (absl::Status s = MatchLayout(state, in.chunk, in.sender, in.layout); !s.ok()) return s;
+    RETURN_IF_ERROR(MatchLayout(state, in.chunk, in.sender, in.layout));
     state.seen.insert(in.sender);
     Accumulate(state, in.data);
     state.contributors += in.contributors;
@@ -209,7 +210,7 @@ absl::Status Aggregator::OnPeer(const Envelope& in) {
     if (state.delivered) {
       return absl::AlreadyExistsError(absl::StrCat("duplicate broadcast chunk ", in.chunk));
     }
-    if (absl::Status s = MatchLayout(state, in.chunk, in.sender, in.layout); !s.ok()) return s;
+    RETURN_IF_ERROR(MatchLayout(state, in.chunk, in.sender, in.layout));
     if (in.contributors != config_.total_contributors) {
       return absl::InvalidArgumentError(absl::StrCat("result chunk ", in.chunk, " sums ", in.contributors,
                                                      " contributors, expected ", config_.total_contributors));
