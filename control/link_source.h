@@ -9,8 +9,10 @@
 #define GEOSTORM_CONTROL_LINK_SOURCE_H_
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -31,6 +33,13 @@ class LinkSource {
 // scrape is old carry that age, so that the matrix marks them stale.
 std::unique_ptr<LinkSource> MakePrometheusLinkSource(std::string base_url, std::string job,
                                                      std::chrono::milliseconds timeout);
+
+// (src, dst) -> value of an instant query's vector result, from the body of a
+// Prometheus /api/v1/query answer. kDataLoss, quoting the part that is wrong, for
+// anything else: not JSON, not a success, a series without src or dst, a value
+// that is not a finite number.
+using LinkValues = std::map<std::pair<std::string, std::string>, double>;
+[[nodiscard]] absl::StatusOr<LinkValues> ParsePrometheusQuery(const std::string& body);
 
 // The estimates the gateways last reported to `service`.
 std::unique_ptr<LinkSource> MakeReportLinkSource(const ControlService* service);

@@ -4,6 +4,7 @@
 #include <cpprest/http_client.h>
 #include <cpprest/uri_builder.h>
 
+#include <cmath>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -24,7 +25,7 @@ class PrometheusLinkSource final : public LinkSource {
 
   absl::StatusOr<std::vector<LinkSample>> Read() override {
     const std::string series = absl::StrCat("geostorm_link_throughput_bytes_per_second{job=\"", job_, "\"}");
-    absl::StatusOr<std::map<std::pair<std::string, std::string>, double>> rates = Query(series);
+    absl::StatusOr<LinkValues> rates = Query(series);
     if (!rates.ok()) return rates.status();
     if (rates->empty()) {
       // Sidecars export every link from the start, so no series at all means no
@@ -32,8 +33,7 @@ class PrometheusLinkSource final : public LinkSource {
       return absl::NotFoundError(
           absl::StrCat(name(), ": no series for '", series, "' (are the sidecars scraped, with honor_labels: true?)"));
     }
-    absl::StatusOr<std::map<std::pair<std::string, std::string>, double>> ages =
-        Query(absl::StrCat("time() - timestamp(", series, ")"));
+    absl::StatusOr<LinkValues> ages = Query(absl::StrCat("time() - timestamp(", series, ")"));
     if (!ages.ok()) return ages.status();
     std::vector<LinkSample> samples;
     for (const auto& [link, rate] : *rates) {
@@ -46,7 +46,7 @@ class PrometheusLinkSource final : public LinkSource {
 
  private:
   // An instant query: (src, dst) -> value.
-  absl::StatusOr<std::map<std::pair<std::string, std::string>, double>> Query(const std::string& promql) {
+  absl::StatusOr<LinkValues> Query(const std::string& promql) {
     std::string body;
     try {
       web::http::client::http_client_config config;
@@ -63,27 +63,9 @@ class PrometheusLinkSource final : public LinkSource {
     } catch (const std::exception& e) {
       return absl::UnavailableError(absl::StrCat(name(), ": cannot query '", promql, "': ", e.what()));
     }
-    const Json j = Json::parse(body, nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded() || !j.is_object() || j.value("status", "") != "success" || !j.contains("data") ||
-        !j["data"].is_object() || !j["data"].contains("result") || !j["data"]["result"].is_array()) {
-      return absl::DataLossError(
-          absl::StrCat(name(), ": not a Prometheus query response (data.result missing): ", body.substr(0, 200)));
-    }
-    std::map<std::pair<std::string, std::string>, double> values;
-    for (const Json& r : j["data"]["result"]) {
-      const Json* metric = r.contains("metric") ? &r["metric"] : nullptr;
-      const Json* value = r.contains("value") ? &r["value"] : nullptr;
-      if (metric == nullptr || value == nullptr || !metric->is_object() || !value->is_array() || value->size() != 2 ||
-          !(*value)[1].is_string() || !metric->contains("src") || !metric->contains("dst")) {
-        return absl::DataLossError(absl::StrCat(name(), ": a series without src, dst or value: ", r.dump()));
-      }
-      try {
-        values[{(*metric)["src"].get<std::string>(), (*metric)["dst"].get<std::string>()}] =
-            std::stod((*value)[1].get<std::string>());
-      } catch (const std::exception&) {
-        return absl::DataLossError(absl::StrCat(name(), ": a value that is not a number: ", r.dump()));
-      }
-    }
+    absl::StatusOr<LinkValues> values = ParsePrometheusQuery(body);
+    if (!values.ok())
+      return absl::Status(values.status().code(), absl::StrCat(name(), ": ", values.status().message()));
     return values;
   }
 
@@ -92,6 +74,37 @@ class PrometheusLinkSource final : public LinkSource {
 };
 
 }  // namespace
+
+absl::StatusOr<LinkValues> ParsePrometheusQuery(const std::string& body) {
+  const Json j = Json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object() || j.value("status", "") != "success" || !j.contains("data") ||
+      !j["data"].is_object() || !j["data"].contains("result") || !j["data"]["result"].is_array()) {
+    return absl::DataLossError(
+        absl::StrCat("not a Prometheus query response (data.result missing): ", body.substr(0, 200)));
+  }
+  LinkValues values;
+  for (const Json& r : j["data"]["result"]) {
+    const Json* metric = r.is_object() && r.contains("metric") ? &r["metric"] : nullptr;
+    const Json* value = r.is_object() && r.contains("value") ? &r["value"] : nullptr;
+    if (metric == nullptr || value == nullptr || !metric->is_object() || !value->is_array() || value->size() != 2 ||
+        !(*value)[1].is_string() || !metric->contains("src") || !metric->contains("dst") ||
+        !(*metric)["src"].is_string() || !(*metric)["dst"].is_string()) {
+      return absl::DataLossError(absl::StrCat("a series without src, dst or value: ", r.dump()));
+    }
+    double v = 0;
+    try {
+      size_t used = 0;
+      const std::string text = (*value)[1].get<std::string>();
+      v = std::stod(text, &used);
+      if (used != text.size()) throw std::invalid_argument(text);
+    } catch (const std::exception&) {
+      return absl::DataLossError(absl::StrCat("a value that is not a number: ", r.dump()));
+    }
+    if (!std::isfinite(v)) return absl::DataLossError(absl::StrCat("a value that is not finite: ", r.dump()));
+    values[{(*metric)["src"].get<std::string>(), (*metric)["dst"].get<std::string>()}] = v;
+  }
+  return values;
+}
 
 std::unique_ptr<LinkSource> MakePrometheusLinkSource(std::string base_url, std::string job,
                                                      std::chrono::milliseconds timeout) {

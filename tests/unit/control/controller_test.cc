@@ -1,0 +1,132 @@
+// The reconcile loop with fakes at its seams: a scripted link source and a control
+// service that records what it is asked to do.
+#include "control/controller.h"
+
+#include <gtest/gtest.h>
+
+#include "core/planner/planner.h"
+
+namespace geostorm::control {
+namespace {
+
+class ScriptedSource final : public LinkSource {
+ public:
+  std::string name() const override { return "script"; }
+  absl::StatusOr<std::vector<LinkSample>> Read() override { return next; }
+  absl::StatusOr<std::vector<LinkSample>> next = std::vector<LinkSample>{};
+};
+
+class RecordingService final : public ControlService {
+ public:
+  explicit RecordingService(core::Policy initial) : current{std::move(initial), 0} {}
+  grpc::Service* grpc() override { return nullptr; }
+  absl::StatusOr<uint64_t> Rollout(core::Policy policy) override {
+    policy.version = current.policy.version + 1;
+    rollouts.push_back(policy);
+    current = {std::move(policy), 0};
+    ++counters_.committed;
+    return current.policy.version;
+  }
+  core::Activation Current() const override { return current; }
+  std::map<std::string, GatewayReport> Reports() const override { return reports; }
+  RolloutCounters counters() const override { return counters_; }
+  void Probe(const std::string& dc, const std::vector<std::string>& peers) override { probes[dc] = peers; }
+  void Shutdown() override {}
+
+  core::Activation current;
+  std::vector<core::Policy> rollouts;
+  std::map<std::string, GatewayReport> reports;
+  std::map<std::string, std::vector<std::string>> probes;
+
+ private:
+  RolloutCounters counters_;
+};
+
+constexpr double kMbit = core::kBytesPerMbit;
+
+class ControllerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    topology_ = *core::ParseTopology("kind: mesh\ndataCenters: [a, b, c]\ndefaultMbps: 100\n", "mesh");
+    config_.replan.model_bytes = 8 << 20;
+    config_.replan.chunk_bytes = 64 << 10;
+    service_ = std::make_unique<RecordingService>(
+        *core::PlanTopology(topology_, "netstorm", config_.replan.model_bytes, config_.replan.chunk_bytes));
+  }
+  std::unique_ptr<Controller> Make(std::unique_ptr<ScriptedSource> source) {
+    source_ = source.get();
+    return std::make_unique<Controller>(config_, topology_, service_.get(), std::move(source));
+  }
+  // Every ordered pair at `mbps`, but a -> b at `ab_mbps`; all fresh.
+  static std::vector<LinkSample> Matrix(double mbps, double ab_mbps) {
+    std::vector<LinkSample> out;
+    for (const char* s : {"a", "b", "c"}) {
+      for (const char* d : {"a", "b", "c"}) {
+        if (std::string(s) == d) continue;
+        const bool ab = std::string(s) == "a" && std::string(d) == "b";
+        out.push_back({s, d, (ab ? ab_mbps : mbps) * kMbit, 0});
+      }
+    }
+    return out;
+  }
+
+  core::Topology topology_;
+  ControllerConfig config_;
+  std::unique_ptr<RecordingService> service_;
+  ScriptedSource* source_ = nullptr;
+};
+
+TEST_F(ControllerTest, AFailingSourceKeepsThePolicyAndSaysWhy) {
+  std::unique_ptr<Controller> controller = Make(std::make_unique<ScriptedSource>());
+  source_->next = absl::UnavailableError("prometheus at http://127.0.0.1:9: connection refused");
+  const std::string outcome = controller->ReconcileOnce();
+  EXPECT_NE(outcome.find("connection refused"), std::string::npos) << outcome;
+  EXPECT_FALSE(controller->status().source_ok);
+  EXPECT_NE(controller->status().source_message.find("connection refused"), std::string::npos);
+  EXPECT_TRUE(service_->rollouts.empty());
+}
+
+TEST_F(ControllerTest, ASlowedLinkIsPlannedAroundOnceAndThenLeftAlone) {
+  std::unique_ptr<Controller> controller = Make(std::make_unique<ScriptedSource>());
+  source_->next = Matrix(100, 100);
+  controller->ReconcileOnce();
+  EXPECT_TRUE(service_->rollouts.empty());  // as planned: nothing to gain
+  EXPECT_TRUE(controller->status().source_ok);
+
+  source_->next = Matrix(100, 5);  // a -> b at a twentieth
+  controller->ReconcileOnce();
+  ASSERT_EQ(service_->rollouts.size(), 1u);
+  controller->ReconcileOnce();  // the same matrix: the new policy already fits it
+  EXPECT_EQ(service_->rollouts.size(), 1u) << controller->status().last_decision;
+}
+
+TEST_F(ControllerTest, ANewPolicyRunsItsSettleIterationsBeforeTheNext) {
+  config_.settle_iterations = 3;
+  std::unique_ptr<Controller> controller = Make(std::make_unique<ScriptedSource>());
+  service_->current.policy.version = 2;  // a re-planned policy, active from iteration 10
+  service_->current.activate_at = 10;
+  service_->reports["a"].iteration = 11;
+  source_->next = Matrix(100, 5);
+  const std::string outcome = controller->ReconcileOnce();
+  EXPECT_TRUE(service_->rollouts.empty());
+  EXPECT_NE(outcome.find("until it has run 3 iterations"), std::string::npos) << outcome;
+  service_->reports["a"].iteration = 13;
+  controller->ReconcileOnce();
+  EXPECT_EQ(service_->rollouts.size(), 1u) << controller->status().last_decision;
+}
+
+TEST_F(ControllerTest, LinksWithoutFreshEstimatesAreProbed) {
+  config_.stale_after_seconds = 30;
+  std::unique_ptr<Controller> controller = Make(std::make_unique<ScriptedSource>());
+  std::vector<LinkSample> samples = Matrix(100, 100);
+  for (LinkSample& s : samples) {
+    if (s.src == "c" && s.dst == "a") s.age_seconds = 120;
+  }
+  source_->next = samples;
+  controller->ReconcileOnce();
+  ASSERT_TRUE(service_->probes.count("c"));
+  EXPECT_EQ(service_->probes["c"], std::vector<std::string>{"a"});
+}
+
+}  // namespace
+}  // namespace geostorm::control
