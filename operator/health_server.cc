@@ -2,11 +2,17 @@
 #define _TURN_OFF_PLATFORM_STRING  // NOLINT(bugprone-reserved-identifier): cpprestsdk asks for it
 #include "operator/health_server.h"
 
+#include <arpa/inet.h>
 #include <cpprest/http_listener.h>
+#include <netinet/in.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "core/status_macros.h"
 
 namespace geostorm::manager {
 
@@ -31,7 +37,28 @@ HealthServer::~HealthServer() {
   }
 }
 
-absl::Status HealthServer::Start(const std::string& address) {
+namespace {
+
+// A loopback port the kernel had free a moment ago (cpprestsdk cannot bind port 0
+// and say which it got; Start retries when the port was taken in between).
+int KernelChosenPort(const std::string& host) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  if (::inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  int port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
+
+}  // namespace
+
+absl::Status HealthServer::Listen(const std::string& address) {
   try {
     impl_->listener =
         std::make_unique<web::http::experimental::listener::http_listener>(absl::StrCat("http://", address));
@@ -53,9 +80,33 @@ absl::Status HealthServer::Start(const std::string& address) {
     });
     impl_->listener->open().wait();
   } catch (const std::exception& e) {
+    impl_->listener.reset();
     return absl::UnavailableError(absl::StrCat("health endpoint ", address, ": ", e.what()));
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<int> HealthServer::Start(const std::string& address) {
+  const size_t colon = address.rfind(':');
+  if (colon == std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat("--health-listen '", address, "': expected HOST:PORT"));
+  }
+  const std::string host = address.substr(0, colon);
+  int port = 0;
+  if (!absl::SimpleAtoi(address.substr(colon + 1), &port) || port < 0 || port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat("--health-listen '", address, "': the port is not a number"));
+  }
+  if (port != 0) {
+    RETURN_IF_ERROR(Listen(address));
+    return port;
+  }
+  absl::Status last;
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    const int chosen = KernelChosenPort(host);
+    last = Listen(absl::StrCat(host, ":", chosen));
+    if (last.ok()) return chosen;
+  }
+  return last;
 }
 
 }  // namespace geostorm::manager

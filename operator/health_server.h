@@ -8,7 +8,7 @@
 #include <memory>
 #include <string>
 
-#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace prometheus {
 class Registry;
@@ -20,10 +20,11 @@ class HealthServer {
  public:
   HealthServer(std::shared_ptr<prometheus::Registry> registry, std::function<bool()> ready);
   ~HealthServer();
-  // `address` is HOST:PORT.
-  [[nodiscard]] absl::Status Start(const std::string& address);
+  // `address` is HOST:PORT; port 0 picks a free one. Returns the port listened on.
+  [[nodiscard]] absl::StatusOr<int> Start(const std::string& address);
 
  private:
+  absl::Status Listen(const std::string& address);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

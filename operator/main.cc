@@ -27,7 +27,9 @@ int main(int argc, char** argv) {
   app.add_option("--lease-duration-s", lease_s, "a silent leader loses the Lease after this")
       ->check(CLI::PositiveNumber);
   app.add_option("--retry-s", retry_s, "Lease renew and retry period")->check(CLI::PositiveNumber);
-  app.add_option("--health-listen", options.health_listen, "HOST:PORT for /healthz, /readyz and /metrics");
+  app.add_option("--health-listen", options.health_listen,
+                 "HOST:PORT for /healthz, /readyz and /metrics (port 0: any)");
+  app.add_option("--port-file", options.port_file, "write the health port here once listening");
   app.add_option("--workers", options.workers, "GeoTrainingJob reconcile threads")->check(CLI::PositiveNumber);
   app.add_option("--resync-s", resync_s, "reconcile every job at least this often")->check(CLI::PositiveNumber);
   app.add_option("--control-host", options.control.advertise_host,

@@ -7,6 +7,8 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -110,9 +112,14 @@ int Run(const ManagerOptions& options, kube::StopToken* stop) {
   std::atomic<bool> leading{false};
   std::atomic<bool> synced{false};
   HealthServer health(metrics.registry(), [&] { return !leading || synced; });
-  if (absl::Status s = health.Start(options.health_listen); !s.ok()) {
-    spdlog::error("{}", std::string(s.message()));
+  absl::StatusOr<int> health_port = health.Start(options.health_listen);
+  if (!health_port.ok()) {
+    spdlog::error("{}", std::string(health_port.status().message()));
     return 2;
+  }
+  if (!options.port_file.empty()) {  // for launchers that asked for port 0
+    std::ofstream(options.port_file + ".tmp") << *health_port << "\n";
+    std::filesystem::rename(options.port_file + ".tmp", options.port_file);
   }
   absl::StatusOr<std::unique_ptr<kube::Client>> host = kube::MakeClient(options.host);
   if (!host.ok()) {

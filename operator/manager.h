@@ -22,7 +22,8 @@ struct ManagerOptions {
   controllers::JobControllerOptions jobs;
   // With an advertise host, each job gets a live policy controller (see policy_runner.h).
   controllers::PolicyRunnerOptions control;
-  std::string health_listen = "127.0.0.1:8081";
+  std::string health_listen = "127.0.0.1:8081";  // port 0: a free one, written to port_file
+  std::string port_file;                         // the health port, once listening; empty: not written
   int workers = 2;
   std::chrono::milliseconds resync{60000};
   std::chrono::seconds watch_timeout{300};

@@ -130,13 +130,18 @@ def main():
                  {"apiVersion": "geostorm.io/v1alpha1", "kind": "GeoCluster", "metadata": {"name": f"dc{i}"},
                   "spec": {"secretRef": {"name": f"dc{i}-kubeconfig", "namespace": "geostorm-system"}}})
 
-        health = 30000 + os.getpid() % 20000
         log = open(os.path.join(work, "operator.log"), "w")
+        port_file = os.path.join(work, "operator.port")
         operator = subprocess.Popen(
             [os.path.join(args.build, "bin", "geostorm-operator"), "--kubeconfig", os.path.join(work, "host.kubeconfig"),
-             "--health-listen", f"127.0.0.1:{health}", "--workers", str(args.workers),
+             "--health-listen", "127.0.0.1:0", "--port-file", port_file, "--workers", str(args.workers),
              "--resync-s", str(args.resync_s)], stdout=log, stderr=subprocess.STDOUT)
         procs.append(operator)
+        for _ in range(200):
+            if os.path.exists(port_file):
+                break
+            time.sleep(0.1)
+        health = int(open(port_file).read())
         metrics_url = f"http://127.0.0.1:{health}/metrics"
         for _ in range(200):
             try:

@@ -50,15 +50,17 @@ start_cluster us
 k() { kubectl --kubeconfig "$work/host.kubeconfig" --cache-dir "$work/cache-host" "$@"; }
 keu() { kubectl --kubeconfig "$work/eu.kubeconfig" --cache-dir "$work/cache-eu" "$@"; }
 kus() { kubectl --kubeconfig "$work/us.kubeconfig" --cache-dir "$work/cache-us" "$@"; }
-start_operator() {  # NAME PORT
+start_operator() {  # NAME
   "$build/bin/geostorm-operator" --kubeconfig "$work/host.kubeconfig" --identity "$1" \
-    --health-listen "127.0.0.1:$2" --lease-duration-s 3 --retry-s 0.5 --resync-s 5 >"$work/operator-$1.log" 2>&1 &
+    --health-listen 127.0.0.1:0 --port-file "$work/$1.health-port" --lease-duration-s 3 --retry-s 0.5 --resync-s 5 >"$work/operator-$1.log" 2>&1 &
   pids+=($!)
   eval "pid_${1//-/_}=$!"
 }
 http_get() { python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' "$1"; }
-health_a=$((20000 + RANDOM % 20000))
-health_b=$((health_a + 1))
+health_port() {  # NAME: the port the operator bound and wrote to its port file
+  for _ in $(seq 1 150); do [ -s "$work/$1.health-port" ] && break; sleep 0.2; done
+  cat "$work/$1.health-port" 2>/dev/null || fail "operator $1 wrote no health port"
+}
 
 echo "== CRDs, RBAC, member cluster Secrets and GeoClusters"
 k apply -f "$src/crds/" >/dev/null
@@ -68,7 +70,8 @@ for member in eu:eu-west us:us-east; do
     --from-file=kubeconfig="$work/${member%%:*}.kubeconfig" --dry-run=client -o yaml | k apply -f - >/dev/null
 done
 k apply -f "$src/examples/geoclusters.yaml" >/dev/null
-start_operator op-a "$health_a"
+start_operator op-a
+health_a=$(health_port op-a)
 cluster_ready() { [ "$(k get geocluster "$1" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" = True ]; }
 eventually "GeoCluster eu-west Ready" cluster_ready eu-west
 eventually "GeoCluster us-east Ready" cluster_ready us-east
@@ -147,7 +150,8 @@ eventually "workers back after resume" bash -c "[ \$(kubectl --kubeconfig $work/
 [ "$(k get gtj resnet -o jsonpath='{.status.conditions[?(@.type=="Suspended")].status}')" = False ] || fail "Suspended"
 
 echo "== leader failover"
-start_operator op-b "$health_b"
+start_operator op-b
+health_b=$(health_port op-b)
 eventually "the standby is ready" http_get "http://127.0.0.1:$health_b/readyz"
 [ "$(k -n geostorm-system get lease geostorm-operator -o jsonpath='{.spec.holderIdentity}')" = op-a ] || fail "op-a should lead"
 metrics=$(http_get "http://127.0.0.1:$health_a/metrics")
