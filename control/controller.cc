@@ -23,6 +23,7 @@ struct Controller::Metrics {
   prometheus::Counter& aborted;
   prometheus::Histogram& replan;
   prometheus::Gauge& predicted;
+  prometheus::Gauge& t_min;
   prometheus::Gauge& observed;
   prometheus::Gauge& matrix_age;
   prometheus::Gauge& source_up;
@@ -44,6 +45,9 @@ struct Controller::Metrics {
                         prometheus::Histogram::BucketBoundaries{0.001, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120})),
         predicted(Gauge(r, "geostorm_controller_predicted_iteration_seconds",
                         "Iteration time the policy in force was predicted to take", job)),
+        t_min(Gauge(r, "geostorm_controller_t_min_seconds",
+                    "The physical lower bound on the iteration time, on the rates the policy in force was planned on",
+                    job)),
         observed(Gauge(r, "geostorm_controller_observed_iteration_seconds",
                        "Slowest gateway's last iteration time, as reported", job)),
         matrix_age(Gauge(r, "geostorm_controller_link_matrix_age_seconds", "Age of the oldest link estimate", job)),
@@ -153,7 +157,9 @@ void Controller::UpdateMetrics() {
   const RolloutCounters c = service_->counters();
   metrics_->committed.Increment(static_cast<double>(c.committed) - metrics_->committed.Value());
   metrics_->aborted.Increment(static_cast<double>(c.aborted) - metrics_->aborted.Value());
-  metrics_->predicted.Set(service_->Current().policy.predicted_seconds);
+  const core::Policy in_force = service_->Current().policy;
+  metrics_->predicted.Set(in_force.predicted_seconds);
+  metrics_->t_min.Set(in_force.t_min_seconds);
   double observed = 0;
   for (const auto& [dc, r] : service_->Reports()) observed = std::max(observed, r.iteration_seconds);
   metrics_->observed.Set(observed);

@@ -10,7 +10,8 @@
 //   geostorm_controller_policy_versions_published_total{job}
 //   geostorm_controller_rollouts_total{job,outcome="committed|aborted"}
 //   geostorm_controller_replan_duration_seconds{job} (histogram)
-//   geostorm_controller_predicted_iteration_seconds{job}, ..._observed_iteration_seconds{job}
+//   geostorm_controller_predicted_iteration_seconds{job}, ..._observed_iteration_seconds{job},
+//   geostorm_controller_t_min_seconds{job}
 //   geostorm_controller_link_matrix_age_seconds{job}, geostorm_controller_source_up{job}
 //   geostorm_controller_link_bytes_per_second{job,src,dst}: the matrix as planned on
 #ifndef GEOSTORM_CONTROL_CONTROLLER_H_

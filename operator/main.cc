@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <thread>
 
+#include "absl/strings/numbers.h"
 #include "operator/manager.h"
 
 int main(int argc, char** argv) {
@@ -36,7 +37,22 @@ int main(int argc, char** argv) {
                  "run each job's policy controller here; gateways dial this host (e.g. the operator's Service)");
   app.add_option("--control-bind", options.control.bind_host, "interface the per-job controllers listen on");
   app.add_flag("--control-insecure", options.control.insecure, "plaintext control gRPC (tests only)");
+  std::string control_ports;
+  app.add_option("--control-ports", control_ports, "FIRST-LAST: the ports per-job controllers take (default: any)")
+      ->check([](const std::string& v) {
+        int first = 0, last = 0;
+        const size_t dash = v.find('-');
+        if (dash == std::string::npos || !absl::SimpleAtoi(v.substr(0, dash), &first) ||
+            !absl::SimpleAtoi(v.substr(dash + 1), &last) || first < 1 || last > 65535 || first > last) {
+          return std::string("expected FIRST-LAST, two ports with FIRST <= LAST");
+        }
+        return std::string();
+      });
   CLI11_PARSE(app, argc, argv);
+  if (const size_t dash = control_ports.find('-'); dash != std::string::npos) {
+    options.control.first_port = std::stoi(control_ports.substr(0, dash));  // checked above
+    options.control.last_port = std::stoi(control_ports.substr(dash + 1));
+  }
 
   options.leader.lease_duration = std::chrono::milliseconds(static_cast<int64_t>(lease_s * 1000));
   options.leader.retry_period = std::chrono::milliseconds(static_cast<int64_t>(retry_s * 1000));

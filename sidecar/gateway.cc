@@ -370,6 +370,8 @@ void Gateway::Count(const char* phase, const std::string& outcome) {
 }
 
 void Gateway::LogRefusal(uint64_t iteration, int64_t chunk, const std::string& sender, const absl::Status& s) {
+  // The sender's name comes from the wire: only the known peers get a series of their own.
+  if (shared_.metrics) shared_.metrics->CountRefusal(config_.peers.count(sender) ? sender : "other", OutcomeOf(s));
   // Rate-limited: the first few, then one in a thousand.
   const int64_t n = refusals_++;
   if (n < 20 || n % 1000 == 0) {

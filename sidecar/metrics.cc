@@ -6,6 +6,8 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <map>
+
 #include "absl/strings/str_cat.h"
 
 namespace geostorm::sidecar {
@@ -18,7 +20,9 @@ struct SidecarMetrics::Series {
   prometheus::Family<prometheus::Histogram>& duration;
   prometheus::Family<prometheus::Gauge>& policy_version;
   prometheus::Family<prometheus::Gauge>& topology_edge;
+  prometheus::Family<prometheus::Gauge>& topology_node;
   prometheus::Family<prometheus::Counter>& chunks;
+  prometheus::Family<prometheus::Counter>& refused;
 };
 
 SidecarMetrics::SidecarMetrics(std::string job, std::string dc)
@@ -46,7 +50,15 @@ SidecarMetrics::SidecarMetrics(std::string job, std::string dc)
           .Name("geostorm_topology_edge")
           .Help("Share of the model a tree or aux edge carries")
           .Register(*registry_),
+      BuildGauge()
+          .Name("geostorm_topology_node")
+          .Help("This DC in the policy in force: its role (root, relay or leaf) and the share of the model it roots")
+          .Register(*registry_),
       BuildCounter().Name("geostorm_chunks_total").Help("Chunks handled, by outcome").Register(*registry_),
+      BuildCounter()
+          .Name("geostorm_chunks_refused_total")
+          .Help("Chunks refused, by the peer or member that sent them and the reason")
+          .Register(*registry_),
   });
 }
 
@@ -83,33 +95,55 @@ void SidecarMetrics::IterationDone(uint64_t iteration, double seconds) {
 
 void SidecarMetrics::SetPolicy(const core::Policy& p) {
   series_->policy_version.Add({{"job", job_}, {"dc", dc_}}).Set(static_cast<double>(p.version));
+  // Each sidecar reports its own node and the edges it sends on, for the policy
+  // in force only: the series of the last policy go first.
+  std::lock_guard<std::mutex> lock(mu_);
+  for (prometheus::Gauge* g : topology_) {
+    series_->topology_edge.Remove(g);
+    series_->topology_node.Remove(g);
+  }
+  topology_.clear();
   const double chunks = static_cast<double>(p.num_chunks());
+  std::map<std::pair<std::string, std::string>, std::map<std::string, double>> edges;  // (root, dst) -> kind -> share
+  double rooted = 0;
+  bool relay = false;
   for (const core::ShardPlan& s : p.shards) {
     const double share = static_cast<double>(s.num_chunks) / chunks;
+    if (p.data_centers[s.root] == dc_) rooted += share;
     for (core::Phase phase : {core::Phase::kReduce, core::Phase::kBroadcast}) {
       for (auto [from, to] : core::TreeEdges(s, phase)) {
-        if (p.data_centers[from] != dc_) continue;  // each sidecar reports its own edges
-        series_->topology_edge
-            .Add({{"job", job_},
-                  {"root", p.data_centers[s.root]},
-                  {"src", p.data_centers[from]},
-                  {"dst", p.data_centers[to]},
-                  {"kind", phase == core::Phase::kReduce ? "reduce" : "broadcast"}})
-            .Increment(share);
+        if (p.data_centers[from] != dc_) continue;
+        edges[{p.data_centers[s.root], p.data_centers[to]}][phase == core::Phase::kReduce ? "reduce" : "broadcast"] +=
+            share;
       }
     }
   }
   for (const core::AuxRoute& a : p.aux_routes) {
+    for (size_t h = 1; h + 1 < a.path.size(); ++h) relay |= p.data_centers[a.path[h]] == dc_;
     if (p.data_centers[a.path.front()] != dc_) continue;
     const core::ShardPlan& s = p.shards[a.shard];
-    series_->topology_edge
-        .Add({{"job", job_},
-              {"root", p.data_centers[s.root]},
-              {"src", p.data_centers[a.path.front()]},
-              {"dst", p.data_centers[a.path[1]]},
-              {"kind", "aux"}})
-        .Increment(a.fraction * static_cast<double>(s.num_chunks) / chunks);
+    edges[{p.data_centers[s.root], p.data_centers[a.path[1]]}]["aux"] +=
+        a.fraction * static_cast<double>(s.num_chunks) / chunks;
   }
+  for (const auto& [root_dst, kinds] : edges) {
+    for (const auto& [kind, share] : kinds) {
+      prometheus::Gauge& g = series_->topology_edge.Add(
+          {{"job", job_}, {"root", root_dst.first}, {"src", dc_}, {"dst", root_dst.second}, {"kind", kind}});
+      g.Set(share);
+      topology_.push_back(&g);
+    }
+  }
+  prometheus::Gauge& node = series_->topology_node.Add({{"job", job_},
+                                                        {"dc", dc_},
+                                                        {"role", rooted > 0 ? "root"
+                                                                 : relay    ? "relay"
+                                                                            : "leaf"}});
+  node.Set(rooted);
+  topology_.push_back(&node);
+}
+
+void SidecarMetrics::CountRefusal(const std::string& peer, const std::string& reason) {
+  series_->refused.Add({{"job", job_}, {"dc", dc_}, {"peer", peer}, {"reason", reason}}).Increment();
 }
 
 void SidecarMetrics::UpdateLink(const std::string& dst, const LinkMeter& meter) {

@@ -4,8 +4,10 @@
 //   geostorm_link_bytes_total{job,src,dst}, geostorm_link_busy_seconds_total{job,src,dst}
 //   geostorm_iteration{job,dc}, geostorm_iteration_duration_seconds{job,dc}
 //   geostorm_policy_version{job,dc}
-//   geostorm_topology_edge{job,root,src,dst,kind}
+//   geostorm_topology_edge{job,root,src,dst,kind}, geostorm_topology_node{job,dc,role}
 //   geostorm_chunks_total{job,dc,phase,outcome}
+//   geostorm_chunks_refused_total{job,dc,peer,reason}
+// Every series is described in docs/metrics.md.
 // Thread-safe.
 #ifndef GEOSTORM_SIDECAR_METRICS_H_
 #define GEOSTORM_SIDECAR_METRICS_H_
@@ -14,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "core/policy/policy.h"
@@ -21,6 +24,7 @@
 
 namespace prometheus {
 class Exposer;
+class Gauge;
 class Registry;
 }  // namespace prometheus
 
@@ -39,7 +43,11 @@ class SidecarMetrics {
   // outcome: accepted, relayed, rejected, duplicate, checksum_error, dropped.
   void CountChunk(const std::string& phase, const std::string& outcome);
   void IterationDone(uint64_t iteration, double seconds);
+  // The policy in force: its version, this DC's node and the edges it sends on
+  // (the last policy's topology series are removed).
   void SetPolicy(const core::Policy& policy);
+  // A chunk from `peer` refused: reason is checksum_error, duplicate or rejected.
+  void CountRefusal(const std::string& peer, const std::string& reason);
   // Copies a link meter's figures into the link series for this DC -> dst.
   void UpdateLink(const std::string& dst, const LinkMeter& meter);
 
@@ -52,6 +60,7 @@ class SidecarMetrics {
   std::unique_ptr<Series> series_;
   std::mutex mu_;
   std::map<std::string, std::pair<int64_t, double>> last_link_;  // dst -> (bytes, busy) exported
+  std::vector<prometheus::Gauge*> topology_;                     // the policy in force's node and edges
 };
 
 }  // namespace geostorm::sidecar

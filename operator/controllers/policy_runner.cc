@@ -79,15 +79,29 @@ absl::StatusOr<JobPolicyView> PolicyRunners::Ensure(const kube::Json& job, const
     if (!service.ok()) return service.status();
     runner->service = *std::move(service);
 
+    // The port the job had (its gateways dial it), else the first free one of the
+    // range a Service forwards, else (no range) any.
+    const bool ranged = options_.first_port > 0;
+    const auto in_range = [&](int p) { return !ranged || (p >= options_.first_port && p <= options_.last_port); };
+    std::vector<int> candidates;
+    if (preferred_port > 0 && in_range(preferred_port)) candidates.push_back(preferred_port);
+    for (int p = options_.first_port; ranged && p <= options_.last_port; ++p) candidates.push_back(p);
+    if (!ranged) candidates.push_back(0);
     int port = 0;
-    for (const int wanted : {preferred_port, 0}) {
+    for (const int wanted : candidates) {
       grpc::ServerBuilder builder;
       builder.AddListeningPort(absl::StrCat(options_.bind_host, ":", wanted), credentials->server, &port);
       builder.RegisterService(runner->service->grpc());
       runner->server = builder.BuildAndStart();
       if (runner->server && port != 0) break;
+      runner->server.reset();
     }
-    if (!runner->server || port == 0) return absl::UnavailableError("cannot start the job's control server");
+    if (!runner->server || port == 0) {
+      return absl::UnavailableError(
+          options_.first_port > 0 ? absl::StrCat("cannot start the job's control server: no free port in ",
+                                                 options_.first_port, "-", options_.last_port, " (--control-ports)")
+                                  : "cannot start the job's control server");
+    }
     runner->port = port;
     runner->address = absl::StrCat(options_.advertise_host, ":", port);
 

@@ -25,6 +25,10 @@ struct PolicyRunnerOptions {
   std::string advertise_host;         // what gateways dial (the operator's Service or address)
   std::string bind_host = "0.0.0.0";  // where the per-job servers listen
   bool insecure = false;              // plaintext gRPC (tests only); else mTLS with the job's CA
+  // The ports the per-job servers may take, inclusive (a Service forwards them);
+  // 0: any free port.
+  int first_port = 0;
+  int last_port = 0;
 };
 
 struct JobPolicyView {
