@@ -15,10 +15,13 @@
 #include <iostream>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <prometheus/exposer.h>
+#include <prometheus/registry.h>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "cli/job_launcher.h"
+#include "cli/prometheus_server.h"
 #include "control/control_service.h"
 #include "control/controller.h"
 #include "core/lower_bound.h"
@@ -113,6 +116,8 @@ void AddLocalCommand(CLI::App& app, LocalFlags& flags) {
   cmd->add_option("--iterations", flags.iterations, "iterations to run")->check(CLI::PositiveNumber);
   cmd->add_option("--workers", flags.workers, "workers per DC")->check(CLI::PositiveNumber);
   cmd->add_option("--prometheus", flags.prometheus, "Prometheus base URL for the link matrix");
+  cmd->add_flag("--prometheus-server", flags.prometheus_server,
+                "run the real Prometheus, scraping every sidecar and the controller, and plan from it");
   cmd->add_option("--interval-ms", flags.interval_ms, "controller reconcile interval")->check(CLI::PositiveNumber);
   cmd->add_option("--min-improvement", flags.min_improvement, "re-plan threshold")->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--timeout-ms", flags.timeout_ms, "an iteration fails after this long")->check(CLI::PositiveNumber);
@@ -147,9 +152,10 @@ class LocalRun {
       wan_ = *std::move(up);
     }
     started_ = Clock::now();
-    if (absl::Status s = StartControl(); !s.ok()) return Fail(s);
+    if (absl::Status s = StartControlService(); !s.ok()) return Fail(s);
     StartRedraw();
     Launch();
+    StartController();
     WatchProgress();
     const int failed_workers = Stop();
     if (interrupted) {
@@ -214,8 +220,8 @@ class LocalRun {
     return absl::OkStatus();
   }
 
-  // The controller, in this process, on a Unix socket that every namespace reaches.
-  absl::Status StartControl() {
+  // The control service, in this process, on a Unix socket that every namespace reaches.
+  absl::Status StartControlService() {
     control::ControlServiceConfig service_config;
     service_config.job = kJob;
     service_config.gateways = topology_.data_centers;
@@ -233,6 +239,58 @@ class LocalRun {
     if (!server_ || port == 0) {
       return absl::UnavailableError(absl::StrCat("cannot start the control service on ", control_address_));
     }
+    return absl::OkStatus();
+  }
+
+  // The controller's link matrix: from a Prometheus server of this run (--prometheus-server)
+  // scraping every sidecar and the controller, from the --prometheus given, or from the
+  // gateways' own reports.
+  std::unique_ptr<control::LinkSource> LinkSource() {
+    if (!flags_.prometheus_server) {
+      return flags_.prometheus.empty()
+                 ? control::MakeReportLinkSource(service_.get())
+                 : control::MakePrometheusLinkSource(flags_.prometheus, kJob, std::chrono::seconds(5));
+    }
+    absl::StatusOr<std::unique_ptr<PrometheusServer>> started = StartPrometheus();
+    if (!started.ok()) {
+      std::cerr << "geostorm local: no Prometheus (" << started.status().message()
+                << "); the controller reads the gateways' own reports instead\n";
+      return control::MakeReportLinkSource(service_.get());
+    }
+    prometheus_ = *std::move(started);
+    std::cerr << "geostorm local: Prometheus at " << prometheus_->url() << " (its data in " << out_
+              << "/prometheus); the controller reads the link matrix from it\n";
+    return control::MakePrometheusLinkSource(prometheus_->url(), kJob, std::chrono::seconds(5));
+  }
+
+  // Prometheus scraping every gateway (their metrics ports from their event files)
+  // and this process's controller metrics.
+  absl::StatusOr<std::unique_ptr<PrometheusServer>> StartPrometheus() {
+    if (wan_) {
+      return absl::UnimplementedError("the sidecars' metrics inside --wan namespaces cannot be scraped from here yet");
+    }
+    std::vector<std::string> targets;
+    for (int i = 0; i < dcs(); ++i) {
+      int port = 0;
+      for (int wait = 0; wait < 300 && port == 0 && !interrupted; ++wait) {
+        port = ReadPorts(EventFile(i))["metrics"];
+        if (port == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+      if (port == 0) return absl::UnavailableError(absl::StrCat("gateway ", i, " did not say its metrics port"));
+      targets.push_back(absl::StrCat("127.0.0.1:", port));
+    }
+    try {  // prometheus-cpp throws when it cannot listen
+      exposer_ = std::make_unique<prometheus::Exposer>("127.0.0.1:0");
+    } catch (const std::exception& e) {
+      return absl::UnavailableError(absl::StrCat("the controller's /metrics: ", e.what()));
+    }
+    exposer_->RegisterCollectable(registry_);
+    targets.push_back(absl::StrCat("127.0.0.1:", exposer_->GetListeningPorts().front()));
+    return PrometheusServer::Start(out_ + "/prometheus", targets);
+  }
+
+  // The controller's loop, unless the policy stays fixed.
+  void StartController() {
     control::ControllerConfig config;
     config.job = kJob;
     config.replan.strategy = flags_.strategy;
@@ -242,12 +300,10 @@ class LocalRun {
     config.replan.plan = plan_options_;
     config.settle_iterations = 3;
     config.interval = std::chrono::milliseconds(flags_.interval_ms);
-    std::unique_ptr<control::LinkSource> source =
-        flags_.prometheus.empty() ? control::MakeReportLinkSource(service_.get())
-                                  : control::MakePrometheusLinkSource(flags_.prometheus, kJob, std::chrono::seconds(5));
-    controller_ = std::make_unique<control::Controller>(config, topology_, service_.get(), std::move(source));
+    std::unique_ptr<control::LinkSource> source = LinkSource();
+    controller_ =
+        std::make_unique<control::Controller>(config, topology_, service_.get(), std::move(source), registry_);
     if (flags_.replan && !flags_.uniform_guess) loop_ = std::thread([this] { controller_->Run(stop_); });
-    return absl::OkStatus();
   }
 
   // A dynamic topology's rates change live, every period.
@@ -363,6 +419,7 @@ class LocalRun {
     if (loop_.joinable()) loop_.join();
     if (redraw_.joinable()) redraw_.join();
     if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
+    prometheus_.reset();
     wan_.reset();
     return failed_workers;
   }
@@ -426,6 +483,9 @@ class LocalRun {
   std::unique_ptr<control::ControlService> service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<control::Controller> controller_;
+  std::shared_ptr<prometheus::Registry> registry_ = std::make_shared<prometheus::Registry>();
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  std::unique_ptr<PrometheusServer> prometheus_;
   std::atomic<bool> stop_{false};
   std::thread loop_, redraw_;
   std::mutex periods_mu_;

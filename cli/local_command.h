@@ -26,7 +26,8 @@ struct LocalFlags {
   int64_t chunk_bytes = 0;  // 0: core::AutoChunkBytes of the model
   int iterations = 20;
   int workers = 1;         // per DC
-  std::string prometheus;  // base URL; empty: the sidecars' own reports
+  std::string prometheus;          // base URL; empty: the sidecars' own reports
+  bool prometheus_server = false;  // run Prometheus here (out/prometheus) and read the matrix from it
   int interval_ms = 2000;  // reconcile interval
   double min_improvement = 0.10;
   int timeout_ms = 60000;  // an iteration fails after this long

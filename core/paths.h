@@ -42,7 +42,8 @@ PathSearch LeastLabelPaths(int n, int source, ForEachEdge&& for_each_edge, Exten
   s.label[source] = 0;
   queue.push({0, source});
   while (!queue.empty()) {
-    const auto [label, u] = queue.top();
+    const double label = queue.top().first;  // not a structured binding: the lambda below captures them
+    const int u = queue.top().second;
     queue.pop();
     if (label > s.label[u] || u == target) continue;
     for_each_edge(u, [&](int v, int edge) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the Debian packages geostorm needs to build and test. It does nothing
-# when they are all present, so it is safe to call before every build.
+# Installs the Debian packages geostorm needs to build and test, then the tools
+# fetched from npm (scripts/tools.sh). It does nothing when they are all present,
+# so it is safe to call before every build.
 set -euo pipefail
 
 packages=(
@@ -19,9 +20,12 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
+# npm fetches helm and the dashboards' type checker (scripts/tools.sh); any
+# Node.js with npm will do, Debian's when there is none.
+command -v npm >/dev/null || missing+=(nodejs npm)
 
 if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
+  exec "$(dirname "$0")/tools.sh"
 fi
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -34,3 +38,4 @@ echo "deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}"
+"$(dirname "$0")/tools.sh"

@@ -86,10 +86,13 @@ absl::Status Gateway::Init(const std::shared_ptr<grpc::ChannelCredentials>& cred
   engine_ = std::make_unique<Aggregator>(
       AggregatorConfig{config_.job, config_.data_center, config_.local_workers, config_.total_workers}, config_.policy);
   engine_->set_path_chooser([this](const auto& paths, int64_t bytes) { return EarliestFinish(paths, bytes); });
+  std::vector<std::string> senders = {"other"};  // the names refusals are counted under
   for (const auto& [dc, address] : config_.peers) {
+    senders.push_back(dc);
     links_[dc] =
         std::make_unique<PeerLink>(dc, address, credentials, config_.max_queue_bytes, config_.min_window_bytes);
   }
+  if (shared_.metrics) shared_.metrics->StartRefusals(senders);
   if (rollout) {
     for (size_t i = 1; i < rollout->initial().size(); ++i) {  // the first is config_.policy
       const core::Activation& a = rollout->initial()[i];

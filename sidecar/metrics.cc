@@ -142,6 +142,14 @@ void SidecarMetrics::SetPolicy(const core::Policy& p) {
   topology_.push_back(&node);
 }
 
+void SidecarMetrics::StartRefusals(const std::vector<std::string>& peers) {
+  for (const std::string& peer : peers) {
+    for (const char* reason : {"checksum_error", "duplicate", "rejected"}) {
+      series_->refused.Add({{"job", job_}, {"dc", dc_}, {"peer", peer}, {"reason", reason}});
+    }
+  }
+}
+
 void SidecarMetrics::CountRefusal(const std::string& peer, const std::string& reason) {
   series_->refused.Add({{"job", job_}, {"dc", dc_}, {"peer", peer}, {"reason", reason}}).Increment();
 }

@@ -46,6 +46,8 @@ class SidecarMetrics {
   // The policy in force: its version, this DC's node and the edges it sends on
   // (the last policy's topology series are removed).
   void SetPolicy(const core::Policy& policy);
+  // The refusal counters of these peers, at zero: a series that exists says "none".
+  void StartRefusals(const std::vector<std::string>& peers);
   // A chunk from `peer` refused: reason is checksum_error, duplicate or rejected.
   void CountRefusal(const std::string& peer, const std::string& reason);
   // Copies a link meter's figures into the link series for this DC -> dst.
