@@ -4,6 +4,8 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <prometheus/exposer.h>
+#include <prometheus/registry.h>
 #include <algorithm>
 #include <atomic>
 #include <boost/process.hpp>
@@ -15,8 +17,6 @@
 #include <iostream>
 #include <mutex>
 #include <nlohmann/json.hpp>
-#include <prometheus/exposer.h>
-#include <prometheus/registry.h>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -49,11 +49,18 @@ double Quantile(std::vector<double> v, double q) {
   return v[static_cast<size_t>(std::lround(q * static_cast<double>(v.size() - 1)))];
 }
 
-void ProgressBar(int done, int total) {
-  const int width = 40;
-  const int filled = total > 0 ? std::min(done, total) * width / total : width;
-  std::cerr << "\r[" << std::string(filled, '#') << std::string(width - filled, '.') << "] " << done << "/" << total
-            << " iterations" << std::flush;
+// On a terminal, a bar redrawn in place; in a log (stderr not a terminal), one line
+// per iteration finished since the last call, and nothing when none did.
+void Progress(int done, int total, int* shown) {
+  if (::isatty(STDERR_FILENO)) {
+    const int width = 40;
+    const int filled = total > 0 ? std::min(done, total) * width / total : width;
+    std::cerr << "\r[" << std::string(filled, '#') << std::string(width - filled, '.') << "] " << done << "/" << total
+              << " iterations" << std::flush;
+  } else {
+    for (int i = *shown + 1; i <= done; ++i) std::cerr << "iteration " << i << "/" << total << " finished\n";
+  }
+  *shown = done;
 }
 
 // Every link at the mean rate: what a planner blind to the WAN would assume.
@@ -388,16 +395,17 @@ class LocalRun {
 
   // The progress bar, from the gateways' event files, until every worker is done.
   void WatchProgress() {
+    int shown = 0;
     for (;;) {
       for (const auto& [t, it] : ReadIterations(EventFiles())) {
         if (it.gateways == dcs()) done_at_.emplace(t, SinceStart());
       }
-      ProgressBar(static_cast<int>(done_at_.size()), flags_.iterations);
+      Progress(static_cast<int>(done_at_.size()), flags_.iterations, &shown);
       if (interrupted) break;
       if (std::none_of(workers_.begin(), workers_.end(), [](bp::child& c) { return c.running(); })) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
-    std::cerr << "\n";
+    if (::isatty(STDERR_FILENO)) std::cerr << "\n";
   }
 
   // Stops every process and thread, the WAN last. Returns the workers that failed.

@@ -25,10 +25,10 @@ struct LocalFlags {
   double model_mb = 10;
   int64_t chunk_bytes = 0;  // 0: core::AutoChunkBytes of the model
   int iterations = 20;
-  int workers = 1;         // per DC
+  int workers = 1;                 // per DC
   std::string prometheus;          // base URL; empty: the sidecars' own reports
   bool prometheus_server = false;  // run Prometheus here (out/prometheus) and read the matrix from it
-  int interval_ms = 2000;  // reconcile interval
+  int interval_ms = 2000;          // reconcile interval
   double min_improvement = 0.10;
   int timeout_ms = 60000;  // an iteration fails after this long
   std::string out_dir = "results/local";

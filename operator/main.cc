@@ -37,6 +37,9 @@ int main(int argc, char** argv) {
                  "run each job's policy controller here; gateways dial this host (e.g. the operator's Service)");
   app.add_option("--control-bind", options.control.bind_host, "interface the per-job controllers listen on");
   app.add_flag("--control-insecure", options.control.insecure, "plaintext control gRPC (tests only)");
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
   std::string control_ports;
   app.add_option("--control-ports", control_ports, "FIRST-LAST: the ports per-job controllers take (default: any)")
       ->check([](const std::string& v) {
@@ -49,6 +52,7 @@ int main(int argc, char** argv) {
         return std::string();
       });
   CLI11_PARSE(app, argc, argv);
+  spdlog::set_level(spdlog::level::from_str(log_level));
   if (const size_t dash = control_ports.find('-'); dash != std::string::npos) {
     options.control.first_port = std::stoi(control_ports.substr(0, dash));  // checked above
     options.control.last_port = std::stoi(control_ports.substr(dash + 1));

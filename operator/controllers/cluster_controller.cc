@@ -86,7 +86,11 @@ absl::StatusOr<std::optional<std::chrono::milliseconds>> ClusterController::Reco
                         cluster->at("metadata").value("generation", int64_t{1}), api::Clock::now());
   if (!server.empty()) status["server"] = server;
   if (flipped) {
-    spdlog::info("GeoCluster {}: {}", name, ready.ok() ? "ready" : std::string(ready.message()));
+    if (ready.ok()) {
+      spdlog::info("GeoCluster {}: ready", name);
+    } else {
+      spdlog::warn("GeoCluster {}: not ready: {}", name, std::string(ready.message()));
+    }
     events_.Record(*cluster, ready.ok() ? "Normal" : "Warning", ready.ok() ? "Connected" : "Unreachable",
                    ready.ok() ? absl::StrCat("API server ", server, " answers") : std::string(ready.message()));
   }

@@ -90,11 +90,13 @@ absl::Status JobController::Invalid(const Json& job, const std::string& message)
   return WriteStatus(job, status);
 }
 
-absl::Status JobController::ApplyIfChanged(const MemberCluster& member, const kube::Resource& r, const Json& desired) {
+absl::StatusOr<bool> JobController::ApplyIfChanged(const MemberCluster& member, const kube::Resource& r,
+                                                   const Json& desired) {
   const Json& meta = desired["metadata"];
   std::optional<Json> existing = member.informer(r).Get(meta.value("namespace", ""), meta.value("name", ""));
-  if (existing && Fingerprint(*existing) == Fingerprint(desired)) return absl::OkStatus();
-  return member.client->Apply(r, desired).status();
+  if (existing && Fingerprint(*existing) == Fingerprint(desired)) return false;
+  RETURN_IF_ERROR(member.client->Apply(r, desired).status());
+  return true;
 }
 
 absl::StatusOr<core::Policy> JobController::PolicyFor(const Json& job, const api::JobSpec& spec) {
@@ -345,8 +347,14 @@ absl::StatusOr<std::map<std::string, std::string>> JobController::Provision(
     if (p.controller_address.empty()) {
       wanted.emplace_back(&kube::kConfigMaps, PolicyConfigMap(p.ref, dc, policy_json));
     }
+    int written = 0;
     for (const auto& [r, desired] : wanted) {
-      RETURN_IF_ERROR(ApplyIfChanged(member, *r, desired));
+      ASSIGN_OR_RETURN(const bool changed, ApplyIfChanged(member, *r, desired));
+      written += changed;
+    }
+    if (written > 0) {
+      spdlog::info("job {}/{}: DC {}: {} Services, Secrets and ConfigMaps applied in cluster '{}'", p.ref.ns,
+                   p.ref.name, dc, written, member.name.empty() ? "(host)" : member.name);
     }
     std::optional<Json> gateway = member.services->Get(p.ref.ns, GatewayServiceName(p.ref, dc));
     std::optional<std::string> address = gateway ? GatewayAddress(*gateway, p.spec.data_port) : std::nullopt;
@@ -358,6 +366,8 @@ absl::StatusOr<std::map<std::string, std::string>> JobController::Provision(
     }
   }
   if (p.Condition("Created", true, "Created", "Services and certificates in every data center")) {
+    spdlog::info("job {}/{}: accepted: {} workers in {} data centers, strategy {}", p.ref.ns, p.ref.name,
+                 p.spec.total_replicas(), p.spec.data_centers.size(), p.spec.strategy);
     events_.Record(p.job, "Normal", "Created",
                    absl::StrCat("Services and certificates for ", p.spec.total_replicas(), " workers in ",
                                 p.spec.data_centers.size(), " data centers"));

@@ -65,7 +65,8 @@ class JobController {
   // Worker pods: create, replace, recreate failed ones (backoffLimit); phase and counts.
   absl::StatusOr<Requeue> SyncWorkers(Pass& p, const std::map<std::string, std::string>& addresses);
   absl::Status Invalid(const kube::Json& job, const std::string& message);
-  absl::Status ApplyIfChanged(const MemberCluster& member, const kube::Resource& r, const kube::Json& desired);
+  // Applies `desired` unless the cache holds it already; true when it wrote.
+  absl::StatusOr<bool> ApplyIfChanged(const MemberCluster& member, const kube::Resource& r, const kube::Json& desired);
   // The job's policy: the newest TopologyPolicy if it was planned for this spec,
   // else the next version, planned and recorded.
   absl::StatusOr<core::Policy> PolicyFor(const kube::Json& job, const api::JobSpec& spec);

@@ -54,19 +54,22 @@ def main():
     work = tempfile.mkdtemp(prefix="geostorm-dashboards-")
     with open(os.path.join(work, "topology.yaml"), "w") as f:
         f.write(TOPOLOGY)
+    said = os.path.join(work, "local.err")  # a file, not a pipe: nobody has to keep reading it
     run = subprocess.Popen(
         [os.path.join(build, "bin", "geostorm"), "local", "--topology", os.path.join(work, "topology.yaml"),
          "--model-mb", "4", "--iterations", "100000", "--interval-ms", "500", "--prometheus-server",
-         "--out", os.path.join(work, "run")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+         "--out", os.path.join(work, "run")], stdout=subprocess.DEVNULL, stderr=open(said, "w"))
     try:
         url = None
-        for line in run.stderr:
-            if m := re.search(r"Prometheus at (http://\S+)", line):
+        for _ in range(600):
+            text = open(said).read()
+            if m := re.search(r"Prometheus at (http://\S+)", text):
                 url = m.group(1)
                 break
-            if "no Prometheus" in line:
-                print("FAIL: " + line.strip())
+            if "no Prometheus" in text or run.poll() is not None:
+                print("FAIL: " + text[-2000:])
                 return 1
+            time.sleep(0.1)
         if url is None:
             print("FAIL: the run never said where Prometheus is")
             return 1

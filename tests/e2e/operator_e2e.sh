@@ -64,7 +64,10 @@ health_port() {  # NAME: the port the operator bound and wrote to its port file
 
 echo "== CRDs, RBAC, member cluster Secrets and GeoClusters"
 k apply -f "$src/crds/" >/dev/null
-k apply -f "$src/examples/rbac/host.yaml" >/dev/null
+# The operator's ServiceAccount and RBAC as the chart renders them.
+printf 'apiVersion: v1\nkind: Namespace\nmetadata: {name: geostorm-system}\n' | k apply -f - >/dev/null
+"$src/.cache/tools/bin/helm" template geostorm "$src/helm/geostorm" -n geostorm-system \
+  --show-only templates/serviceaccount.yaml --show-only templates/rbac.yaml 2>/dev/null | k apply -f - >/dev/null
 for member in eu:eu-west us:us-east; do
   k -n geostorm-system create secret generic "${member#*:}-kubeconfig" \
     --from-file=kubeconfig="$work/${member%%:*}.kubeconfig" --dry-run=client -o yaml | k apply -f - >/dev/null
@@ -185,4 +188,9 @@ eventually "the job's CA Secret is garbage-collected" bash -c "! kubectl --kubec
 echo "== bad manifests"
 "$src/tests/e2e/bad_manifests.sh" "$work/host.kubeconfig" "$work/eu.kubeconfig" "$work/us.kubeconfig" "$src/tests/e2e/bad" \
   || fail "bad manifests"
+
+echo "== RBAC: what the operator did, against what the chart grants"
+for c in host eu us; do http_get "http://127.0.0.1:$(cat "$work/$c.port")/debug/stats" >"$work/$c.stats"; done
+python3 "$src/tests/e2e/check_rbac.py" "$src/.cache/tools/bin/helm" "$src/helm/geostorm" "$work/host.stats" \
+  "$work/eu.stats" "$work/us.stats" || fail "RBAC"
 echo "PASS"

@@ -12,7 +12,8 @@ object into the stored one (no managedFields); a strategic-merge patch is applie
 JSON merge patch; CEL rules (x-kubernetes-validations) are not evaluated; no OpenAPI
 document is only what kubectl needs to choose server-side field validation.
 
-Test hooks under /debug: `stats` (request counts by verb and resource), `compact`
+Test hooks under /debug: `stats` (request counts by method and path, and an audit:
+by client (the User-Agent's product), the RBAC verbs and resources it used), `compact`
 (drop the watch history, so older resourceVersions get 410), `fail` (make the next N
 matching requests fail with a status code, for retry tests).
 
@@ -34,6 +35,27 @@ from urllib.parse import parse_qs, urlparse
 import yaml
 
 from kube_store import ApiError, Store, age, deep_merge, json_path, merge_patch, parse_field_selector, parse_selector
+
+
+def audit_verb(method, path, query):
+    """"VERB GROUP RESOURCE[/SUBRESOURCE]" of a request, as RBAC sees it ("list apps
+    deployments", "patch geostorm.io geotrainingjobs/status"); None for discovery."""
+    parts = [p for p in path.split("/") if p]
+    if parts[:1] == ["api"] and len(parts) >= 3:
+        group, rest = "", parts[2:]
+    elif parts[:1] == ["apis"] and len(parts) >= 4:
+        group, rest = parts[1], parts[3:]
+    else:
+        return None
+    if rest[:1] == ["namespaces"] and len(rest) >= 3:
+        rest = rest[2:]  # namespaced: the resource follows the namespace
+    resource, name, sub = rest[0], rest[1] if len(rest) > 1 else "", rest[2] if len(rest) > 2 else ""
+    if method == "GET":
+        verb = "get" if name else ("watch" if query.get("watch") in ("1", "true") else "list")
+    else:
+        verb = {"POST": "create", "PUT": "update", "PATCH": "patch",
+                "DELETE": "delete" if name else "deletecollection"}.get(method)
+    return f"{verb} {group or 'core'} {resource}{'/' + sub if sub else ''}" if verb else None
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -96,8 +118,11 @@ class Handler(BaseHTTPRequestHandler):
             if url.path.startswith("/debug/"):
                 return self.debug(method, url.path, query)
             key = f"{method} {url.path}"
+            verb = audit_verb(method, url.path, query)
             with self.store.lock:
                 self.store.stats[key] = self.store.stats.get(key, 0) + 1
+            if verb:
+                self.audit(verb)
             Store.local.field_validation = query.get("fieldValidation", "")
             self.route(method, url.path, query)
         except ApiError as e:
@@ -109,6 +134,13 @@ class Handler(BaseHTTPRequestHandler):
                 pass
         except (BrokenPipeError, ConnectionResetError):
             pass
+
+    def audit(self, verb):
+        """Counts an RBAC verb for this request's client (its User-Agent's product)."""
+        agent = self.headers.get("User-Agent", "").split("/")[0]
+        with self.store.lock:
+            audit = self.store.audit.setdefault(agent, {})
+            audit[verb] = audit.get(verb, 0) + 1
 
     def authorize(self):
         if not self.options.token_file:
@@ -132,7 +164,8 @@ class Handler(BaseHTTPRequestHandler):
     def debug(self, method, path, query):
         if path == "/debug/stats":
             with self.store.lock:
-                return self.send_json(200, {"requests": self.store.stats, "resourceVersion": self.store.rv})
+                return self.send_json(200, {"requests": self.store.stats, "audit": self.store.audit,
+                                            "resourceVersion": self.store.rv})
         if path == "/debug/compact":
             self.store.compact()
             return self.send_json(200, {"compacted": self.store.compacted})
@@ -313,6 +346,7 @@ class Handler(BaseHTTPRequestHandler):
                     if e.code != 404 or sub:
                         raise
                     patch.setdefault("metadata", {})["name"] = name
+                    self.audit(f"create {kind.group or 'core'} {kind.plural}")  # RBAC asks for create too
                     return self.send_json(201, self.store.create(kind, ns, patch, dry_run))
                 patch.get("metadata", {}).pop("resourceVersion", None)
                 merged = deep_merge(current, patch)

@@ -186,6 +186,7 @@ class Store:
         self.compacted = 0
         self.watchers = []       # (group, plural, namespace, predicate, queue)
         self.stats = {}
+        self.audit = {}  # client -> "verb group resource" -> count
         self.failures = []       # [code, remaining, method, path prefix]
         for kind in BUILTIN:
             self.register(kind)
