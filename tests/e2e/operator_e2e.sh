@@ -50,9 +50,18 @@ start_cluster us
 k() { kubectl --kubeconfig "$work/host.kubeconfig" --cache-dir "$work/cache-host" "$@"; }
 keu() { kubectl --kubeconfig "$work/eu.kubeconfig" --cache-dir "$work/cache-eu" "$@"; }
 kus() { kubectl --kubeconfig "$work/us.kubeconfig" --cache-dir "$work/cache-us" "$@"; }
+helm() { "$src/.cache/tools/bin/helm" --kubeconfig "$work/host.kubeconfig" "$@" 2>"$work/helm.err"; }
+# The operator as the chart's Deployment runs it: its args, but out of cluster (a
+# kubeconfig instead of the pod's service account), named NAME, on a free port.
 start_operator() {  # NAME
-  "$build/bin/geostorm-operator" --kubeconfig "$work/host.kubeconfig" --identity "$1" \
-    --health-listen 127.0.0.1:0 --port-file "$work/$1.health-port" --lease-duration-s 3 --retry-s 0.5 --resync-s 5 >"$work/operator-$1.log" 2>&1 &
+  local args
+  mapfile -t args < <(python3 -c 'import json, sys
+for a in json.load(sys.stdin):
+    if a == "--in-cluster": print("--kubeconfig=" + sys.argv[1])
+    elif a.startswith("--identity="): print("--identity=" + sys.argv[2])
+    elif a.startswith("--health-listen="): print("--health-listen=127.0.0.1:0")
+    else: print(a)' "$work/host.kubeconfig" "$1" <<<"$deployment_args")
+  "$build/bin/geostorm-operator" "${args[@]}" --port-file "$work/$1.health-port" >"$work/operator-$1.log" 2>&1 &
   pids+=($!)
   eval "pid_${1//-/_}=$!"
 }
@@ -62,12 +71,17 @@ health_port() {  # NAME: the port the operator bound and wrote to its port file
   cat "$work/$1.health-port" 2>/dev/null || fail "operator $1 wrote no health port"
 }
 
-echo "== CRDs, RBAC, member cluster Secrets and GeoClusters"
-k apply -f "$src/crds/" >/dev/null
-# The operator's ServiceAccount and RBAC as the chart renders them.
-printf 'apiVersion: v1\nkind: Namespace\nmetadata: {name: geostorm-system}\n' | k apply -f - >/dev/null
-"$src/.cache/tools/bin/helm" template geostorm "$src/helm/geostorm" -n geostorm-system \
-  --show-only templates/serviceaccount.yaml --show-only templates/rbac.yaml 2>/dev/null | k apply -f - >/dev/null
+echo "== helm install (CRDs, RBAC, the operator's Deployment), member cluster Secrets and GeoClusters"
+# Fast leases and resyncs for the test; the static-policy mode (no live controllers).
+# The emulator serves no OpenAPI v2, which helm's client-side validation reads.
+chart_values=(--set operator.leaseDurationSeconds=3 --set-json operator.retrySeconds=0.5 --set operator.resyncSeconds=5
+  --set operator.control.enabled=false --disable-openapi-validation)
+helm install geostorm "$src/helm/geostorm" -n geostorm-system --create-namespace "${chart_values[@]}" >/dev/null \
+  || fail "helm install: $(cat "$work/helm.err")"
+[ "$(helm status geostorm -n geostorm-system -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["info"]["status"])')" = deployed ] \
+  || fail "the release is not deployed"
+deployment_args=$(k -n geostorm-system get deploy geostorm-operator -o jsonpath='{.spec.template.spec.containers[0].args}')
+grep -qF -- '--lease-duration-s=3' <<<"$deployment_args" || fail "the Deployment's args: $deployment_args"
 for member in eu:eu-west us:us-east; do
   k -n geostorm-system create secret generic "${member#*:}-kubeconfig" \
     --from-file=kubeconfig="$work/${member%%:*}.kubeconfig" --dry-run=client -o yaml | k apply -f - >/dev/null
@@ -188,6 +202,22 @@ eventually "the job's CA Secret is garbage-collected" bash -c "! kubectl --kubec
 echo "== bad manifests"
 "$src/tests/e2e/bad_manifests.sh" "$work/host.kubeconfig" "$work/eu.kubeconfig" "$work/us.kubeconfig" "$src/tests/e2e/bad" \
   || fail "bad manifests"
+
+echo "== helm upgrade with changed values, then helm uninstall"
+helm upgrade geostorm "$src/helm/geostorm" -n geostorm-system "${chart_values[@]}" --set operator.replicas=3 \
+  --set dashboards.enabled=true >/dev/null || fail "helm upgrade: $(cat "$work/helm.err")"
+[ "$(k -n geostorm-system get deploy geostorm-operator -o jsonpath='{.spec.replicas}')" = 3 ] || fail "upgrade: replicas"
+[ "$(k -n geostorm-system get cm -l grafana_dashboard=1 -o name | wc -l)" = 4 ] || fail "upgrade: dashboards"
+[ "$(helm history geostorm -n geostorm-system -o json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" = 2 ] \
+  || fail "two revisions"
+helm uninstall geostorm -n geostorm-system >/dev/null || fail "helm uninstall: $(cat "$work/helm.err")"
+for r in deployments configmaps services serviceaccounts roles rolebindings poddisruptionbudgets secrets; do
+  left=$(k -n geostorm-system get "$r" -l app.kubernetes.io/instance=geostorm -o name)
+  [ -z "$left" ] || fail "helm uninstall left $left"
+done
+left=$(k get clusterroles,clusterrolebindings -l app.kubernetes.io/instance=geostorm -o name)
+[ -z "$left" ] || fail "helm uninstall left $left"
+[ -z "$(k -n geostorm-system get secrets -l owner=helm -o name)" ] || fail "helm uninstall left its release Secrets"
 
 echo "== RBAC: what the operator did, against what the chart grants"
 for c in host eu us; do http_get "http://127.0.0.1:$(cat "$work/$c.port")/debug/stats" >"$work/$c.stats"; done

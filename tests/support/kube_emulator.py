@@ -34,6 +34,7 @@ from urllib.parse import parse_qs, urlparse
 
 import yaml
 
+import kube_protobuf
 from kube_store import ApiError, Store, age, deep_merge, json_path, merge_patch, parse_field_selector, parse_selector
 
 
@@ -103,6 +104,8 @@ class Handler(BaseHTTPRequestHandler):
             return None
         ctype = self.headers.get("Content-Type", "")
         try:
+            if "protobuf" in ctype:
+                return kube_protobuf.decode(raw)
             if "yaml" in ctype:
                 return yaml.safe_load(raw.decode())
             return json.loads(raw)

@@ -54,6 +54,7 @@ BUILTIN = [
     Kind("batch", "v1", "jobs", "Job", True, [], True),
     Kind("apps", "v1", "deployments", "Deployment", True, ["deploy"], True),
     Kind("coordination.k8s.io", "v1", "leases", "Lease", True),
+    Kind("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", True, ["pdb"], True),
     Kind("events.k8s.io", "v1", "events", "Event", True, ["ev"]),
     Kind("rbac.authorization.k8s.io", "v1", "roles", "Role", True),
     Kind("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", True),
