@@ -69,4 +69,16 @@ std::optional<Clock::time_point> ParseTime(const std::string& text) {
   return Clock::from_time_t(timegm(&utc)) + std::chrono::microseconds(micros);
 }
 
+std::pair<std::string, std::string> Why(const Json& conditions) {
+  for (const auto& [type, status] : {std::pair<const char*, const char*>{"Failed", "True"}, {"TopologyReady", "False"}}) {
+    if (!conditions.is_array()) break;
+    for (const Json& c : conditions) {
+      if (c.value("type", "") == type && c.value("status", "") == status) {
+        return {c.value("reason", ""), c.value("message", "")};
+      }
+    }
+  }
+  return {"", ""};
+}
+
 }  // namespace geostorm::api

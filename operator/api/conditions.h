@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <utility>
 
 namespace geostorm::api {
 
@@ -19,6 +20,10 @@ bool SetCondition(Json& conditions, const std::string& type, bool status, const 
                   const std::string& message, int64_t generation, Clock::time_point now);
 // The condition's status ("True"/"False"), or "" if absent.
 std::string ConditionStatus(const Json& conditions, const std::string& type);
+// Why a job is not simply running, for `kubectl get`: the reason and message of a
+// Failed condition that is True, else of a TopologyReady that is False; empty
+// strings when neither.
+std::pair<std::string, std::string> Why(const Json& conditions);
 
 std::string FormatTime(Clock::time_point t);       // 2026-11-22T11:31:25Z
 std::string FormatMicroTime(Clock::time_point t);  // 2026-11-22T11:31:25.123456Z

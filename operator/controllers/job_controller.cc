@@ -66,6 +66,14 @@ JobController::JobController(kube::Client& host, kube::Informer& jobs, const Clu
 
 absl::Status JobController::WriteStatus(const Json& job, Json status) {
   status["observedGeneration"] = Generation(job);
+  // Why it is not simply running, for the REASON and MESSAGE columns.
+  const auto [reason, message] = api::Why(status.value("conditions", Json::array()));
+  status.erase("reason");
+  status.erase("message");
+  if (!reason.empty()) {
+    status["reason"] = reason;
+    status["message"] = message;
+  }
   const Json current = job.value("status", Json::object());
   if (status == current) return absl::OkStatus();
   // A merge patch: keys the new status drops must be sent as null.

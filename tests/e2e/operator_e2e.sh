@@ -80,6 +80,9 @@ helm install geostorm "$src/helm/geostorm" -n geostorm-system --create-namespace
   || fail "helm install: $(cat "$work/helm.err")"
 [ "$(helm status geostorm -n geostorm-system -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["info"]["status"])')" = deployed ] \
   || fail "the release is not deployed"
+explained=$(k explain gtj.spec.sync)
+grep -q "How gradients are synchronised across DCs" <<<"$explained" && grep -q "minImprovement" <<<"$explained" \
+  || fail "kubectl explain gtj.spec.sync: $explained"
 deployment_args=$(k -n geostorm-system get deploy geostorm-operator -o jsonpath='{.spec.template.spec.containers[0].args}')
 grep -qF -- '--lease-duration-s=3' <<<"$deployment_args" || fail "the Deployment's args: $deployment_args"
 for member in eu:eu-west us:us-east; do
@@ -100,6 +103,10 @@ eventually "gateway Service in eu" keu get svc resnet-eu-gateway
 eventually "gateway Service in us" kus get svc resnet-us-gateway
 [ "$(k get gtj resnet -o jsonpath='{.status.conditions[?(@.type=="TopologyReady")].reason}')" = WaitingForGateways ] \
   || fail "TopologyReady should wait for the load balancers"
+waiting=$(k get gtj resnet --no-headers)
+grep -q "WaitingForGateways" <<<"$waiting" || fail "REASON column while waiting: $waiting"
+wide=$(k get gtj resnet -o wide --no-headers)
+grep -q "waiting for an address of Service resnet-" <<<"$wide" || fail "MESSAGE column (-o wide): $wide"
 [ -z "$(keu get pods -o name)" ] || fail "pods before the gateways have addresses"
 # Play the cloud's load-balancer controller.
 keu patch svc resnet-eu-gateway --subresource=status --type=merge \
@@ -152,7 +159,7 @@ running() { k get gtj resnet --no-headers | grep -Eq '^resnet +Running +2/2 +1 '
 eventually "phase Running with 2/2 DCs and policy v1" running
 k get geotrainingjobs
 table=$(k get geotrainingjobs)
-grep -Eq '^NAME +PHASE +DCS +POLICY +ITERATION +AGE' <<<"${table%%$'\n'*}" || fail "printer columns"
+grep -Eq '^NAME +PHASE +DCS +POLICY +ITERATION +REASON +AGE' <<<"${table%%$'\n'*}" || fail "printer columns"
 [ "$(k get gtj resnet -o jsonpath='{.status.observedGeneration}')" = 1 ] || fail "observedGeneration"
 reasons=$(k get events -o jsonpath='{.items[*].reason}')
 grep -q Created <<<"$reasons" || fail "no Created event"

@@ -88,7 +88,7 @@ class Handler(BaseHTTPRequestHandler):
         self.handle_request("DELETE")
 
     def send_json(self, code, body, headers=None):
-        data = json.dumps(body).encode()
+        data = json.dumps(body, ensure_ascii=False).encode()  # non-ASCII values as they are, as an API server does
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -209,8 +209,9 @@ class Handler(BaseHTTPRequestHandler):
         return self.resource(method, parts, query)
 
     def openapi(self, gv_parts):
-        """Just enough OpenAPI v3 for kubectl to see that PATCH takes fieldValidation, so
-        it asks for server-side strict validation instead of validating client-side."""
+        """Just enough OpenAPI v3 for kubectl: that PATCH takes fieldValidation (so it
+        asks for server-side strict validation), and, for `kubectl explain`, each custom
+        kind's schema under components.schemas, tagged with its group, version and kind."""
         with self.store.lock:
             kinds = list(self.store.kinds.values())
         if not gv_parts:
@@ -232,7 +233,14 @@ class Handler(BaseHTTPRequestHandler):
                 "responses": {},
                 "x-kubernetes-action": "patch",
                 "x-kubernetes-group-version-kind": {"group": k.group, "version": k.version, "kind": k.kind}}}
-        return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.32.0"}, "paths": paths}
+        schemas = {}
+        for k in kinds:
+            if (k.group, k.version) == (group, version) and k.schema:
+                name = ".".join(reversed(k.group.split("."))) + f".{k.version}.{k.kind}"
+                schemas[name] = dict(k.schema, **{"x-kubernetes-group-version-kind": [
+                    {"group": k.group, "version": k.version, "kind": k.kind}]})
+        return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.32.0"}, "paths": paths,
+                "components": {"schemas": schemas}}
 
     def send_raw(self, code, data, ctype):
         self.send_response(code)

@@ -17,7 +17,7 @@ def type_name(value):
 
 
 def go_value(value):
-    return json.dumps(value, separators=(",", ":"))
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def validate(schema, value, path, errors, unknown):

@@ -16,15 +16,22 @@ def now_rfc3339():
 
 
 class ApiError(Exception):
-    def __init__(self, code, reason, message, causes=None):
+    """A failure as the API server's Status. `details` (name, group, kind) let kubectl
+    say which object: `The GeoTrainingJob "x" is invalid: ...`."""
+
+    def __init__(self, code, reason, message, causes=None, details=None):
         super().__init__(message)
         self.code, self.reason, self.message, self.causes = code, reason, message, causes
+        self.details = details or {}
 
     def status(self):
         body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                 "message": self.message, "reason": self.reason, "code": self.code}
+        details = dict(self.details)
         if self.causes:
-            body["details"] = {"causes": self.causes}
+            details["causes"] = self.causes
+        if details:
+            body["details"] = details
         return body
 
 
@@ -302,7 +309,8 @@ class Store:
             causes = [{"reason": "FieldValueInvalid", "message": m[len(p) + 2:], "field": p}
                       for p, m in errors]
             message = errors[0][1] if len(errors) == 1 else "[" + ", ".join(m for _, m in errors) + "]"
-            raise ApiError(422, "Invalid", f'{kind.kind}.{kind.group} "{name}" is invalid: {message}', causes)
+            raise ApiError(422, "Invalid", f'{kind.kind}.{kind.group} "{name}" is invalid: {message}', causes,
+                           {"name": name, "group": kind.group, "kind": kind.kind})
         prune(kind.schema, body)
         for key in [k for k in obj if k not in ("apiVersion", "kind", "metadata")]:
             if key in body:
