@@ -84,14 +84,19 @@ absl::Status JobController::WriteStatus(const Json& job, Json status) {
   return host_.MergePatch(kube::kGeoTrainingJobs, ref.ns, ref.name, {{"status", status}}, true).status();
 }
 
+bool JobController::Once(const Json& job, const std::string& what) {
+  std::lock_guard<std::mutex> lock(cache_mu_);
+  return said_[job["metadata"].value("uid", "")].insert(what).second;
+}
+
 absl::Status JobController::Invalid(const Json& job, const std::string& message) {
   Json status = job.value("status", Json::object());
-  const bool was_invalid = api::ConditionStatus(status["conditions"], "InvalidSpec") == "True";
+  const bool new_message = Once(job, absl::StrCat("invalid ", Generation(job), " ", message));
   const auto now = api::Clock::now();
   api::SetCondition(status["conditions"], "InvalidSpec", true, "InvalidSpec", message, Generation(job), now);
   api::SetCondition(status["conditions"], "Failed", true, "InvalidSpec", message, Generation(job), now);
   status["phase"] = "Failed";
-  if (!was_invalid || job.value("status", Json::object()).value("observedGeneration", 0) != Generation(job)) {
+  if (new_message) {
     spdlog::warn("job {}/{}: invalid spec: {}", RefOf(job).ns, RefOf(job).name, message);
     events_.Record(job, "Warning", "InvalidSpec", message);
   }
@@ -171,16 +176,19 @@ absl::StatusOr<Requeue> JobController::Finalize(const Json& job) {
   {
     certificates_.Forget(job["metadata"].value("uid", ""));
     std::lock_guard<std::mutex> lock(cache_mu_);
+    said_.erase(job["metadata"].value("uid", ""));
     policies_.erase(job["metadata"].value("uid", ""));
   }
-  absl::StatusOr<Json> updated = kube::Update(host_, kube::kGeoTrainingJobs, ref.ns, ref.name, [](Json& j) {
+  bool removed = false;  // by this pass: a second one, on a stale cache, finds it gone
+  absl::StatusOr<Json> updated = kube::Update(host_, kube::kGeoTrainingJobs, ref.ns, ref.name, [&](Json& j) {
     Json& finalizers = j["metadata"]["finalizers"];
     const size_t before = finalizers.size();
     finalizers.erase(std::remove(finalizers.begin(), finalizers.end(), Json(kFinalizer)), finalizers.end());
-    return finalizers.size() != before;
+    removed = finalizers.size() != before;
+    return removed;
   });
   if (!updated.ok() && !absl::IsNotFound(updated.status())) return updated.status();
-  spdlog::info("job {}/{}: cleaned up in every member cluster", ref.ns, ref.name);
+  if (updated.ok() && removed) spdlog::info("job {}/{}: cleaned up in every member cluster", ref.ns, ref.name);
   return Requeue();
 }
 
@@ -373,7 +381,8 @@ absl::StatusOr<std::map<std::string, std::string>> JobController::Provision(
                              member.name.empty() ? "(host)" : member.name, "'");
     }
   }
-  if (p.Condition("Created", true, "Created", "Services and certificates in every data center")) {
+  if (p.Condition("Created", true, "Created", "Services and certificates in every data center") &&
+      Once(p.job, "created")) {
     spdlog::info("job {}/{}: accepted: {} workers in {} data centers, strategy {}", p.ref.ns, p.ref.name,
                  p.spec.total_replicas(), p.spec.data_centers.size(), p.spec.strategy);
     events_.Record(p.job, "Normal", "Created",

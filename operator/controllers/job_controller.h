@@ -18,6 +18,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "core/policy/policy.h"
@@ -65,6 +66,8 @@ class JobController {
   // Worker pods: create, replace, recreate failed ones (backoffLimit); phase and counts.
   absl::StatusOr<Requeue> SyncWorkers(Pass& p, const std::map<std::string, std::string>& addresses);
   absl::Status Invalid(const kube::Json& job, const std::string& message);
+  // True the first time `what` is said about this job.
+  bool Once(const kube::Json& job, const std::string& what);
   // Applies `desired` unless the cache holds it already; true when it wrote.
   absl::StatusOr<bool> ApplyIfChanged(const MemberCluster& member, const kube::Resource& r, const kube::Json& desired);
   // The job's policy: the newest TopologyPolicy if it was planned for this spec,
@@ -82,6 +85,9 @@ class JobController {
   CertificateStore certificates_;
   std::mutex cache_mu_;                                                   // the policies by job uid save reads per pass
   std::map<std::string, std::pair<std::string, core::Policy>> policies_;  // (plan fingerprint, policy)
+  // What was logged and posted about each job (by uid): the next reconcile may come
+  // before the informer holds the status that records it.
+  std::map<std::string, std::set<std::string>> said_;
 };
 
 }  // namespace geostorm::controllers

@@ -230,4 +230,22 @@ echo "== RBAC: what the operator did, against what the chart grants"
 for c in host eu us; do http_get "http://127.0.0.1:$(cat "$work/$c.port")/debug/stats" >"$work/$c.stats"; done
 python3 "$src/tests/e2e/check_rbac.py" "$src/.cache/tools/bin/helm" "$src/helm/geostorm" "$work/host.stats" \
   "$work/eu.stats" "$work/us.stats" || fail "RBAC"
+
+echo "== the operators' logs: no message said twice within 100 ms"
+python3 - "$work"/operator-*.log <<'PY' || fail "repeated log lines"
+import datetime, re, sys
+bad = []
+for path in sys.argv[1:]:
+    last = {}
+    for line in open(path):
+        m = re.match(r"\[(\S+ \S+)\] (.*)", line)
+        if not m:
+            continue
+        t = datetime.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S.%f").timestamp()
+        if m.group(2) in last and t - last[m.group(2)] < 0.1:
+            bad.append(f"{path}: {m.group(2)}")
+        last[m.group(2)] = t
+print("\n".join(bad))
+sys.exit(1 if bad else 0)
+PY
 echo "PASS"
