@@ -153,7 +153,8 @@ class LocalRun {
     if (absl::Status s = Plan(); !s.ok()) return Fail(s);
     if (absl::Status s = PrepareOutput(); !s.ok()) return Fail(s);
     if (flags_.wan) {
-      absl::StatusOr<std::unique_ptr<testbed::EmulatedWan>> up = testbed::EmulatedWan::Up(topology_, {flags_.tag});
+      absl::StatusOr<std::unique_ptr<testbed::EmulatedWan>> up =
+          testbed::EmulatedWan::Up(topology_, {flags_.tag, flags_.prometheus_server});
       if (!up.ok())
         return Fail(absl::UnavailableError(absl::StrCat("cannot bring the emulated WAN up: ", up.status().message())));
       wan_ = *std::move(up);
@@ -270,12 +271,9 @@ class LocalRun {
     return control::MakePrometheusLinkSource(prometheus_->url(), kJob, std::chrono::seconds(5));
   }
 
-  // Prometheus scraping every gateway (their metrics ports from their event files)
-  // and this process's controller metrics.
+  // Prometheus scraping every gateway (their metrics ports from their event files;
+  // in a WAN, over its management network) and this process's controller metrics.
   absl::StatusOr<std::unique_ptr<PrometheusServer>> StartPrometheus() {
-    if (wan_) {
-      return absl::UnimplementedError("the sidecars' metrics inside --wan namespaces cannot be scraped from here yet");
-    }
     std::vector<std::string> targets;
     for (int i = 0; i < dcs(); ++i) {
       int port = 0;
@@ -284,7 +282,8 @@ class LocalRun {
         if (port == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
       }
       if (port == 0) return absl::UnavailableError(absl::StrCat("gateway ", i, " did not say its metrics port"));
-      targets.push_back(absl::StrCat("127.0.0.1:", port));
+      // In a WAN's namespace, over its management network (unshaped, beside the WAN).
+      targets.push_back(absl::StrCat(wan_ ? testbed::ManagementAddress(flags_.tag, i) : "127.0.0.1", ":", port));
     }
     try {  // prometheus-cpp throws when it cannot listen
       exposer_ = std::make_unique<prometheus::Exposer>("127.0.0.1:0");
@@ -351,6 +350,7 @@ class LocalRun {
       g.workers = flags_.workers;
       g.timeout_ms = flags_.timeout_ms;
       g.events = EventFile(i);
+      if (wan_ && flags_.prometheus_server) g.metrics = "0.0.0.0:0";  // reached over the management network
       g.extra = {"--min-window-bytes", "262144"};
       sidecars_.push_back(launcher.Start(i, GatewayCommand(bin, g), absl::StrCat(out_, "/gateway-", dc, ".log")));
     }

@@ -189,6 +189,31 @@ std::string NamespaceName(const std::string& tag, int dc) { return absl::StrCat(
 
 std::string DcAddress(int dc) { return absl::StrCat("10.77.0.", dc + 1); }
 
+std::string ManagementAddress(const std::string& tag, int dc) {
+  int subnet = 0;  // testbeds with different tags get different subnets here
+  for (unsigned char c : tag) subnet = (subnet * 31 + c) % 250;
+  return absl::StrCat("10.78.", subnet, ".", dc < 0 ? 254 : dc + 1);
+}
+
+namespace {
+
+// The management network: a bridge here, a veth into every DC.
+void ManagementCommands(const core::Topology& topology, const WanOptions& o, std::vector<Command>& out) {
+  const std::string bridge = absl::StrCat("gsm", o.tag);
+  out.push_back({"ip", "link", "add", bridge, "type", "bridge"});
+  out.push_back({"ip", "addr", "add", ManagementAddress(o.tag, -1) + "/24", "dev", bridge});
+  out.push_back({"ip", "link", "set", bridge, "up"});
+  for (int i = 0; i < static_cast<int>(topology.data_centers.size()); ++i) {
+    const std::string ns = NamespaceName(o.tag, i), here = absl::StrCat("gm", o.tag, "-", i + 1);
+    out.push_back({"ip", "link", "add", here, "type", "veth", "peer", "name", "mgmt", "netns", ns});
+    out.push_back({"ip", "link", "set", here, "master", bridge, "up"});
+    out.push_back(Ip(ns, {"addr", "add", ManagementAddress(o.tag, i) + "/24", "dev", "mgmt"}));
+    out.push_back(Ip(ns, {"link", "set", "mgmt", "up"}));
+  }
+}
+
+}  // namespace
+
 absl::StatusOr<std::vector<Command>> SetUpCommands(const core::Topology& topology, const WanOptions& options) {
   if (topology.data_centers.size() > 250) {
     return absl::InvalidArgumentError(
@@ -203,6 +228,7 @@ absl::StatusOr<std::vector<Command>> SetUpCommands(const core::Topology& topolog
   } else if (absl::Status s = PhysicalCommands(topology, options, out); !s.ok()) {
     return s;
   }
+  if (options.management) ManagementCommands(topology, options, out);
   return out;
 }
 
@@ -269,6 +295,10 @@ int TearDown(const std::string& tag) {
     if (name.rfind(prefix, 0) == 0) names.push_back(name);
   }
   for (const std::string& name : names) removed += Run({"ip", "netns", "del", name}).ok();
+  // The management bridge, if there was one (its veths went with the namespaces).
+  if (std::filesystem::exists(absl::StrCat("/sys/class/net/gsm", tag))) {
+    Run({"ip", "link", "del", absl::StrCat("gsm", tag)}).IgnoreError();
+  }
   return removed;
 }
 

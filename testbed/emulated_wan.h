@@ -40,6 +40,10 @@ struct WanOptions {
   // Namespaces are gs<tag>-*: testbeds with different tags coexist. Keep it short
   // (at most 6 characters): it becomes part of interface names.
   std::string tag = "0";
+  // A management network besides the WAN, unshaped, as monitoring has in real
+  // deployments: a bridge gsm<tag> in this namespace at 10.78.N.254, and in each DC
+  // a device `mgmt` at ManagementAddress(tag, dc). Prometheus scrapes over it.
+  bool management = false;
 };
 
 // One command line, such as {"ip", "-n", "gs0-dc1", "link", "set", "lo", "up"}.
@@ -47,6 +51,9 @@ using Command = std::vector<std::string>;
 
 std::string NamespaceName(const std::string& tag, int dc);
 std::string DcAddress(int dc);  // "10.77.0.<dc + 1>"
+// DC dc's address on the management network of the testbed tagged `tag`
+// ("10.78.N.<dc + 1>", N from the tag), and this namespace's ("10.78.N.254", dc -1).
+std::string ManagementAddress(const std::string& tag, int dc);
 
 // The commands that build the testbed at the topology's (period 0) rates, in order.
 [[nodiscard]] absl::StatusOr<std::vector<Command>> SetUpCommands(const core::Topology& topology,

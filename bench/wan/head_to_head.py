@@ -91,7 +91,8 @@ class Bench:
         print(f"== {name}", flush=True)
         self.geostorm("local", "--topology", topology or self.args.topology, "--wan", "--scale", str(self.args.scale),
                       "--model-mb", str(self.args.model_mb), "--iterations", str(iterations or self.args.iterations),
-                      "--tag", "hh", "--out", out, *flags)
+                      "--tag", "hh", "--out", out, *(["--prometheus-server"] if self.args.prometheus_server else []),
+                      *flags)
         busy = cpu.stop()
         with open(os.path.join(out, "summary.json")) as f:
             summary = json.load(f)
@@ -369,6 +370,8 @@ def main():
     p.add_argument("--ablation", action="store_true", help="netstorm without multipath, without awareness")
     p.add_argument("--dynamic", action="store_true", help="the dynamic run instead of the head-to-head")
     p.add_argument("--period-s", type=float, default=20)
+    p.add_argument("--prometheus-server", action="store_true",
+                   help="our runs plan from a real Prometheus scraping every sidecar (geostorm local --prometheus-server)")
     p.add_argument("--out", default="bench/results")
     p.add_argument("--name", default=None, help="file name of the report (default: topology)")
     args = p.parse_args()

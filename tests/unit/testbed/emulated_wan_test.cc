@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
 #include <map>
 #include <set>
 
@@ -127,6 +130,28 @@ TEST(EmulatedWan, RefusesATagThatDoesNotFitInterfaceNames) {
   absl::StatusOr<std::vector<Command>> commands = SetUpCommands(Load("klonet-9dc.yaml"), {"much-too-long"});
   ASSERT_FALSE(commands.ok());
   EXPECT_NE(std::string(commands.status().message()).find("much-too-long"), std::string::npos);
+}
+
+TEST(EmulatedWan, AManagementNetworkReachesEveryDcBesideTheWan) {
+  absl::StatusOr<core::Topology> t =
+      core::ParseTopology("kind: mesh\ndataCenters: [a, b, c]\ndefaultMbps: 100\n", "mesh");
+  ASSERT_TRUE(t.ok());
+  auto joined = [](const std::vector<Command>& commands) {
+    std::string all;
+    for (const Command& c : commands) all += absl::StrJoin(c, " ") + "\n";
+    return all;
+  };
+  const std::string without = joined(*SetUpCommands(*t, {"x"}));
+  EXPECT_EQ(without.find("mgmt"), std::string::npos);
+  const std::string with = joined(*SetUpCommands(*t, {"x", true}));
+  EXPECT_NE(with.find("ip link add gsmx type bridge"), std::string::npos) << with;
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_NE(with.find(absl::StrCat("ip -n gsx-dc", i + 1, " addr add ", ManagementAddress("x", i), "/24 dev mgmt")),
+              std::string::npos)
+        << with;
+  }
+  EXPECT_NE(ManagementAddress("x", 0), ManagementAddress("y", 0));  // two testbeds, two subnets
+  EXPECT_EQ(ManagementAddress("x", -1).substr(ManagementAddress("x", -1).rfind('.')), ".254");
 }
 
 }  // namespace
