@@ -92,6 +92,14 @@ done
 k apply -f "$src/examples/geoclusters.yaml" >/dev/null
 start_operator op-a
 health_a=$(health_port op-a)
+# The real Prometheus scrapes op-a, for the operator dashboard's queries (checked
+# before the failover). It cannot bind port 0 and say which, so a free one is chosen.
+prom_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+printf 'global: {scrape_interval: 1s}\nscrape_configs:\n  - job_name: geostorm-operator\n    static_configs: [{targets: ["127.0.0.1:%s"]}]\n' \
+  "$health_a" >"$work/prometheus.yml"
+/usr/bin/prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/tsdb" \
+  --web.listen-address="127.0.0.1:$prom_port" --log.level=warn >"$work/prometheus.log" 2>&1 &
+pids+=($!)
 cluster_ready() { [ "$(k get geocluster "$1" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" = True ]; }
 eventually "GeoCluster eu-west Ready" cluster_ready eu-west
 eventually "GeoCluster us-east Ready" cluster_ready us-east
@@ -172,6 +180,14 @@ keu get svc resnet-eu-gateway >/dev/null || fail "suspend removed the gateway Se
 k patch gtj resnet --type=merge -p '{"spec":{"runPolicy":{"suspend":false}}}' >/dev/null
 eventually "workers back after resume" bash -c "[ \$(kubectl --kubeconfig $work/eu.kubeconfig get pods -o name | wc -l) = 2 ] && kubectl --kubeconfig $work/us.kubeconfig get pod resnet-us-0"
 [ "$(k get gtj resnet -o jsonpath='{.status.conditions[?(@.type=="Suspended")].status}')" = False ] || fail "Suspended"
+
+echo "== the operator dashboard: every query returns data from the real Prometheus"
+operator_board() {
+  python3 "$src/tests/dashboards/live_dashboards.py" --prometheus "http://127.0.0.1:$prom_port" \
+    "$src/dashboards/geostorm-operator.json"
+}
+eventually "every query of the operator dashboard returns data" operator_board
+operator_board
 
 echo "== leader failover"
 start_operator op-b
