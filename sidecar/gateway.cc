@@ -192,7 +192,7 @@ absl::Status Gateway::OnWireChunk(const WireChunk& wire) {
   absl::StatusOr<Envelope> e = wire::DecodeChunk(limits_, wire);
   if (!e.ok()) {
     Count("unknown", OutcomeOf(e.status()));
-    LogRefusal(wire.header.iteration(), wire.header.chunk(), wire.header.sender(), e.status());
+    Refused(wire.header.iteration(), wire.header.chunk(), wire.header.sender(), e.status());
     return e.status();
   }
   if (e->kind == ChunkKind::kProbe) {
@@ -209,7 +209,7 @@ absl::Status Gateway::OnWireChunk(const WireChunk& wire) {
     absl::StatusOr<bool> now = gate_->Offer(*e, Clock::now() + config_.timeout);
     if (!now.ok()) {
       Count(phase, "rejected");
-      LogRefusal(t, chunk, sender, now.status());
+      Refused(t, chunk, sender, now.status());
       return now.status();
     }
     if (!*now) {
@@ -231,7 +231,7 @@ absl::Status Gateway::Relay(WireChunk wire) {
   }
   if (!s.ok()) {
     Count("unknown", OutcomeOf(s));
-    LogRefusal(wire.header.iteration(), wire.header.chunk(), wire.header.sender(), s);
+    Refused(wire.header.iteration(), wire.header.chunk(), wire.header.sender(), s);
     return s;
   }
   double priority = 0;
@@ -259,7 +259,7 @@ absl::Status Gateway::Accept(const Envelope& e) {
     s = Engine([&](Aggregator& a) { return a.OnPeer(e); });  // routed chunks never get here: see Relay
   }
   Count(PhaseName(e.kind), OutcomeOf(s));
-  if (!s.ok()) LogRefusal(e.iteration, e.chunk, e.sender, s);
+  if (!s.ok()) Refused(e.iteration, e.chunk, e.sender, s);
   if (IsLayoutMismatch(s)) Fail(e.iteration, s);  // it can never be summed: fail it now, with the reason
   return s;
 }
@@ -372,7 +372,7 @@ void Gateway::Count(const char* phase, const std::string& outcome) {
   if (shared_.metrics) shared_.metrics->CountChunk(phase, outcome);
 }
 
-void Gateway::LogRefusal(uint64_t iteration, int64_t chunk, const std::string& sender, const absl::Status& s) {
+void Gateway::Refused(uint64_t iteration, int64_t chunk, const std::string& sender, const absl::Status& s) {
   // The sender's name comes from the wire: only the known peers get a series of their own.
   if (shared_.metrics) shared_.metrics->CountRefusal(config_.peers.count(sender) ? sender : "other", OutcomeOf(s));
   // Rate-limited: the first few, then one in a thousand.

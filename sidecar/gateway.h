@@ -105,7 +105,7 @@ class Gateway final : public Uplink {
   void ExportLinks();
   void Count(const char* phase, const std::string& outcome);
   // Counts a refused chunk by sender and reason, and logs it (rate-limited).
-  void LogRefusal(uint64_t iteration, int64_t chunk, const std::string& sender, const absl::Status& s);
+  void Refused(uint64_t iteration, int64_t chunk, const std::string& sender, const absl::Status& s);
 
   const SidecarConfig& config_;
   const Shared shared_;
