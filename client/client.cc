@@ -3,10 +3,14 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <mutex>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "core/status_macros.h"
 #include "geostorm/v1/worker.grpc.pb.h"
 #include "wire/services.h"
 
@@ -49,60 +53,178 @@ absl::Status Client::AllReduceStreaming(uint64_t iteration, absl::Span<const flo
   return Stream(iteration, gradient, 0, on_chunk);
 }
 
+namespace {
+
+// One AllReduce call: a writer thread sends each chunk once all its values are
+// marked ready; the caller's thread reads the result chunks in Wait().
+class SessionImpl final : public Client::Session {
+ public:
+  SessionImpl(wire::WorkerStub& stub, uint64_t iteration, absl::Span<const float> gradient, uint64_t layout,
+              int64_t chunk_floats, Client::ChunkCallback on_chunk)
+      : iteration_(iteration),
+        gradient_(gradient),
+        layout_(layout),
+        step_(chunk_floats),
+        chunks_((static_cast<int64_t>(gradient.size()) + chunk_floats - 1) / chunk_floats),
+        on_chunk_(std::move(on_chunk)),
+        ready_(static_cast<size_t>(chunks_), 0),
+        stream_(stub.AllReduce(&context_)) {
+    writer_ = std::thread([this] { Write(); });
+  }
+  ~SessionImpl() override {
+    if (writer_.joinable()) Stop(/*cancel=*/true);
+  }
+
+  void Ready(int64_t first, int64_t count) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    const int64_t end = std::min<int64_t>(first + count, static_cast<int64_t>(gradient_.size()));
+    for (int64_t k = std::max<int64_t>(first, 0) / step_; k < chunks_ && k * step_ < end; ++k) {
+      const int64_t lo = std::max(first, k * step_), hi = std::min(end, (k + 1) * step_);
+      ready_[k] += hi - lo;
+      if (ready_[k] == Size(k)) queue_.push_back(k);
+    }
+    changed_.notify_all();
+  }
+
+  absl::StatusOr<int> Finish(absl::Span<float> out) override {
+    std::vector<float> sum(gradient_.size());
+    int contributors = 0;
+    on_chunk_ = [&](int64_t first, absl::Span<const float> v, int c) {
+      std::memcpy(sum.data() + first, v.data(), v.size() * sizeof(float));
+      contributors = c;
+    };
+    RETURN_IF_ERROR(Wait());
+    if (out.size() != sum.size()) {
+      return absl::InvalidArgumentError(absl::StrCat("out has ", out.size(), " values; the sum has ", sum.size()));
+    }
+    std::memcpy(out.data(), sum.data(), sum.size() * sizeof(float));
+    return contributors;
+  }
+
+  // Reads every result chunk into on_chunk_, then ends the call.
+  absl::Status Wait() {
+    if (const int64_t k = FirstUnready(); k >= 0) {
+      Stop(/*cancel=*/true);
+      return absl::FailedPreconditionError(absl::StrCat("iteration ", iteration_, ": chunk ", k,
+                                                        " was never marked ready (values ", k * step_, " to ",
+                                                        k * step_ + Size(k) - 1, ")"));
+    }
+    wire::ResultFrame result;
+    int64_t received = 0;
+    std::string error;
+    while (received < chunks_ && stream_->Read(&result)) {
+      const v1::ResultChunk& r = result.header;
+      if (!r.error().empty()) {
+        error = r.error();
+        break;
+      }
+      const int64_t want = r.chunk() < 0 || r.chunk() >= chunks_ ? -1 : Size(r.chunk());
+      if (result.bytes() != want * static_cast<int64_t>(sizeof(float))) {
+        error = absl::StrCat("the sidecar sent result chunk ", r.chunk(), " with ", result.bytes(), " bytes, expected ",
+                             std::max<int64_t>(want, 0) * 4);
+        break;
+      }
+      const wire::Payload values = wire::PayloadOf(result);
+      on_chunk_(r.chunk() * step_, absl::MakeConstSpan(values->data(), values->size()), r.contributors());
+      ++received;
+    }
+    if (!error.empty() || received == chunks_) {
+      Stop(/*cancel=*/true);  // done with it: the writer may still be blocked
+      if (!error.empty()) return absl::AbortedError(absl::StrCat("iteration ", iteration_, ": ", error));
+      return absl::OkStatus();
+    }
+    // The sidecar ended the call early: its final status says why (writes fail now).
+    Stop(/*cancel=*/false);
+    const grpc::Status final_status = stream_->Finish();
+    return absl::UnavailableError(
+        absl::StrCat("iteration ", iteration_, ": the sidecar closed the stream after ", received, " of ", chunks_,
+                     " result chunks: ", final_status.ok() ? "with no error" : final_status.error_message()));
+  }
+
+ private:
+  int64_t Size(int64_t k) const { return std::min(step_, static_cast<int64_t>(gradient_.size()) - k * step_); }
+
+  int64_t FirstUnready() {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (int64_t k = 0; k < chunks_; ++k) {
+      if (ready_[k] != Size(k)) return k;
+    }
+    return -1;
+  }
+
+  void Write() {
+    wire::GradientFrame chunk;
+    chunk.header.set_iteration(iteration_);
+    chunk.header.set_layout(layout_);
+    for (int64_t sent = 0; sent < chunks_; ++sent) {
+      int64_t k = 0;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        changed_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+        if (stopping_) return;
+        k = queue_.front();
+        queue_.pop_front();
+      }
+      const auto values = gradient_.subspan(static_cast<size_t>(k * step_), static_cast<size_t>(Size(k)));
+      chunk.header.set_chunk(k);
+      chunk.set_payload(std::make_shared<wire::Floats>(values.begin(), values.end()));  // sent from here, not copied
+      if (!stream_->Write(chunk)) return;
+    }
+    stream_->WritesDone();
+  }
+
+  // Ends the writer; `cancel` also ends the call (not when its final status is wanted).
+  void Stop(bool cancel) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    changed_.notify_all();
+    if (cancel) context_.TryCancel();
+    if (writer_.joinable()) writer_.join();
+    if (cancel && !finished_) {
+      finished_ = true;
+      stream_->Finish().IgnoreError();  // cancelled by us
+    }
+  }
+
+  const uint64_t iteration_;
+  const absl::Span<const float> gradient_;
+  const uint64_t layout_;
+  const int64_t step_, chunks_;
+  Client::ChunkCallback on_chunk_;
+  std::mutex mu_;
+  std::condition_variable changed_;
+  std::vector<int64_t> ready_;  // values marked ready, per chunk
+  std::deque<int64_t> queue_;   // chunks ready and not yet sent
+  bool stopping_ = false;
+  bool finished_ = false;
+  grpc::ClientContext context_;
+  std::unique_ptr<grpc::ClientReaderWriter<wire::GradientFrame, wire::ResultFrame>> stream_;
+  std::thread writer_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Client::Session>> Client::Begin(uint64_t iteration, absl::Span<const float> gradient,
+                                                               uint64_t layout) {
+  if (static_cast<int64_t>(gradient.size()) != model_floats()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("gradient has ", gradient.size(), " values; the job's model has ", model_floats()));
+  }
+  return std::unique_ptr<Session>(
+      new SessionImpl(*impl_->frames, iteration, gradient, layout, chunk_floats(), nullptr));
+}
+
 absl::Status Client::Stream(uint64_t iteration, absl::Span<const float> gradient, uint64_t layout,
                             const ChunkCallback& on_chunk) {
   if (static_cast<int64_t>(gradient.size()) != model_floats()) {
     return absl::InvalidArgumentError(
         absl::StrCat("gradient has ", gradient.size(), " values; the job's model has ", model_floats()));
   }
-  grpc::ClientContext context;
-  auto stream = impl_->frames->AllReduce(&context);
-  const int64_t step = chunk_floats();
-  const int64_t chunks = (model_floats() + step - 1) / step;
-  std::thread writer([&] {
-    wire::GradientFrame chunk;
-    chunk.header.set_iteration(iteration);
-    chunk.header.set_layout(layout);
-    for (int64_t k = 0; k < chunks; ++k) {
-      const auto values = gradient.subspan(static_cast<size_t>(k * step), static_cast<size_t>(step));
-      chunk.header.set_chunk(k);
-      chunk.set_payload(std::make_shared<wire::Floats>(values.begin(), values.end()));  // sent from here, not copied
-      if (!stream->Write(chunk)) break;
-    }
-    stream->WritesDone();
-  });
-  wire::ResultFrame result;
-  int64_t received = 0;
-  std::string error;
-  while (received < chunks && stream->Read(&result)) {
-    const v1::ResultChunk& r = result.header;
-    if (!r.error().empty()) {
-      error = r.error();
-      break;
-    }
-    const int64_t want = r.chunk() < 0 || r.chunk() >= chunks ? -1 : std::min(step, model_floats() - r.chunk() * step);
-    if (result.bytes() != want * static_cast<int64_t>(sizeof(float))) {
-      error = absl::StrCat("the sidecar sent result chunk ", r.chunk(), " with ", result.bytes(), " bytes, expected ",
-                           std::max<int64_t>(want, 0) * 4);
-      break;
-    }
-    const wire::Payload values = wire::PayloadOf(result);
-    on_chunk(r.chunk() * step, absl::MakeConstSpan(values->data(), values->size()), r.contributors());
-    ++received;
-  }
-  if (!error.empty() || received == chunks) {
-    context.TryCancel();  // done with it: the writer may still be blocked
-    writer.join();
-    stream->Finish().IgnoreError();  // cancelled by us
-    if (!error.empty()) return absl::AbortedError(absl::StrCat("iteration ", iteration, ": ", error));
-    return absl::OkStatus();
-  }
-  // The sidecar ended the call early: its final status says why (writes fail now).
-  writer.join();
-  const grpc::Status final_status = stream->Finish();
-  return absl::UnavailableError(
-      absl::StrCat("iteration ", iteration, ": the sidecar closed the stream after ", received, " of ", chunks,
-                   " result chunks: ", final_status.ok() ? "with no error" : final_status.error_message()));
+  SessionImpl session(*impl_->frames, iteration, gradient, layout, chunk_floats(), on_chunk);
+  session.Ready(0, static_cast<int64_t>(gradient.size()));
+  return session.Wait();
 }
 
 absl::StatusOr<int> Client::AllReduce(uint64_t iteration, absl::Span<const Tensor> tensors) {

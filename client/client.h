@@ -66,6 +66,26 @@ class Client {
   [[nodiscard]] absl::Status AllReduceStreaming(uint64_t iteration, absl::Span<const float> gradient,
                                                 const ChunkCallback& on_chunk);
 
+  // An all-reduce whose gradient is handed in piece by piece, as a backward pass
+  // produces it: each chunk goes out as soon as every value in it is ready, while
+  // later ones are still being computed.
+  //
+  //   std::unique_ptr<Client::Session> s = *client.Begin(t, gradient);
+  //   s->Ready(first, count);   // gradient[first, first+count) is final (any thread)
+  //   absl::StatusOr<int> n = s->Finish(gradient);  // waits; the sum replaces it
+  //
+  // `gradient` must outlive the session and not change where it was marked ready.
+  // Finish fails, naming the first chunk, if some values were never marked ready;
+  // on any failure `out` is left untouched. Ready is thread-safe; Finish is called once.
+  class Session {
+   public:
+    virtual ~Session() = default;
+    virtual void Ready(int64_t first, int64_t count) = 0;
+    [[nodiscard]] virtual absl::StatusOr<int> Finish(absl::Span<float> out) = 0;
+  };
+  [[nodiscard]] absl::StatusOr<std::unique_ptr<Session>> Begin(uint64_t iteration, absl::Span<const float> gradient,
+                                                               uint64_t layout = 0);
+
  private:
   struct Impl;
   explicit Client(std::unique_ptr<Impl> impl);

@@ -87,5 +87,44 @@ TEST_F(ClientTest, AWholeResultIsASum) {
   EXPECT_EQ(*contributors, 1);
 }
 
+TEST_F(ClientTest, ASessionSendsChunksAsTheirValuesBecomeReadyInAnyOrder) {
+  ShortSidecar sidecar(4, grpc::Status::OK);  // echoes each chunk it gets, as its sum
+  Serve(&sidecar);
+  absl::StatusOr<Client> client = Client::Connect(address());
+  ASSERT_TRUE(client.ok()) << client.status();
+  std::vector<float> gradient(client->model_floats());
+  absl::StatusOr<std::unique_ptr<Client::Session>> session = client->Begin(7, gradient);
+  ASSERT_TRUE(session.ok()) << session.status();
+  // A backward pass: the last values first, in pieces that straddle chunk borders.
+  const int64_t n = client->model_floats();
+  for (int64_t end = n; end > 0;) {
+    const int64_t first = std::max<int64_t>(0, end - 100);
+    for (int64_t i = first; i < end; ++i) gradient[i] = static_cast<float>(i);
+    (*session)->Ready(first, end - first);
+    end = first;
+  }
+  std::vector<float> out(n, -1.0f);
+  absl::StatusOr<int> contributors = (*session)->Finish(absl::MakeSpan(out));
+  ASSERT_TRUE(contributors.ok()) << contributors.status();
+  for (int64_t i = 0; i < n; ++i) ASSERT_EQ(out[i], static_cast<float>(i)) << i;
+}
+
+TEST_F(ClientTest, FinishingASessionWithValuesNeverMarkedReadySaysWhich) {
+  ShortSidecar sidecar(4, grpc::Status::OK);
+  Serve(&sidecar);
+  absl::StatusOr<Client> client = Client::Connect(address());
+  ASSERT_TRUE(client.ok()) << client.status();
+  std::vector<float> gradient(client->model_floats(), 1.0f);
+  absl::StatusOr<std::unique_ptr<Client::Session>> session = client->Begin(0, gradient);
+  ASSERT_TRUE(session.ok());
+  (*session)->Ready(0, 2 * client->chunk_floats());  // chunks 0 and 1 only
+  std::vector<float> out(gradient.size(), -1.0f);
+  absl::StatusOr<int> contributors = (*session)->Finish(absl::MakeSpan(out));
+  ASSERT_FALSE(contributors.ok());
+  EXPECT_NE(contributors.status().message().find("chunk 2 was never marked ready"), std::string::npos)
+      << contributors.status();
+  EXPECT_EQ(out[0], -1.0f);  // untouched
+}
+
 }  // namespace
 }  // namespace geostorm
