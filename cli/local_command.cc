@@ -12,9 +12,11 @@
 #include <boost/process/extend.hpp>
 #include <cmath>
 #include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -42,6 +44,13 @@ using Clock = std::chrono::steady_clock;
 
 // The directory of this program (build/bin), where the others are too.
 std::string BinDir() { return fs::read_symlink("/proc/self/exe").parent_path().string(); }
+
+// The build's Python package (build/python) first, then whatever was set.
+std::string PythonPath(const std::string& bin_dir) {
+  const char* set = std::getenv("PYTHONPATH");
+  const std::string ours = (fs::path(bin_dir).parent_path() / "python").string();
+  return set != nullptr && *set != '\0' ? ours + ":" + set : ours;
+}
 
 double Quantile(std::vector<double> v, double q) {
   if (v.empty()) return 0;
@@ -95,8 +104,12 @@ class Launcher {
 
   // argv: the program first (job_launcher.h). A child dies with this process,
   // even when it is killed: nothing outlives a run.
-  bp::child Start(int dc, std::vector<std::string> argv, const std::string& log) const {
+  // `env`: variables added to this process's environment for the child.
+  bp::child Start(int dc, std::vector<std::string> argv, const std::string& log,
+                  const std::map<std::string, std::string>& env = {}) const {
     auto die_with_parent = bp::extend::on_exec_setup([](auto&) { ::prctl(PR_SET_PDEATHSIG, SIGKILL); });
+    bp::environment environment = boost::this_process::environment();
+    for (const auto& [name, value] : env) environment[name] = value;
     std::string program = "/usr/sbin/ip";
     if (wan_ == nullptr) {
       program = argv.front();
@@ -104,7 +117,7 @@ class Launcher {
     } else {
       argv.insert(argv.begin(), {"netns", "exec", wan_->Namespace(dc)});
     }
-    return bp::child(program, argv, (bp::std_out & bp::std_err) > log, die_with_parent);
+    return bp::child(program, argv, (bp::std_out & bp::std_err) > log, environment, die_with_parent);
   }
 
  private:
@@ -137,6 +150,9 @@ void AddLocalCommand(CLI::App& app, LocalFlags& flags) {
   cmd->add_flag("--no-multipath{false}", flags.multipath, "netstorm: no aux relay routes");
   cmd->add_flag("--uniform-guess", flags.uniform_guess, "plan from every link at the mean rate; never re-plan");
   cmd->add_flag("--fixed-policy{false}", flags.replan, "keep the first policy: no re-planning");
+  cmd->add_option("--worker-command", flags.worker_command,
+                  "run this (with /bin/sh) as each worker instead of the synthetic one; it finds its sidecar in "
+                  "GEOSTORM_SIDECAR, and GEOSTORM_RANK, _WORLD_SIZE, _DC, _DC_INDEX, _DCS, _ITERATIONS, _OUT");
 }
 
 namespace {
@@ -194,7 +210,7 @@ class LocalRun {
           "--wan needs root, for network namespaces and tc; without --wan the job runs on unshaped loopback");
     }
     topology_ = core::ScaleRates(*loaded, flags_.scale);
-    model_ = static_cast<int64_t>(flags_.model_mb * 1e6) / 4 * 4;
+    model_ = std::llround(flags_.model_mb * 1e6) / 4 * 4;
     chunk_ = flags_.chunk_bytes > 0 ? flags_.chunk_bytes : core::AutoChunkBytes(model_);
     plan_options_.multipath = flags_.multipath;
     if (!flags_.star_root.empty()) {
@@ -376,9 +392,24 @@ class LocalRun {
     for (int i = 0; i < dcs(); ++i) {
       const std::string& dc = topology_.data_centers[i];
       for (int w = 0; w < flags_.workers; ++w) {
+        const std::string log = absl::StrCat(out_, "/worker-", dc, "-", w, ".log");
+        if (!flags_.worker_command.empty()) {  // the user's worker, told where everything is
+          const std::map<std::string, std::string> env = {
+              {"GEOSTORM_SIDECAR", socket(dc, w)},
+              {"GEOSTORM_DC", dc},
+              {"GEOSTORM_DC_INDEX", std::to_string(i)},
+              {"GEOSTORM_DCS", std::to_string(dcs())},
+              {"GEOSTORM_WORKER_INDEX", std::to_string(w)},
+              {"GEOSTORM_RANK", std::to_string(i * flags_.workers + w)},
+              {"GEOSTORM_WORLD_SIZE", std::to_string(dcs() * flags_.workers)},
+              {"GEOSTORM_ITERATIONS", std::to_string(flags_.iterations)},
+              {"GEOSTORM_OUT", out_},
+              {"PYTHONPATH", PythonPath(bin)}};
+          workers_.push_back(launcher.Start(i, {"/bin/sh", "-c", flags_.worker_command}, log, env));
+          continue;
+        }
         const WorkerFlags f{socket(dc, w), i, w, dcs(), flags_.workers, flags_.iterations, 0, true, {}};
-        workers_.push_back(
-            launcher.Start(i, WorkerCommand(bin, f), absl::StrCat(out_, "/worker-", dc, "-", w, ".log")));
+        workers_.push_back(launcher.Start(i, WorkerCommand(bin, f), log));
       }
     }
     std::cerr << "geostorm local: " << dcs() << " DCs x " << flags_.workers << " workers, " << flags_.model_mb

@@ -41,6 +41,7 @@ struct LocalFlags {
   bool multipath = true;       // netstorm: aux relay routes
   bool uniform_guess = false;  // plan from every link at the mean rate, never re-plan
   bool replan = true;          // the controller re-plans from measured links
+  std::string worker_command;  // the workers to run (sh -c); empty: geostorm-synthetic-worker
 };
 
 void AddLocalCommand(CLI::App& app, LocalFlags& flags);

@@ -14,7 +14,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   prometheus
   libgloo-dev openmpi-bin libopenmpi-dev gnuplot-nox
-  python3-dev pybind11-dev python3-numpy python3-torch
+  python3-dev pybind11-dev python3-numpy python3-torch python3-sklearn
 )
 
 missing=()
