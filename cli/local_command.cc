@@ -24,13 +24,12 @@
 #include "absl/strings/str_cat.h"
 #include "cli/job_launcher.h"
 #include "cli/prometheus_server.h"
+#include "cli/run_report.h"
 #include "control/control_service.h"
 #include "control/controller.h"
-#include "core/lower_bound.h"
 #include "core/network_view.h"
 #include "core/planner/planner.h"
 #include "core/policy/policy_codec.h"
-#include "core/sim/simulator.h"
 #include "spdlog/sinks/basic_file_sink.h"
 #include "spdlog/spdlog.h"
 #include "testbed/emulated_wan.h"
@@ -50,51 +49,6 @@ std::string PythonPath(const std::string& bin_dir) {
   const char* set = std::getenv("PYTHONPATH");
   const std::string ours = (fs::path(bin_dir).parent_path() / "python").string();
   return set != nullptr && *set != '\0' ? ours + ":" + set : ours;
-}
-
-double Quantile(std::vector<double> v, double q) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[static_cast<size_t>(std::lround(q * static_cast<double>(v.size() - 1)))];
-}
-
-// On a terminal, a bar redrawn in place; in a log (stderr not a terminal), one line
-// per iteration finished since the last call, and nothing when none did.
-void Progress(int done, int total, int* shown) {
-  if (::isatty(STDERR_FILENO)) {
-    const int width = 40;
-    const int filled = total > 0 ? std::min(done, total) * width / total : width;
-    std::cerr << "\r[" << std::string(filled, '#') << std::string(width - filled, '.') << "] " << done << "/" << total
-              << " iterations" << std::flush;
-  } else {
-    for (int i = *shown + 1; i <= done; ++i) std::cerr << "iteration " << i << "/" << total << " finished\n";
-  }
-  *shown = done;
-}
-
-// Every link at the mean rate: what a planner blind to the WAN would assume.
-core::Topology UniformGuess(core::Topology topology) {
-  double sum = 0;
-  for (const core::DirectedLink& l : topology.links) sum += l.mbps;
-  for (core::DirectedLink& l : topology.links) l.mbps = sum / static_cast<double>(topology.links.size());
-  return topology;
-}
-
-// T_min of the topology's rates in a period.
-double TMinAt(const core::Topology& topology, int64_t period, int64_t model, int64_t chunk) {
-  absl::StatusOr<core::NetworkView> view =
-      core::BuildView(topology, topology.LinksAt(period), core::Overlay::kAllPairs, model, chunk);
-  return view.ok() ? core::TMinSeconds(*view) : 0;
-}
-
-// The simulator's iteration time for a policy on the topology's real (period 0) rates.
-double Predict(const core::Topology& topology, const core::Policy& policy, int64_t model, int64_t chunk) {
-  std::unique_ptr<core::Planner> planner = core::MakePlanner(policy.strategy);
-  if (!planner) return 0;
-  absl::StatusOr<core::NetworkView> view = core::BuildView(topology, planner->overlay(), model, chunk);
-  if (!view.ok()) return 0;
-  absl::StatusOr<core::SimResult> sim = core::Simulate(*view, policy);
-  return sim.ok() ? sim->iteration_seconds : 0;
 }
 
 // Starts the job's programs, each inside its DC's namespace when there is a WAN.

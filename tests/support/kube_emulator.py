@@ -35,28 +35,7 @@ from urllib.parse import parse_qs, urlparse
 import yaml
 
 import kube_protobuf
-from kube_store import ApiError, Store, age, deep_merge, json_path, merge_patch, parse_field_selector, parse_selector
-
-
-def audit_verb(method, path, query):
-    """"VERB GROUP RESOURCE[/SUBRESOURCE]" of a request, as RBAC sees it ("list apps
-    deployments", "patch geostorm.io geotrainingjobs/status"); None for discovery."""
-    parts = [p for p in path.split("/") if p]
-    if parts[:1] == ["api"] and len(parts) >= 3:
-        group, rest = "", parts[2:]
-    elif parts[:1] == ["apis"] and len(parts) >= 4:
-        group, rest = parts[1], parts[3:]
-    else:
-        return None
-    if rest[:1] == ["namespaces"] and len(rest) >= 3:
-        rest = rest[2:]  # namespaced: the resource follows the namespace
-    resource, name, sub = rest[0], rest[1] if len(rest) > 1 else "", rest[2] if len(rest) > 2 else ""
-    if method == "GET":
-        verb = "get" if name else ("watch" if query.get("watch") in ("1", "true") else "list")
-    else:
-        verb = {"POST": "create", "PUT": "update", "PATCH": "patch",
-                "DELETE": "delete" if name else "deletecollection"}.get(method)
-    return f"{verb} {group or 'core'} {resource}{'/' + sub if sub else ''}" if verb else None
+from kube_store import ApiError, Store, age, audit_verb, deep_merge, json_path, merge_patch, parse_field_selector, parse_selector
 
 
 class Handler(BaseHTTPRequestHandler):

@@ -1,0 +1,58 @@
+#include "cli/run_report.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "core/lower_bound.h"
+#include "core/network_view.h"
+#include "core/planner/planner.h"
+#include "core/sim/simulator.h"
+
+namespace geostorm::cli {
+
+void Progress(int done, int total, int* shown) {
+  if (::isatty(STDERR_FILENO)) {
+    const int width = 40;
+    const int filled = total > 0 ? std::min(done, total) * width / total : width;
+    std::cerr << "\r[" << std::string(filled, '#') << std::string(width - filled, '.') << "] " << done << "/" << total
+              << " iterations" << std::flush;
+  } else {
+    for (int i = *shown + 1; i <= done; ++i) std::cerr << "iteration " << i << "/" << total << " finished\n";
+  }
+  *shown = done;
+}
+
+double Quantile(std::vector<double> v, double q) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[static_cast<size_t>(std::lround(q * static_cast<double>(v.size() - 1)))];
+}
+
+core::Topology UniformGuess(core::Topology topology) {
+  double sum = 0;
+  for (const core::DirectedLink& l : topology.links) sum += l.mbps;
+  for (core::DirectedLink& l : topology.links) l.mbps = sum / static_cast<double>(topology.links.size());
+  return topology;
+}
+
+double TMinAt(const core::Topology& topology, int64_t period, int64_t model, int64_t chunk) {
+  absl::StatusOr<core::NetworkView> view =
+      core::BuildView(topology, topology.LinksAt(period), core::Overlay::kAllPairs, model, chunk);
+  return view.ok() ? core::TMinSeconds(*view) : 0;
+}
+
+double Predict(const core::Topology& topology, const core::Policy& policy, int64_t model, int64_t chunk) {
+  std::unique_ptr<core::Planner> planner = core::MakePlanner(policy.strategy);
+  if (!planner) return 0;
+  absl::StatusOr<core::NetworkView> view = core::BuildView(topology, planner->overlay(), model, chunk);
+  if (!view.ok()) return 0;
+  absl::StatusOr<core::SimResult> sim = core::Simulate(*view, policy);
+  return sim.ok() ? sim->iteration_seconds : 0;
+}
+
+}  // namespace geostorm::cli
