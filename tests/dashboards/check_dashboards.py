@@ -25,8 +25,9 @@ VARIABLES = {"$namespace": ".*", "$job": "job", "$dc": ".*", "$__rate_interval":
              "$__interval": "15s"}
 
 
-def substitute(expr):
-    for name, value in sorted(VARIABLES.items(), key=lambda kv: -len(kv[0])):
+def substitute(expr, job="job"):
+    """`expr` with the dashboards' template variables replaced (the job by `job`)."""
+    for name, value in sorted(dict(VARIABLES, **{"$job": job}).items(), key=lambda kv: -len(kv[0])):
         expr = expr.replace(name, value)
     return expr
 

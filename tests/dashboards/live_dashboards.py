@@ -25,7 +25,7 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from check_dashboards import queries  # noqa: E402
+from check_dashboards import queries, substitute  # noqa: E402
 
 TOPOLOGY = """name: uneven-3dc
 kind: mesh
@@ -45,13 +45,6 @@ def query(url, expr):
     return body["data"]["result"]
 
 
-def substitute(expr):
-    for name, value in (("$namespace", ".*"), ("$job", JOB), ("$dc", ".*"), ("$__rate_interval", "1m"),
-                        ("$__range", "5m")):
-        expr = expr.replace(name, value)
-    return expr
-
-
 def check(url, files):
     """(failures, queries checked) of every query of the dashboards in `files`."""
     failures, checked = [], 0
@@ -59,9 +52,9 @@ def check(url, files):
         board = json.load(open(path))
         for where, expr in queries(board):
             checked += 1
-            result = query(url, substitute(expr))
+            result = query(url, substitute(expr, JOB))
             if not result:
-                failures.append(f"{where}: no data for {substitute(expr)}")
+                failures.append(f"{where}: no data for {substitute(expr, JOB)}")
                 continue
             if where.endswith("/ nodes") or where.endswith("/ edges"):
                 want = {"id", "title"} if where.endswith("nodes") else {"id", "source", "target"}

@@ -97,7 +97,7 @@ def secret_or_config_map(data, kind):
             binary.append(value)
         elif number == 4 and kind == "Secret":
             strings.append(value)
-        elif number == 5:
+        elif (number, kind) in ((5, "Secret"), (4, "ConfigMap")):
             obj["immutable"] = bool(value)
     if kind == "Secret":
         if entries:
