@@ -7,7 +7,7 @@ JOBS ?= $(shell nproc)
 TOPOLOGY ?= examples/topologies/klonet-9dc.yaml
 MODEL_MB ?= 100
 
-.PHONY: run test deps configure build lint format bench bench-wan bench-operator clean
+.PHONY: run test deps configure build lint format bench bench-wan bench-operator bench-training clean
 
 run: build
 	$(BUILD)/bin/geostorm simulate --topology $(TOPOLOGY) --model-mb $(MODEL_MB)
@@ -46,6 +46,10 @@ bench-wan: build
 # The operator at scale on API emulators (~1 min): bench/results/operator-scale.json
 bench-operator: build
 	python3 bench/operator/scale_bench.py --build $(BUILD) --out bench/results
+
+# Time to accuracy on the emulated klonet-9dc (root): bench/results/training-klonet-9dc.*
+bench-training: build
+	python3 bench/training/time_to_accuracy.py --build $(BUILD) --out bench/results/training-klonet-9dc
 
 clean:
 	rm -rf $(BUILD)

@@ -1,5 +1,7 @@
 #include "cli/job_launcher.h"
 
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -22,6 +24,13 @@ void ForEachEvent(const std::string& path, const std::function<void(const nlohma
   }
 }
 
+// The build's Python package (build/python) first, then whatever was set.
+std::string PythonPath(const std::string& bin_dir) {
+  const char* set = std::getenv("PYTHONPATH");
+  const std::string ours = (std::filesystem::path(bin_dir).parent_path() / "python").string();
+  return set != nullptr && *set != '\0' ? ours + ":" + set : ours;
+}
+
 }  // namespace
 
 std::vector<std::string> GatewayCommand(const std::string& bin_dir, const GatewayFlags& f) {
@@ -36,6 +45,7 @@ std::vector<std::string> GatewayCommand(const std::string& bin_dir, const Gatewa
   argv.insert(argv.end(), {"--workers", std::to_string(f.workers), "--timeout-ms", std::to_string(f.timeout_ms)});
   Add(argv, "--metrics", f.metrics);
   Add(argv, "--events", f.events);
+  Add(argv, "--sync-mode", f.sync_mode);
   if (f.insecure) argv.push_back("--insecure");
   argv.insert(argv.end(), f.extra.begin(), f.extra.end());
   return argv;
@@ -59,6 +69,7 @@ std::vector<std::string> MemberCommand(const std::string& bin_dir, const MemberF
                                    std::to_string(f.workers)};
   if (f.total_workers > 0) argv.insert(argv.end(), {"--total-workers", std::to_string(f.total_workers)});
   Add(argv, "--events", f.events);
+  Add(argv, "--sync-mode", f.sync_mode);
   argv.push_back("--insecure");
   return argv;
 }
@@ -82,6 +93,21 @@ std::vector<std::string> WorkerCommand(const std::string& bin_dir, const WorkerF
   if (f.keep_going) argv.push_back("--keep-going");
   argv.insert(argv.end(), f.extra.begin(), f.extra.end());
   return argv;
+}
+
+std::map<std::string, std::string> UserWorkerEnvironment(const UserWorkerFlags& f) {
+  return {{"GEOSTORM_SIDECAR", f.sidecar},
+          {"GEOSTORM_DC", f.dc},
+          {"GEOSTORM_DC_INDEX", std::to_string(f.dc_index)},
+          {"GEOSTORM_DCS", std::to_string(f.dcs)},
+          {"GEOSTORM_WORKER_INDEX", std::to_string(f.worker_index)},
+          {"GEOSTORM_RANK", std::to_string(f.dc_index * f.workers + f.worker_index)},
+          {"GEOSTORM_WORLD_SIZE", std::to_string(f.dcs * f.workers)},
+          {"GEOSTORM_ITERATIONS", std::to_string(f.iterations)},
+          {"GEOSTORM_SLOWDOWN", absl::StrCat(f.slowdown)},
+          {"GEOSTORM_GLOBAL_LR", absl::StrCat(f.global_lr)},
+          {"GEOSTORM_OUT", f.out},
+          {"PYTHONPATH", PythonPath(f.bin_dir)}};
 }
 
 std::map<uint64_t, IterationRecord> ReadIterations(const std::vector<std::string>& event_files) {

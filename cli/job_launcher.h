@@ -31,6 +31,7 @@ struct GatewayFlags {
   int timeout_ms = 20000;
   std::string metrics = "127.0.0.1:0";
   std::string events;  // event file; empty: none
+  std::string sync_mode = "bsp";
   bool insecure = true;
   std::vector<std::string> extra;  // appended as given
 };
@@ -45,6 +46,7 @@ struct MemberFlags {
   int workers = 1;        // in this DC
   int total_workers = 0;  // in the job; 0: workers x DCs
   std::string events;
+  std::string sync_mode = "bsp";
 };
 
 struct WorkerFlags {
@@ -55,6 +57,22 @@ struct WorkerFlags {
   bool keep_going = false;
   std::vector<std::string> extra;
 };
+
+// A user's training worker (`geostorm local --worker-command`).
+struct UserWorkerFlags {
+  std::string sidecar;  // unix:path
+  std::string dc;
+  int dc_index = 0, dcs = 1, worker_index = 0, workers = 1;  // workers per DC
+  int iterations = 1;
+  std::string out;       // the run's output directory
+  std::string bin_dir;   // build/bin: the geostorm package is in build/python
+  double slowdown = 1;   // this DC's compute is this many times slower
+  double global_lr = 1;  // esync and nbsync: the step size of the averaged delta
+};
+
+// What the user's worker is told, as environment variables: the same ones a pod
+// of a GeoTrainingJob gets (GEOSTORM_SIDECAR, _RANK, _WORLD_SIZE, _DC, ...).
+std::map<std::string, std::string> UserWorkerEnvironment(const UserWorkerFlags& f);
 
 // argv, with the program in `bin_dir` first.
 std::vector<std::string> GatewayCommand(const std::string& bin_dir, const GatewayFlags& f);

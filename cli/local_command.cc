@@ -12,7 +12,6 @@
 #include <boost/process/extend.hpp>
 #include <cmath>
 #include <csignal>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -44,13 +43,6 @@ using Clock = std::chrono::steady_clock;
 // The directory of this program (build/bin), where the others are too.
 std::string BinDir() { return fs::read_symlink("/proc/self/exe").parent_path().string(); }
 
-// The build's Python package (build/python) first, then whatever was set.
-std::string PythonPath(const std::string& bin_dir) {
-  const char* set = std::getenv("PYTHONPATH");
-  const std::string ours = (fs::path(bin_dir).parent_path() / "python").string();
-  return set != nullptr && *set != '\0' ? ours + ":" + set : ours;
-}
-
 // Starts the job's programs, each inside its DC's namespace when there is a WAN.
 class Launcher {
  public:
@@ -77,39 +69,6 @@ class Launcher {
  private:
   const testbed::EmulatedWan* wan_;
 };
-
-}  // namespace
-
-void AddLocalCommand(CLI::App& app, LocalFlags& flags) {
-  CLI::App* cmd = app.add_subcommand("local", "run a job on this machine: controller, sidecars and synthetic workers");
-  cmd->add_option("--topology", flags.topology, "topology file")->required()->check(CLI::ExistingFile);
-  cmd->add_option("--strategy", flags.strategy, "planner")->check(CLI::IsMember(core::StrategyNames()));
-  cmd->add_option("--model-mb", flags.model_mb, "gradient size per worker in MB")->check(CLI::PositiveNumber);
-  cmd->add_option("--chunk-bytes", flags.chunk_bytes, "chunk size (default: about model/512)")
-      ->check(CLI::Range(int64_t{4096}, int64_t{64} << 20));
-  cmd->add_option("--iterations", flags.iterations, "iterations to run")->check(CLI::PositiveNumber);
-  cmd->add_option("--workers", flags.workers, "workers per DC")->check(CLI::PositiveNumber);
-  cmd->add_option("--prometheus", flags.prometheus, "Prometheus base URL for the link matrix");
-  cmd->add_flag("--prometheus-server", flags.prometheus_server,
-                "run the real Prometheus, scraping every sidecar and the controller, and plan from it");
-  cmd->add_option("--interval-ms", flags.interval_ms, "controller reconcile interval")->check(CLI::PositiveNumber);
-  cmd->add_option("--min-improvement", flags.min_improvement, "re-plan threshold")->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--timeout-ms", flags.timeout_ms, "an iteration fails after this long")->check(CLI::PositiveNumber);
-  cmd->add_option("--out", flags.out_dir, "directory for logs, state and summary.json");
-  cmd->add_flag("--wan", flags.wan, "run each DC in a namespace of an emulated WAN (root)");
-  cmd->add_option("--scale", flags.scale, "multiply every rate of the topology by this")->check(CLI::PositiveNumber);
-  cmd->add_option("--period-s", flags.period_s, "dynamic topologies: redraw period")->check(CLI::PositiveNumber);
-  cmd->add_option("--tag", flags.tag, "the emulated WAN's namespaces are gs<tag>-*");
-  cmd->add_option("--star-root", flags.star_root, "star: the parameter server's DC");
-  cmd->add_flag("--no-multipath{false}", flags.multipath, "netstorm: no aux relay routes");
-  cmd->add_flag("--uniform-guess", flags.uniform_guess, "plan from every link at the mean rate; never re-plan");
-  cmd->add_flag("--fixed-policy{false}", flags.replan, "keep the first policy: no re-planning");
-  cmd->add_option("--worker-command", flags.worker_command,
-                  "run this (with /bin/sh) as each worker instead of the synthetic one; it finds its sidecar in "
-                  "GEOSTORM_SIDECAR, and GEOSTORM_RANK, _WORLD_SIZE, _DC, _DC_INDEX, _DCS, _ITERATIONS, _OUT");
-}
-
-namespace {
 
 std::atomic<bool> interrupted{false};
 
@@ -174,6 +133,12 @@ class LocalRun {
             absl::StrCat("--star-root ", flags_.star_root, ": no such DC in ", flags_.topology));
       }
     }
+    for (const auto& [dc, factor] : flags_.slowdown) {
+      if (topology_.IndexOf(dc) < 0 || factor < 1) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--slowdown ", dc, "=", factor, ": want a DC of ", flags_.topology, " and a factor >= 1"));
+      }
+    }
     absl::StatusOr<core::Policy> initial = core::PlanTopology(
         flags_.uniform_guess ? UniformGuess(topology_) : topology_, flags_.strategy, model_, chunk_, plan_options_);
     if (!initial.ok()) return absl::InvalidArgumentError(initial.status().message());
@@ -203,6 +168,8 @@ class LocalRun {
     control::ControlServiceConfig service_config;
     service_config.job = kJob;
     service_config.gateways = topology_.data_centers;
+    service_config.sync_mode = flags_.mode;
+    service_config.esync.base_steps = flags_.local_steps;
     store_ = std::make_unique<control::FileStateStore>(out_ + "/rollout-state.json");
     absl::StatusOr<std::unique_ptr<control::ControlService>> service =
         control::ControlService::Create(service_config, store_.get(), initial_);
@@ -320,6 +287,7 @@ class LocalRun {
       g.workers = flags_.workers;
       g.timeout_ms = flags_.timeout_ms;
       g.events = EventFile(i);
+      g.sync_mode = flags_.mode;
       if (wan_ && flags_.prometheus_server) g.metrics = "0.0.0.0:0";  // reached over the management network
       g.extra = {"--min-window-bytes", "262144"};
       sidecars_.push_back(launcher.Start(i, GatewayCommand(bin, g), absl::StrCat(out_, "/gateway-", dc, ".log")));
@@ -338,7 +306,8 @@ class LocalRun {
                             socket(dc, w),
                             flags_.workers,
                             flags_.workers * dcs(),
-                            ""};
+                            "",
+                            flags_.mode};
         sidecars_.push_back(
             launcher.Start(i, MemberCommand(bin, m), absl::StrCat(out_, "/member-", dc, "-", w, ".log")));
       }
@@ -348,18 +317,11 @@ class LocalRun {
       for (int w = 0; w < flags_.workers; ++w) {
         const std::string log = absl::StrCat(out_, "/worker-", dc, "-", w, ".log");
         if (!flags_.worker_command.empty()) {  // the user's worker, told where everything is
-          const std::map<std::string, std::string> env = {
-              {"GEOSTORM_SIDECAR", socket(dc, w)},
-              {"GEOSTORM_DC", dc},
-              {"GEOSTORM_DC_INDEX", std::to_string(i)},
-              {"GEOSTORM_DCS", std::to_string(dcs())},
-              {"GEOSTORM_WORKER_INDEX", std::to_string(w)},
-              {"GEOSTORM_RANK", std::to_string(i * flags_.workers + w)},
-              {"GEOSTORM_WORLD_SIZE", std::to_string(dcs() * flags_.workers)},
-              {"GEOSTORM_ITERATIONS", std::to_string(flags_.iterations)},
-              {"GEOSTORM_OUT", out_},
-              {"PYTHONPATH", PythonPath(bin)}};
-          workers_.push_back(launcher.Start(i, {"/bin/sh", "-c", flags_.worker_command}, log, env));
+          UserWorkerFlags u{socket(dc, w), dc, i, dcs(), w, flags_.workers, flags_.iterations, out_, bin};
+          if (auto slow = flags_.slowdown.find(dc); slow != flags_.slowdown.end()) u.slowdown = slow->second;
+          u.global_lr = flags_.global_lr;
+          workers_.push_back(
+              launcher.Start(i, {"/bin/sh", "-c", flags_.worker_command}, log, UserWorkerEnvironment(u)));
           continue;
         }
         const WorkerFlags f{socket(dc, w), i, w, dcs(), flags_.workers, flags_.iterations, 0, true, {}};

@@ -13,6 +13,7 @@
 #ifndef GEOSTORM_CLI_LOCAL_COMMAND_H_
 #define GEOSTORM_CLI_LOCAL_COMMAND_H_
 
+#include <map>
 #include <string>
 
 #include "CLI/CLI.hpp"
@@ -42,6 +43,13 @@ struct LocalFlags {
   bool uniform_guess = false;  // plan from every link at the mean rate, never re-plan
   bool replan = true;          // the controller re-plans from measured links
   std::string worker_command;  // the workers to run (sh -c); empty: geostorm-synthetic-worker
+  // Training (with --worker-command): the sync mode (control/sync_schedule.h), ESync's
+  // local steps for the slowest DC, the averaged delta's step size, and DC -> how
+  // many times slower its workers compute.
+  std::string mode = "bsp";
+  int local_steps = 1;
+  double global_lr = 1;
+  std::map<std::string, double> slowdown;
 };
 
 void AddLocalCommand(CLI::App& app, LocalFlags& flags);

@@ -47,6 +47,16 @@ int64_t Client::model_floats() const { return impl_->info.model_bytes() / 4; }
 int64_t Client::chunk_floats() const { return impl_->info.chunk_bytes() / 4; }
 int Client::total_workers() const { return impl_->info.total_workers(); }
 const std::string& Client::data_center() const { return impl_->info.data_center(); }
+const std::string& Client::sync_mode() const { return impl_->info.sync_mode(); }
+
+absl::StatusOr<int> Client::LocalSteps() {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  v1::JobInfo info;
+  const grpc::Status s = impl_->stub->Describe(&context, v1::DescribeRequest(), &info);
+  if (!s.ok()) return absl::UnavailableError(absl::StrCat("sidecar: ", s.error_message()));
+  return std::max(1, info.local_steps());
+}
 
 absl::Status Client::AllReduceStreaming(uint64_t iteration, absl::Span<const float> gradient,
                                         const ChunkCallback& on_chunk) {

@@ -45,6 +45,12 @@ class Client {
   int64_t chunk_floats() const;
   int total_workers() const;
   const std::string& data_center() const;
+  // How the job's workers synchronise: "bsp", "esync" or "nbsync" (the sidecar's
+  // --sync-mode, from GeoTrainingJob spec.sync.mode).
+  const std::string& sync_mode() const;
+  // ESync: the local steps this DC takes before its next synchronisation, as the
+  // controller last scheduled them (asks the sidecar; 1 before any schedule).
+  [[nodiscard]] absl::StatusOr<int> LocalSteps();
 
   // Blocking all-reduce of one iteration: `gradient` (model_floats() values) is
   // replaced by the sum. Returns the number of contributors, or the error that

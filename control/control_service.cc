@@ -168,6 +168,8 @@ class ControlServiceImpl final : public ControlService, public v1::Control::Serv
       }
       if (state_.pending) ToProto(*state_.pending, current.mutable_current()->mutable_pending());
       self->queue.push_back(std::move(current));
+      r.local_steps = 0;  // it has heard no schedule yet
+      Reschedule();
       changed_.notify_all();
     }
     spdlog::info("job {}: gateway {} subscribed (at iteration {})", config_.job, dc, hello->iteration());
@@ -208,6 +210,10 @@ class ControlServiceImpl final : public ControlService, public v1::Control::Serv
       r.policy_version = p.policy_version();
       if (p.iteration_seconds() > 0) r.iteration_seconds = p.iteration_seconds();
       r.error = p.error();
+      if (p.step_seconds() > 0 && p.step_seconds() != r.step_seconds) {
+        r.step_seconds = p.step_seconds();
+        Reschedule();
+      }
       const auto now = Clock::now();
       for (const v1::LinkEstimate& l : p.links()) r.links[l.dst()] = {l.bytes_per_second(), l.age_seconds(), now};
       if (p.has_ack() && state_.pending && p.ack().version() == state_.pending->policy.version) {
@@ -219,6 +225,28 @@ class ControlServiceImpl final : public ControlService, public v1::Control::Serv
   }
 
  private:
+  // Under mu_. ESync: sends each subscribed gateway its local steps when they changed.
+  void Reschedule() {
+    if (config_.sync_mode != "esync") return;
+    std::map<std::string, double> step_seconds;
+    for (const std::string& dc : config_.gateways) {
+      auto r = reports_.find(dc);
+      step_seconds[dc] = r == reports_.end() ? 0 : r->second.step_seconds;
+    }
+    for (const auto& [dc, steps] : EsyncLocalSteps(step_seconds, config_.esync)) {
+      auto sub = subscribers_.find(dc);
+      if (sub == subscribers_.end()) continue;
+      GatewayReport& r = reports_[dc];  // subscribed, so present
+      if (r.local_steps == steps) continue;
+      r.local_steps = steps;
+      v1::PolicyUpdate u;
+      u.mutable_schedule()->set_local_steps(steps);
+      sub->second->queue.push_back(std::move(u));
+      spdlog::info("job {}: esync: {} takes {} local steps ({:.3f} s each)", config_.job, dc, steps, r.step_seconds);
+    }
+    changed_.notify_all();
+  }
+
   // Under mu_. Saves the decision on the pending version, then tells every
   // gateway. The state in memory changes only once the store holds it, so that no
   // subscriber hears of a decision a restart would not know.

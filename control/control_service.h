@@ -11,6 +11,10 @@
 // gateway that reconnects gets Current (committed policies and any pending one),
 // which tells it whatever it missed.
 //
+// With sync_mode "esync" it is also ESync's state service: every report of a
+// DC's step time re-runs EsyncLocalSteps, and each gateway whose local steps
+// changed gets a Schedule (a subscribing one gets its own after Current).
+//
 // Thread-safe. Serve it with grpc::ServerBuilder::RegisterService(service.grpc()).
 #ifndef GEOSTORM_CONTROL_CONTROL_SERVICE_H_
 #define GEOSTORM_CONTROL_CONTROL_SERVICE_H_
@@ -23,6 +27,7 @@
 
 #include "absl/status/statusor.h"
 #include "control/rollout_state.h"
+#include "control/sync_schedule.h"
 
 namespace grpc {
 class Service;
@@ -37,6 +42,10 @@ struct ControlServiceConfig {
   uint64_t lead = 2;  // iterations between the highest reported and activate_at
   // Fault injection for tests: every update waits a random time up to this long.
   std::chrono::milliseconds inject_delay{0};
+  // "esync": schedule each DC's local steps (a Schedule update whenever they change)
+  // from the step times the gateways report. Other modes need no schedule.
+  std::string sync_mode = "bsp";
+  EsyncOptions esync;
 };
 
 // What a gateway last reported.
@@ -45,6 +54,8 @@ struct GatewayReport {
   uint64_t iteration = 0;
   uint64_t policy_version = 0;
   double iteration_seconds = 0;
+  double step_seconds = 0;  // compute per local step, 0 until measured
+  int local_steps = 0;      // esync: the schedule last sent to it
   std::string error;
   struct Link {
     double bytes_per_second = 0;

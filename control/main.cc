@@ -60,6 +60,12 @@ int main(int argc, char** argv) {
   app.add_option("--stale-after-s", config.stale_after_seconds, "probe links not measured for this long");
   app.add_option("--lead", service_config.lead, "iterations between the highest reported and a new policy");
   app.add_option("--prepare-timeout-ms", prepare_timeout_ms, "abort a rollout not acknowledged by then");
+  app.add_option("--sync-mode", service_config.sync_mode, "how workers synchronise; esync: schedule local steps")
+      ->check(CLI::IsMember(geostorm::control::SyncModeNames()));
+  app.add_option("--esync-base-steps", service_config.esync.base_steps, "esync: the slowest DC's local steps")
+      ->check(CLI::Range(1, 1000));
+  app.add_option("--esync-max-steps", service_config.esync.max_steps, "esync: no DC takes more local steps")
+      ->check(CLI::Range(1, 1000));
   app.add_option("--metrics", metrics_listen, "HOST:PORT for Prometheus /metrics");
   std::string events_file;
   app.add_option("--events", events_file, "append JSON lines of what the controller did (its bound ports first)");
@@ -71,6 +77,9 @@ int main(int argc, char** argv) {
                "testing: roll a new policy out every iteration, cycling strategies");
   app.add_option("--inject-delay-ms", inject_delay_ms, "testing: delay every update by up to this long");
   CLI11_PARSE(app, argc, argv);
+  if (service_config.esync.max_steps < service_config.esync.base_steps) {
+    return Fail("--esync-max-steps is below --esync-base-steps");
+  }
   spdlog::flush_on(spdlog::level::info);  // logs are files that people and tests read while it runs
 
   absl::StatusOr<geostorm::core::Topology> topology = geostorm::core::LoadTopologyFile(topology_file);

@@ -67,7 +67,9 @@ grpc::Status DataPlaneServer::Join(grpc::ServerContext* context,
         break;
       }
       wire::Envelope e{wire::ChunkKind::kResult, t, 0, 0, r->chunk, r->contributors, config_.data_center, {}, r->data};
-      if (!stream->Write(wire::EncodeChunk(config_.job, config_.policy.chunk_bytes, e))) break;
+      wire::WireChunk out = wire::EncodeChunk(config_.job, config_.policy.chunk_bytes, e);
+      out.header.set_local_steps(gateway_->LocalSteps());
+      if (!stream->Write(out)) break;
     }
     board_->Unsubscribe(t);
   }

@@ -125,9 +125,10 @@ absl::Status Gateway::Init(const std::shared_ptr<grpc::ChannelCredentials>& cred
     };
     gate_ = std::make_unique<RolloutGate>(std::move(hooks), config_.max_queue_bytes);
     rollout_ = std::move(rollout);
-    rollout_->Attach(gate_.get(), {[this] { return MakeProgress(); },
-                                   [this](const std::vector<std::string>& peers) { SendProbes(peers); },
-                                   [this] { AcceptReleased(); }});
+    rollout_->Attach(
+        gate_.get(),
+        {[this] { return MakeProgress(); }, [this](const std::vector<std::string>& peers) { SendProbes(peers); },
+         [this] { AcceptReleased(); }, [this](int steps) { local_steps_ = std::max(1, steps); }});
   }
   metrics_thread_ = std::thread([this] { ExportLinks(); });
   return absl::OkStatus();
@@ -141,6 +142,7 @@ Gateway::~Gateway() {
 }
 
 absl::Status Gateway::Begin(uint64_t t, Clock::time_point deadline) {
+  MeasureStep(t);
   if (gate_) {
     RETURN_IF_ERROR(gate_->AdmitIteration(t, deadline));
     rollout_->Report(MakeProgress());
@@ -162,6 +164,10 @@ absl::Status Gateway::Contribute(const std::string& session, uint64_t t, int64_t
 
 void Gateway::Done(uint64_t t, double seconds) {
   last_iteration_seconds_ = seconds;
+  {
+    std::lock_guard<std::mutex> lock(step_mu_);
+    if (!last_done_ || last_done_->iteration != t) last_done_ = DoneAt{t, Clock::now(), local_steps_};
+  }
   if (shared_.metrics) shared_.metrics->IterationDone(t, seconds);
   uint64_t version = 0;
   {
@@ -336,6 +342,17 @@ void Gateway::SendProbes(const std::vector<std::string>& peers) {
   }
 }
 
+// The compute between this DC's worker getting iteration t-1's result and starting
+// t, per local step it was scheduled: ESync's measure of the DC's speed.
+void Gateway::MeasureStep(uint64_t t) {
+  std::lock_guard<std::mutex> lock(step_mu_);
+  if (!last_done_ || last_done_->iteration + 1 != t) return;
+  const double seconds =
+      std::chrono::duration<double>(Clock::now() - last_done_->at).count() / std::max(1, last_done_->local_steps);
+  step_seconds_ = step_seconds_ > 0 ? 0.7 * step_seconds_ + 0.3 * seconds : seconds;
+  last_done_.reset();
+}
+
 v1::Progress Gateway::MakeProgress() {
   v1::Progress p;
   p.set_job(config_.job);
@@ -346,6 +363,10 @@ v1::Progress Gateway::MakeProgress() {
     p.set_policy_version(engine_->PolicyFor(p.iteration()).version);
   }
   p.set_iteration_seconds(last_iteration_seconds_);
+  {
+    std::lock_guard<std::mutex> lock(step_mu_);
+    p.set_step_seconds(step_seconds_);
+  }
   {
     std::lock_guard<std::mutex> lock(error_mu_);
     p.set_error(last_error_);

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "CLI/CLI.hpp"
+#include "control/sync_schedule.h"
 #include "core/policy/policy_codec.h"
 #include "sidecar/engine/aggregator.h"
 #include "sidecar/sidecar.h"
@@ -53,6 +54,8 @@ int main(int argc, char** argv) {
   app.add_option("--min-window-bytes", c.min_window_bytes, "per-peer window of unacknowledged bytes (at least)");
   int64_t max_queue_mb = c.max_queue_bytes >> 20;
   app.add_option("--max-queue-mb", max_queue_mb, "per-peer send queue bound in MiB")->check(CLI::Range(1, 1 << 20));
+  app.add_option("--sync-mode", c.sync_mode, "how the job's workers synchronise (told to them)")
+      ->check(CLI::IsMember(geostorm::control::SyncModeNames()));
   app.add_option("--events", c.events_file, "append JSON lines of iterations and policy commits to this file");
   app.add_option("--metrics", c.metrics_listen, "HOST:PORT for Prometheus /metrics");
   app.add_flag("--insecure", c.insecure, "plaintext gRPC (local runs only)");

@@ -49,7 +49,9 @@ void Member::OnResult(const wire::WireChunk& chunk) {
   absl::StatusOr<wire::Envelope> e = wire::DecodeChunk(limits_, chunk);
   const bool ok = e.ok() && e->kind == wire::ChunkKind::kResult;
   if (metrics_) metrics_->CountChunk("result", ok ? "accepted" : e.ok() ? "rejected" : OutcomeOf(e.status()));
-  if (ok) board_->Publish({e->iteration, e->chunk, e->contributors, e->data});
+  if (!ok) return;
+  if (chunk.header.local_steps() > 0) local_steps_ = chunk.header.local_steps();
+  board_->Publish({e->iteration, e->chunk, e->contributors, e->data});
 }
 
 }  // namespace geostorm::sidecar

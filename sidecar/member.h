@@ -5,6 +5,7 @@
 #ifndef GEOSTORM_SIDECAR_MEMBER_H_
 #define GEOSTORM_SIDECAR_MEMBER_H_
 
+#include <atomic>
 #include <memory>
 
 #include "sidecar/sidecar.h"
@@ -39,6 +40,7 @@ class Member final : public Uplink {
                           uint64_t layout) override;
   void Done(uint64_t t, double seconds) override;
   void Fail(uint64_t t, const absl::Status& why) override;
+  int LocalSteps() const override { return local_steps_; }
 
  private:
   void OnResult(const wire::WireChunk& chunk);
@@ -48,6 +50,7 @@ class Member final : public Uplink {
   ResultBoard* board_;
   SidecarMetrics* metrics_;
   EventLog* events_;
+  std::atomic<int> local_steps_{1};  // from the gateway's RESULT chunks
   std::unique_ptr<MemberLink> link_;
 };
 

@@ -143,6 +143,7 @@ void RolloutClient::Apply(const v1::PolicyUpdate& u) {
       break;
   }
   if (u.has_probe()) hooks_.probe({u.probe().peers().begin(), u.probe().peers().end()});
+  if (u.has_schedule() && hooks_.schedule) hooks_.schedule(u.schedule().local_steps());
   if (answer && !options_.ignore_prepare) {
     v1::Progress p = hooks_.progress();
     *p.mutable_ack() = AckOf(*answer);

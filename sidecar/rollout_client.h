@@ -47,6 +47,7 @@ class RolloutClient {
     std::function<v1::Progress()> progress;                      // sampled for reports
     std::function<void(const std::vector<std::string>&)> probe;  // send probes to these peers
     std::function<void()> released;                              // the gate may have released chunks
+    std::function<void(int)> schedule;                           // esync: the DC's local steps
   };
 
   // Dials the controller and waits for its first Current. kUnavailable when none

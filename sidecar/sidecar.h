@@ -44,8 +44,9 @@ struct SidecarConfig {
   // Off (64 MiB) by default until its interplay with re-planning is understood;
   // `geostorm local` sets 256 KiB.
   int64_t min_window_bytes = 64 << 20;
-  std::string metrics_listen;  // host:port for /metrics; empty = off
-  std::string events_file;     // JSON lines of iterations and commits (event_log.h); empty = off
+  std::string metrics_listen;     // host:port for /metrics; empty = off
+  std::string sync_mode = "bsp";  // told to workers (control/sync_schedule.h)
+  std::string events_file;        // JSON lines of iterations and commits (event_log.h); empty = off
   bool insecure = false;
   TlsFiles tls;
   // Fault injection for tests: each chunk sent to a peer waits a random time up to

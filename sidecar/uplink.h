@@ -28,6 +28,8 @@ class Uplink {
   virtual void Done(uint64_t t, double seconds) = 0;
   // t failed here: every waiter on it gets `why`.
   virtual void Fail(uint64_t t, const absl::Status& why) = 0;
+  // ESync: the local steps the controller last scheduled for this DC (1 until then).
+  virtual int LocalSteps() const = 0;
 };
 
 }  // namespace geostorm::sidecar

@@ -1,5 +1,8 @@
 #include "sidecar/worker_server.h"
 
+#include <algorithm>
+#include <cmath>
+#include <cstring>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -18,6 +21,20 @@ wire::ResultFrame ErrorFrame(uint64_t t, const absl::Status& why) {
   return error;
 }
 
+// The index of the first NaN or infinity (all exponent bits set), or -1. One
+// vectorisable pass over the bits, then a search only when something is wrong.
+int64_t FirstNonFinite(const wire::Floats& values) {
+  constexpr uint32_t kExponent = 0x7f800000u;
+  bool any = false;
+  for (float v : values) {
+    uint32_t bits;
+    std::memcpy(&bits, &v, sizeof bits);
+    any |= (bits & kExponent) == kExponent;
+  }
+  if (!any) return -1;
+  return std::find_if(values.begin(), values.end(), [](float v) { return !std::isfinite(v); }) - values.begin();
+}
+
 }  // namespace
 
 grpc::Status WorkerServer::Describe(grpc::ServerContext*, const v1::DescribeRequest*, v1::JobInfo* info) {
@@ -26,6 +43,8 @@ grpc::Status WorkerServer::Describe(grpc::ServerContext*, const v1::DescribeRequ
   info->set_model_bytes(config_.policy.model_bytes);
   info->set_chunk_bytes(config_.policy.chunk_bytes);
   info->set_total_workers(config_.total_workers);
+  info->set_sync_mode(config_.sync_mode);
+  info->set_local_steps(uplink_->LocalSteps());
   return grpc::Status::OK;
 }
 
@@ -44,15 +63,23 @@ grpc::Status WorkerServer::AllReduce(grpc::ServerContext* context,
     return grpc::Status::OK;
   }
   board_->Subscribe(t);
-  std::atomic<bool> bad_input{false};
+  std::atomic<bool> bad_input{false}, answered{false};
   std::thread reader([&] {
     wire::GradientFrame chunk = first;
+    int64_t sent = 0;
     do {
       absl::Status s = OnChunk(session, t, chunk);
+      ++sent;
       if (!s.ok() && !bad_input.exchange(true)) {
         board_->Fail(t, absl::StrCat("bad input from ", session, ": ", s.message()));
       }
     } while (stream->Read(&chunk));
+    // The stream ended before the gradient did, and not because the iteration is
+    // over: the worker died or gave up, and the sum can never be complete.
+    if (sent < config_.policy.num_chunks() && !answered && !bad_input.exchange(true)) {
+      board_->Fail(t, absl::StrCat("worker ", session, " went away after ", sent, " of ", config_.policy.num_chunks(),
+                                   " gradient chunks of iteration ", t));
+    }
   });
   absl::Status outcome;
   for (int64_t i = 0; i < config_.policy.num_chunks(); ++i) {
@@ -75,6 +102,7 @@ grpc::Status WorkerServer::AllReduce(grpc::ServerContext* context,
     uplink_->Done(t, std::chrono::duration<double>(Clock::now() - started).count());
   }
   board_->Unsubscribe(t);
+  answered = true;
   context->TryCancel();
   reader.join();
   return grpc::Status::OK;
@@ -93,7 +121,13 @@ absl::Status WorkerServer::OnChunk(const std::string& session, uint64_t t, const
                                                    " bytes; the model has ", p.num_chunks(), " chunks of ",
                                                    p.chunk_bytes, " bytes"));
   }
-  return uplink_->Contribute(session, t, k, wire::PayloadOf(chunk), chunk.header.layout());
+  wire::Payload values = wire::PayloadOf(chunk);
+  if (const int64_t i = FirstNonFinite(*values); i >= 0) {
+    // Summed, it would turn every worker's model into NaN.
+    return absl::InvalidArgumentError(absl::StrCat("gradient chunk ", k, " holds ", (*values)[i], " at float ",
+                                                   k * p.chunk_bytes / 4 + i, " of the model; it is not summed"));
+  }
+  return uplink_->Contribute(session, t, k, std::move(values), chunk.header.layout());
 }
 
 }  // namespace geostorm::sidecar

@@ -23,12 +23,13 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+
+from emulated_wan import emulated_wan
 
 STRATEGIES = ["star", "sharded-ps", "mlnet", "tsengine", "netstorm-paper", "netstorm"]
 
@@ -101,21 +102,8 @@ class Bench:
 
     def with_wan(self, run):
         """Runs `run(namespace_of)` with the topology held up by `geostorm wan up`."""
-        wan = subprocess.Popen([os.path.join(self.bin, "geostorm"), "wan", "up", "--topology", self.args.topology,
-                                "--scale", str(self.args.scale), "--tag", "hh"], stdout=subprocess.PIPE, text=True)
-        namespaces = {}
-        try:
-            for line in wan.stdout:
-                if line.strip() == "ready":
-                    break
-                dc, ns, address = line.split()
-                namespaces[dc] = (ns, address)
-            if wan.poll() is not None:
-                raise RuntimeError("geostorm wan up failed")
+        with emulated_wan(self.bin, self.args.topology, self.args.scale, "hh") as namespaces:
             return run(namespaces)
-        finally:
-            wan.send_signal(signal.SIGINT)
-            wan.wait()
 
     def peer(self, name, command_for):
         """Gloo or Open MPI on the WAN; `command_for(namespaces, order, floats)` starts it."""

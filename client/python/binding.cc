@@ -90,6 +90,18 @@ PYBIND11_MODULE(_geostorm, m) {
       .def_property_readonly("chunk_floats", &Client::chunk_floats)
       .def_property_readonly("total_workers", &Client::total_workers)
       .def_property_readonly("data_center", &Client::data_center)
+      .def_property_readonly("sync_mode", &Client::sync_mode)
+      .def(
+          "local_steps",
+          [](Client& c) {
+            absl::StatusOr<int> n;
+            {
+              py::gil_scoped_release release;
+              n = c.LocalSteps();
+            }
+            return geostorm::Value(std::move(n));
+          },
+          "esync: the local steps this DC takes before its next synchronisation")
       .def(
           "allreduce",
           [](Client& c, uint64_t iteration, const py::array& gradient) {
@@ -121,10 +133,11 @@ PYBIND11_MODULE(_geostorm, m) {
           "sum named tensors ({name: float32 array}) in place, laid out by name")
       .def(
           "begin",
-          [](Client& c, uint64_t iteration, const py::array& gradient) {
+          [](Client& c, uint64_t iteration, const py::array& gradient, uint64_t layout) {
             absl::Span<float> values = geostorm::Writable(gradient, "gradient");
-            return geostorm::PySession(geostorm::Value(c.Begin(iteration, values)), gradient);
+            return geostorm::PySession(geostorm::Value(c.Begin(iteration, values, layout)), gradient);
           },
-          py::arg("iteration"), py::arg("gradient"),
-          "start an all-reduce whose gradient is marked ready piece by piece (Session.ready)");
+          py::arg("iteration"), py::arg("gradient"), py::arg("layout") = 0,
+          "start an all-reduce whose gradient is marked ready piece by piece (Session.ready); `layout`, when "
+          "not 0, fingerprints what the values are: workers whose layouts differ are never summed");
 }

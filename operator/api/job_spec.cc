@@ -1,9 +1,11 @@
 #include "operator/api/job_spec.h"
 
+#include <algorithm>
 #include <regex>
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "control/sync_schedule.h"
 #include "core/status_macros.h"
 
 namespace geostorm::api {
@@ -151,6 +153,19 @@ absl::StatusOr<JobSpec> ParseJobSpec(const std::string& job_name, const Json& sp
   RETURN_IF_ERROR(Read(sync, "roots", "spec.sync", &spec.roots));
   RETURN_IF_ERROR(Read(sync, "multipath", "spec.sync", &spec.multipath));
   RETURN_IF_ERROR(Read(sync, "minImprovement", "spec.sync", &spec.min_improvement));
+  RETURN_IF_ERROR(Read(sync, "mode", "spec.sync", &spec.sync_mode));
+  RETURN_IF_ERROR(Read(sync, "localSteps", "spec.sync", &spec.local_steps));
+  RETURN_IF_ERROR(Read(sync, "maxLocalSteps", "spec.sync", &spec.max_local_steps));
+  RETURN_IF_ERROR(Read(sync, "globalLearningRate", "spec.sync", &spec.global_learning_rate));
+  const std::vector<std::string>& modes = control::SyncModeNames();
+  if (std::find(modes.begin(), modes.end(), spec.sync_mode) == modes.end()) {
+    return Invalid("spec.sync.mode", absl::StrCat("unknown '", spec.sync_mode, "'; want bsp, esync or nbsync"));
+  }
+  if (spec.local_steps < 1 || spec.max_local_steps < spec.local_steps || spec.max_local_steps > 1000) {
+    return Invalid("spec.sync.localSteps", absl::StrCat("want 1 <= localSteps (", spec.local_steps,
+                                                        ") <= maxLocalSteps (", spec.max_local_steps, ") <= 1000"));
+  }
+  if (!(spec.global_learning_rate > 0)) return Invalid("spec.sync.globalLearningRate", "must be positive");
   static const std::set<std::string> kStrategies = {"star",     "sharded-ps",     "ring",    "mlnet",
                                                     "tsengine", "netstorm-paper", "netstorm"};
   if (kStrategies.count(spec.strategy) == 0)

@@ -35,6 +35,10 @@ struct JobSpec {
   bool multipath = true;
   double reconcile_interval_s = 30;
   double min_improvement = 0.1;
+  std::string sync_mode = "bsp";    // bsp | esync | nbsync (control/sync_schedule.h)
+  int local_steps = 1;              // esync: the slowest DC's local steps per synchronisation
+  int max_local_steps = 32;         // esync: no DC takes more
+  double global_learning_rate = 1;  // esync, nbsync: step size of the averaged delta
   // network
   std::string prometheus_url;
   std::string gateway_service_type = "ClusterIP";

@@ -38,7 +38,9 @@ Json SidecarContainer(const JobRef& job, const api::JobSpec& spec, size_t dc_ind
                                    "--tls-key",
                                    absl::StrCat(kTlsDir, "/tls.key"),
                                    "--tls-ca",
-                                   absl::StrCat(kTlsDir, "/ca.crt")};
+                                   absl::StrCat(kTlsDir, "/ca.crt"),
+                                   "--sync-mode",
+                                   spec.sync_mode};
   if (replica == 0) {
     args.insert(args.end(), {"--listen", absl::StrCat("0.0.0.0:", spec.data_port), "--workers",
                              std::to_string(dc.replicas), "--total-workers", std::to_string(spec.total_replicas())});
@@ -157,11 +159,20 @@ Json WorkerPod(const JobRef& job, const api::JobSpec& spec, size_t dc_index, int
   pod_spec["hostname"] = name;
   pod_spec["subdomain"] = HeadlessName(job, dc.name);
   if (!pod_spec.contains("restartPolicy")) pod_spec["restartPolicy"] = "Never";
+  // What the worker library and its scripts read (examples/pytorch): the same as
+  // under `geostorm local` (cli/job_launcher.h). Ranks count the DCs in spec order.
+  int rank = replica;
+  for (size_t i = 0; i < dc_index; ++i) rank += spec.data_centers[i].replicas;
   const Json env = {{{"name", "GEOSTORM_SIDECAR"}, {"value", absl::StrCat("unix:", kSocketDir, "/worker.sock")}},
                     {{"name", "GEOSTORM_JOB"}, {"value", absl::StrCat(job.ns, ".", job.name)}},
                     {{"name", "GEOSTORM_DC"}, {"value", dc.name}},
+                    {{"name", "GEOSTORM_DC_INDEX"}, {"value", std::to_string(dc_index)}},
+                    {{"name", "GEOSTORM_DCS"}, {"value", std::to_string(spec.data_centers.size())}},
                     {{"name", "GEOSTORM_REPLICA_INDEX"}, {"value", std::to_string(replica)}},
-                    {{"name", "GEOSTORM_WORLD_SIZE"}, {"value", std::to_string(spec.total_replicas())}}};
+                    {{"name", "GEOSTORM_WORKER_INDEX"}, {"value", std::to_string(replica)}},
+                    {{"name", "GEOSTORM_RANK"}, {"value", std::to_string(rank)}},
+                    {{"name", "GEOSTORM_WORLD_SIZE"}, {"value", std::to_string(spec.total_replicas())}},
+                    {{"name", "GEOSTORM_GLOBAL_LR"}, {"value", absl::StrCat(spec.global_learning_rate)}}};
   for (Json& container : pod_spec["containers"]) {
     for (const Json& e : env) container["env"].push_back(e);
     container["volumeMounts"].push_back({{"name", "geostorm-run"}, {"mountPath", kSocketDir}});

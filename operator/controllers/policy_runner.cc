@@ -74,6 +74,8 @@ absl::StatusOr<JobPolicyView> PolicyRunners::Ensure(const kube::Json& job, const
     control::ControlServiceConfig service_config;
     service_config.job = job_name;
     for (const api::DataCenterSpec& dc : spec.data_centers) service_config.gateways.push_back(dc.name);
+    service_config.sync_mode = spec.sync_mode;
+    service_config.esync = {spec.local_steps, spec.max_local_steps};
     absl::StatusOr<std::unique_ptr<control::ControlService>> service =
         control::ControlService::Create(service_config, runner->store.get(), initial);
     if (!service.ok()) return service.status();

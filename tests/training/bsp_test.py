@@ -6,11 +6,14 @@ DistributedOptimizer. Every worker must hold bit-identical weights after every
 step, and the weights must match, within float tolerance, one process that trains
 on the whole batches with the same start and the same order.
 
-Also the refusals: a worker whose model has another size, and a gradient that is
-not float32, are told so.
+Also the refusals: a worker whose model has another size, a gradient that is not
+float32, and a worker in another sync mode are told so; a NaN gradient and a worker
+that dies mid-step fail that iteration on every worker (none gets a sum), and the
+next iteration sums exactly.
 
 Usage: bsp_test.py BUILD_DIR TOPOLOGY_DIR
 """
+import concurrent.futures
 import json
 import os
 import subprocess
@@ -42,6 +45,70 @@ def reference(init):
         loss.backward()
         opt.step()
     return numpy.concatenate([p.detach().numpy().reshape(-1) for p in model.parameters()])
+
+
+def faults(env, sockets, floats):
+    """Bad input on a trained job: each case must fail its iteration on every worker,
+    with a reason for the worker at fault, and leave the next iteration exact."""
+    sys.path.insert(0, env["PYTHONPATH"].split(os.pathsep)[0])
+    import geostorm
+    import geostorm.torch
+    failures = []
+    clients = [geostorm.Client(s) for s in sockets]
+    pool = concurrent.futures.ThreadPoolExecutor(len(clients))
+
+    def call(rank, t, grad):
+        try:
+            clients[rank].allreduce(t, grad)
+            return grad
+        except geostorm.Error as e:
+            return str(e)
+
+    def allreduce(t, gradients):
+        return list(pool.map(call, range(len(clients)), [t] * len(clients), gradients))
+
+    def exact(t):
+        got = allreduce(t, [numpy.full(floats, r + 1, numpy.float32) for r in range(len(clients))])
+        want = len(clients) * (len(clients) + 1) / 2
+        if not all(isinstance(g, numpy.ndarray) and numpy.all(g == want) for g in got):
+            failures.append(f"iteration {t} after a fault: {got}")
+
+    # A NaN in one worker's gradient: never summed into anyone's.
+    grads = [numpy.ones(floats, numpy.float32) for _ in clients]
+    grads[0][7] = numpy.nan
+    got = allreduce(1000, grads)
+    if not (isinstance(got[0], str) and "holds nan at float 7 of the model" in got[0]):
+        failures.append(f"a NaN gradient: the worker was told {got[0]!r}")
+    if any(isinstance(g, numpy.ndarray) for g in got):
+        failures.append("a NaN gradient: some worker got a sum")
+    exact(1001)
+
+    # A worker that dies with half its gradient sent.
+    dying = subprocess.Popen(["/usr/bin/python3", "-c", "import geostorm, numpy, os, sys, time\n"
+                              "c = geostorm.Client(sys.argv[1])\n"
+                              "g = numpy.ones(c.model_floats, numpy.float32)\n"
+                              "s = c.begin(1002, g)\n"
+                              "s.ready(0, c.chunk_floats)\n"
+                              "time.sleep(1)\n"
+                              "os._exit(3)\n", sockets[-1]], env=env)
+    others = [pool.submit(call, r, 1002, numpy.ones(floats, numpy.float32)) for r in range(len(clients) - 1)]
+    dying.wait(timeout=30)
+    got = [f.result(timeout=120) for f in others]
+    if any(isinstance(g, numpy.ndarray) for g in got):
+        failures.append("a worker died mid-step: some worker got a sum")
+    exact(1003)
+
+    # A worker in another sync mode than its job's (BSP here) is stopped at once.
+    m = torch.nn.Linear(floats - 1, 1)
+    try:
+        geostorm.torch.ESync(torch.optim.SGD(m.parameters(), lr=1), m, clients[0], rounds=1)
+        failures.append("an ESync worker in a BSP job was not stopped")
+    except geostorm.Error as e:
+        if "trains with esync, but its job (a's sidecar) was started with bsp" not in str(e):
+            failures.append(f"an ESync worker in a BSP job: {e}")
+    print(f"faults: a NaN gradient and a worker dying mid-step each failed their iteration everywhere, and the next "
+          f"one summed exactly; a worker in the wrong sync mode was stopped ({len(failures)} failures)")
+    return failures
 
 
 def main():
@@ -121,6 +188,7 @@ def main():
             failures.append(f"a model of another size: {bad.stdout} {bad.stderr}")
         if "want a writable, contiguous float32 array, got dtype float64" not in bad.stdout:
             failures.append(f"a float64 gradient: {bad.stdout} {bad.stderr}")
+        failures += faults(env, [worker_socket(dc, w) for dc in DCS for w in range(WORKERS)], floats)
     finally:
         for p in procs:
             p.terminate()

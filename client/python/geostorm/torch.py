@@ -11,7 +11,35 @@ in reverse order (the last layers' gradients come first), and each one is marked
 ready for the sidecar as soon as its gradient is accumulated.
 
 The job's model size (its sidecars' policy) must be the number of parameters x 4 bytes.
+
+The job's sync mode (GeoTrainingJob spec.sync.mode, `geostorm local --mode`) picks
+how workers train; `synchronizer` returns the right one for the job, and every
+kind has the same loop:
+
+    sync = synchronizer(optimizer, model, client, rounds=100, iteration=iteration)
+    while not sync.done:
+        loss = ...; optimizer.zero_grad(); loss.backward()
+        sync.step()              # in place of optimizer.step()
+
+  bsp     DistributedOptimizer: every step all-reduces the gradients (one round a step);
+  esync   ESync: local steps, as many as the controller schedules for this DC, then
+          the DCs average their model deltas;
+  nbsync  NBSync: local steps go on while the last round's deltas are summed; the
+          result lands on the model with the progress made meanwhile carried over.
+
+A worker whose mode is not its job's gets geostorm.Error at once, and its chunks
+carry the mode in their layout fingerprint, so the sidecars never sum them with
+the others' (docs/training.md).
+
+GEOSTORM_SLOWDOWN=F (set by `geostorm local --slowdown`) stretches each step's
+compute F times, to emulate a DC with slower hardware.
 """
+import concurrent.futures
+import hashlib
+import math
+import os
+import time
+
 import numpy
 import torch
 
@@ -31,6 +59,38 @@ def _flat_layout(named_parameters):
         layout.append((name, p, offset))
         offset += p.numel()
     return layout, offset
+
+
+def _fingerprint(mode, layout):
+    """A non-zero 64-bit fingerprint of the sync mode and the tensors' names and sizes."""
+    h = hashlib.blake2b(mode.encode(), digest_size=8)
+    for name, p, offset in layout:
+        h.update(f"|{name}:{p.numel()}@{offset}".encode())
+    return int.from_bytes(h.digest(), "little") or 1
+
+
+def _check_mode(client, mode):
+    job = client.sync_mode or "bsp"
+    if job != mode:
+        raise Error(f"this worker trains with {mode}, but its job ({client.data_center}'s sidecar) was started "
+                    f"with {job} (spec.sync.mode)")
+
+
+class _ComputeClock:
+    """Emulates slower hardware: stretch() sleeps (F-1) times the compute since the last
+    restart(), F from GEOSTORM_SLOWDOWN. Also measures the (stretched) compute time."""
+
+    def __init__(self):
+        self.factor = float(os.environ.get("GEOSTORM_SLOWDOWN", "1") or 1)
+        self._since = time.monotonic()
+
+    def stretch(self):
+        if self.factor > 1:
+            time.sleep((self.factor - 1) * (time.monotonic() - self._since))
+        return time.monotonic() - self._since
+
+    def restart(self):
+        self._since = time.monotonic()
 
 
 def broadcast_parameters(client, state_dict, rank, iteration=0):
@@ -56,19 +116,30 @@ def broadcast_parameters(client, state_dict, rank, iteration=0):
     return iteration + 1
 
 
-class DistributedOptimizer:
-    """Wraps a torch optimizer: step() first replaces every gradient by its mean over
-    all the job's workers, then steps. Gradients are sent as the backward pass makes them.
-    `iteration` numbers the all-reduces; every worker of the job must count alike."""
+def _model_layout(named_parameters, client):
+    layout, total = _flat_layout(named_parameters)
+    if total != client.model_floats:
+        raise ValueError(f"the model has {total} parameters; the job's model has {client.model_floats} "
+                         f"(plan the job with --model-mb {total * 4 / 1e6})")
+    return layout, total
 
-    def __init__(self, optimizer, named_parameters, client, iteration=0):
+
+class DistributedOptimizer:
+    """BSP. Wraps a torch optimizer: step() first replaces every gradient by its mean over
+    all the job's workers, then steps. Gradients are sent as the backward pass makes them.
+    `iteration` numbers the all-reduces; every worker of the job must count alike.
+    With `rounds`, `done` turns true after that many steps."""
+
+    def __init__(self, optimizer, named_parameters, client, iteration=0, rounds=None):
+        _check_mode(client, "bsp")
         self.optimizer = optimizer
         self.client = client
         self.iteration = iteration
-        self._layout, total = _flat_layout(named_parameters)
-        if total != client.model_floats:
-            raise ValueError(f"the model has {total} parameters; the job's model has {client.model_floats} "
-                             f"(plan the job with --model-mb {total * 4 / 1e6})")
+        self.rounds = 0
+        self._rounds_wanted = rounds
+        self._layout, total = _model_layout(named_parameters, client)
+        self._fingerprint = _fingerprint("bsp", self._layout)
+        self._clock = _ComputeClock()
         self._flat = numpy.zeros(total, numpy.float32)
         self._flat_torch = torch.from_numpy(self._flat)
         self._session = None
@@ -83,7 +154,8 @@ class DistributedOptimizer:
     def _ready_hook(self, p, offset):
         def hook(*_):
             if self._session is None:
-                self._session = self.client.begin(self.iteration, self._flat)
+                self._clock.stretch()
+                self._session = self.client.begin(self.iteration, self._flat, self._fingerprint)
                 self._pending = {id(q) for _, q, _ in self._layout}
             n = p.numel()
             self._flat_torch[offset:offset + n].copy_(p.grad.detach().reshape(-1).to(torch.float32))
@@ -94,7 +166,7 @@ class DistributedOptimizer:
     def synchronize(self):
         """Waits for the all-reduce of this iteration and puts the mean into every .grad."""
         if self._session is None:  # no backward pass: nothing to send; still keep step with the others
-            self._session = self.client.begin(self.iteration, self._flat)
+            self._session = self.client.begin(self.iteration, self._flat, self._fingerprint)
             self._flat[:] = 0
             self._session.ready(0, len(self._flat))
         else:
@@ -119,7 +191,14 @@ class DistributedOptimizer:
 
     def step(self, closure=None):
         self.synchronize()
-        return self.optimizer.step(closure)
+        loss = self.optimizer.step(closure)
+        self.rounds += 1
+        self._clock.restart()
+        return loss
+
+    @property
+    def done(self):
+        return self._rounds_wanted is not None and self.rounds >= self._rounds_wanted
 
     def zero_grad(self, set_to_none=False):
         self.optimizer.zero_grad(set_to_none=set_to_none)
@@ -129,4 +208,147 @@ class DistributedOptimizer:
         return self.optimizer.param_groups
 
 
-__all__ = ["DistributedOptimizer", "broadcast_parameters", "Error"]
+class _ModelAverager:
+    """What ESync and NBSync share: the model's parameters as one flat vector, the
+    global model every worker agrees on (`self.reference`), and one all-reduce of a
+    delta from it per round. global_lr scales the averaged delta (default: the
+    GEOSTORM_GLOBAL_LR that `geostorm local --global-lr` and the operator set, else 1)."""
+
+    def __init__(self, mode, optimizer, model, client, iteration, rounds, global_lr):
+        _check_mode(client, mode)
+        self.optimizer = optimizer
+        self.client = client
+        self.iteration = iteration
+        self.rounds = 0  # synchronisations applied
+        self.steps = 0   # local steps taken
+        self._rounds_wanted = rounds
+        self.global_lr = float(global_lr if global_lr is not None else os.environ.get("GEOSTORM_GLOBAL_LR", "1"))
+        self._layout, total = _model_layout(model.named_parameters(), client)
+        self._fingerprint = _fingerprint(mode, self._layout)
+        self._clock = _ComputeClock()
+        self.reference = self._read()
+
+    @property
+    def done(self):
+        return self.rounds >= self._rounds_wanted
+
+    def _read(self):
+        return torch.cat([p.detach().reshape(-1).to(torch.float32) for _, p, _ in self._layout]).numpy().copy()
+
+    def _write(self, flat):
+        with torch.no_grad():
+            for _, p, offset in self._layout:
+                p.copy_(torch.from_numpy(flat[offset:offset + p.numel()]).reshape(p.shape).to(p.dtype))
+
+    def _begin(self, delta):
+        """Starts summing `delta` over every worker; finish(delta) waits for the sum."""
+        session = self.client.begin(self.iteration, delta, self._fingerprint)
+        session.ready(0, len(delta))
+        self.iteration += 1
+        return session
+
+    def _land(self, summed):
+        """The new global model from a round's summed deltas."""
+        self.reference += self.global_lr * summed / self.client.total_workers
+        self.rounds += 1
+
+    def zero_grad(self, set_to_none=False):
+        self.optimizer.zero_grad(set_to_none=set_to_none)
+
+    @property
+    def param_groups(self):
+        return self.optimizer.param_groups
+
+
+class ESync(_ModelAverager):
+    """ESync: each DC takes as many local steps as the controller schedules for it
+    (client.local_steps(): more for faster DCs, so that all arrive together), then every
+    worker's model delta since the last round is averaged into the global model, which
+    every worker continues from. `rounds` synchronisations in all."""
+
+    def __init__(self, optimizer, model, client, rounds, iteration=0, global_lr=None):
+        super().__init__("esync", optimizer, model, client, iteration, rounds, global_lr)
+        self.local_steps = client.local_steps()
+        self._left = self.local_steps
+
+    def step(self, closure=None):
+        loss = self.optimizer.step(closure)
+        self._clock.stretch()
+        self.steps += 1
+        self._left -= 1
+        if self._left <= 0 and not self.done:
+            delta = self._read() - self.reference
+            self._begin(delta).finish(delta)
+            self._land(delta)
+            self._write(self.reference)
+            self.local_steps = self.client.local_steps()
+            self._left = self.local_steps
+        self._clock.restart()
+        return loss
+
+
+class NBSync(_ModelAverager):
+    """NBSync: a round's deltas are summed while local steps go on. When the sum lands,
+    the global model moves by it and the local progress made meanwhile is carried over
+    onto the new global model. A round starts once the last one landed and at least
+    `steps_per_round` local steps were taken since it started; that number follows the
+    measured sync and step times, so that compute covers the sync. The last round is
+    waited for, and every worker ends on the same global model."""
+
+    def __init__(self, optimizer, model, client, rounds, iteration=0, global_lr=None):
+        super().__init__("nbsync", optimizer, model, client, iteration, rounds, global_lr)
+        self.steps_per_round = 1
+        self._started = 0
+        self._since_start = 0
+        self._step_s = None
+        self._sync_s = None
+        self._inflight = None  # (future of the sum, delta buffer, the model when it was sent, start time)
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+
+    def step(self, closure=None):
+        loss = self.optimizer.step(closure)
+        self._step_s = _smooth(self._step_s, self._clock.stretch())
+        self.steps += 1
+        self._since_start += 1
+        if self._inflight and (self._inflight[0].done() or self._started == self._rounds_wanted):
+            self._land_inflight()
+        if (self._inflight is None and self._started < self._rounds_wanted
+                and self._since_start >= self.steps_per_round):
+            sent = self._read()
+            delta = sent - self.reference
+            session = self._begin(delta)
+            self._inflight = (self._pool.submit(session.finish, delta), delta, sent, time.monotonic())
+            self._started += 1
+            self._since_start = 0
+        self._clock.restart()
+        return loss
+
+    def _land_inflight(self):
+        future, delta, sent, started = self._inflight
+        self._inflight = None
+        future.result()  # geostorm.Error when the round failed
+        self._sync_s = _smooth(self._sync_s, time.monotonic() - started)
+        self._land(delta)
+        carried = self._read() - sent if not self.done else 0
+        self._write(self.reference + carried)
+        self.steps_per_round = max(1, round(self._sync_s / max(self._step_s, 1e-6)))
+
+
+def _smooth(mean, sample):
+    return sample if mean is None else 0.7 * mean + 0.3 * sample
+
+
+def synchronizer(optimizer, model, client, rounds, iteration=0, mode=None, global_lr=None):
+    """The job's kind of training (client.sync_mode), all with one loop: `while not
+    sync.done: ...backward(); sync.step()`. `mode`, when given, must be the job's."""
+    job = client.sync_mode or "bsp"
+    if mode is not None:
+        _check_mode(client, mode)
+    if job == "esync":
+        return ESync(optimizer, model, client, rounds, iteration, global_lr)
+    if job == "nbsync":
+        return NBSync(optimizer, model, client, rounds, iteration, global_lr)
+    return DistributedOptimizer(optimizer, model.named_parameters(), client, iteration, rounds)
+
+
+__all__ = ["DistributedOptimizer", "ESync", "NBSync", "broadcast_parameters", "synchronizer", "Error"]

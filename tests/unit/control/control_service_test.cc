@@ -37,7 +37,8 @@ class MemoryStore final : public StateStore {
 };
 
 // A gateway: subscribes, writes down every update ("current", "prepare 2",
-// "commit 2", "abort 2"), and acknowledges every Prepare on its Report stream.
+// "commit 2", "abort 2", "schedule 3"), and acknowledges every Prepare on its
+// Report stream.
 class FakeGateway {
  public:
   FakeGateway(const std::shared_ptr<grpc::Channel>& channel, std::string dc)
@@ -63,6 +64,17 @@ class FakeGateway {
     std::lock_guard<std::mutex> lock(mu_);
     return updates_;
   }
+  bool WaitForUpdates(size_t n) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return changed_.wait_for(lock, std::chrono::seconds(20), [&] { return updates_.size() >= n; });
+  }
+  void ReportStep(double seconds) {
+    v1::Progress p;
+    p.set_job("job");
+    p.set_data_center(dc_);
+    p.set_step_seconds(seconds);
+    Write(p);
+  }
 
  private:
   void Read() {
@@ -75,13 +87,14 @@ class FakeGateway {
       if (u.has_prepare()) seen = "prepare " + std::to_string(u.prepare().policy().version());
       if (u.has_commit()) seen = "commit " + std::to_string(u.commit().version());
       if (u.has_abort()) seen = "abort " + std::to_string(u.abort().version());
+      if (u.has_schedule()) seen = "schedule " + std::to_string(u.schedule().local_steps());
       if (u.has_prepare()) {
         v1::Progress p;
         p.set_job("job");
         p.set_data_center(dc_);
         p.mutable_ack()->set_version(u.prepare().policy().version());
         p.mutable_ack()->set_ok(true);
-        report_->Write(p);
+        Write(p);
       }
       std::lock_guard<std::mutex> lock(mu_);
       updates_.push_back(seen);
@@ -89,8 +102,14 @@ class FakeGateway {
     }
   }
 
+  void Write(const v1::Progress& p) {
+    std::lock_guard<std::mutex> lock(write_mu_);
+    report_->Write(p);
+  }
+
   std::unique_ptr<v1::Control::Stub> stub_;
   const std::string dc_;
+  std::mutex write_mu_;
   grpc::ClientContext report_context_, subscribe_context_;
   v1::ReportReply reply_;
   std::unique_ptr<grpc::ClientWriter<v1::Progress>> report_;
@@ -109,6 +128,22 @@ core::Policy Plan() {
   return *p;
 }
 
+// The service on a loopback port, and a channel to it; shut down when it goes.
+struct Served {
+  explicit Served(grpc::Service* service) {
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(service);
+    server = builder.BuildAndStart();
+    EXPECT_NE(port, 0);
+    channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials());
+  }
+  ~Served() { server->Shutdown(); }
+  std::unique_ptr<grpc::Server> server;
+  std::shared_ptr<grpc::Channel> channel;
+};
+
 TEST(ControlService, ADecisionThatCannotBeSavedIsNeverHeardAndTheNextRolloutAbortsIt) {
   MemoryStore store;
   ControlServiceConfig config;
@@ -116,13 +151,8 @@ TEST(ControlService, ADecisionThatCannotBeSavedIsNeverHeardAndTheNextRolloutAbor
   config.gateways = {"a", "b"};
   absl::StatusOr<std::unique_ptr<ControlService>> service = ControlService::Create(config, &store, Plan());
   ASSERT_TRUE(service.ok()) << service.status();
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService((*service)->grpc());
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  ASSERT_NE(port, 0);
-  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials());
+  Served served((*service)->grpc());
+  const std::shared_ptr<grpc::Channel>& channel = served.channel;
   {
     FakeGateway a(channel, "a"), b(channel, "b");
     ASSERT_TRUE(a.WaitFor("current") && b.WaitFor("current"));
@@ -151,7 +181,41 @@ TEST(ControlService, ADecisionThatCannotBeSavedIsNeverHeardAndTheNextRolloutAbor
     EXPECT_FALSE(store.saved->pending.has_value());
     (*service)->Shutdown();
   }
-  server->Shutdown();
+}
+
+// ESync's state service: each gateway hears its DC's local steps after Current,
+// and again whenever the reported step times change them.
+TEST(ControlService, EsyncSchedulesMoreLocalStepsForFasterDataCenters) {
+  MemoryStore store;
+  ControlServiceConfig config;
+  config.job = "job";
+  config.gateways = {"a", "b"};
+  config.sync_mode = "esync";
+  config.esync = {2, 8};
+  absl::StatusOr<std::unique_ptr<ControlService>> service = ControlService::Create(config, &store, Plan());
+  ASSERT_TRUE(service.ok()) << service.status();
+  Served served((*service)->grpc());
+  const std::shared_ptr<grpc::Channel>& channel = served.channel;
+  {
+    FakeGateway a(channel, "a"), b(channel, "b");
+    ASSERT_TRUE(a.WaitFor("schedule 2") && b.WaitFor("schedule 2"));
+    b.ReportStep(0.3);  // b is 3x slower than a: a takes 3x the slowest's 2 steps
+    a.ReportStep(0.1);
+    ASSERT_TRUE(a.WaitFor("schedule 6"));
+    a.ReportStep(0.01);  // 30x faster: capped at 8
+    ASSERT_TRUE(a.WaitFor("schedule 8"));
+    b.ReportStep(0.01);  // as fast as a now
+    ASSERT_TRUE(a.WaitForUpdates(5));
+    EXPECT_EQ(a.updates(),
+              (std::vector<std::string>{"current", "schedule 2", "schedule 6", "schedule 8", "schedule 2"}));
+    EXPECT_EQ(b.updates(), (std::vector<std::string>{"current", "schedule 2"}));  // the slowest throughout
+    (*service)->Shutdown();
+  }
+}
+
+TEST(EsyncLocalSteps, TheSlowestTakesTheBaseStepsAndUnmeasuredOnesToo) {
+  const std::map<std::string, int> steps = EsyncLocalSteps({{"a", 0.1}, {"b", 0.25}, {"c", 0}, {"d", 0.05}}, {2, 8});
+  EXPECT_EQ(steps, (std::map<std::string, int>{{"a", 5}, {"b", 2}, {"c", 2}, {"d", 8}}));  // d: 10, capped
 }
 
 }  // namespace

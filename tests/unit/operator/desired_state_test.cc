@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
 namespace geostorm::controllers {
 namespace {
 
@@ -43,8 +45,9 @@ TEST(DesiredState, GatewayPodGetsANativeSidecarWithPeers) {
   EXPECT_TRUE(HasArgs(init[0], {"--controller", "ctl:7000"}));
   EXPECT_TRUE(HasArgs(init[0], {"--job", "ml.resnet"}));
   const Json& worker = pod["spec"]["containers"][0];
-  ASSERT_EQ(worker["env"].size(), 6u);  // its own, then geostorm's
+  ASSERT_EQ(worker["env"].size(), 11u);  // its own, then geostorm's
   EXPECT_EQ(worker["env"][1]["name"], "GEOSTORM_SIDECAR");
+  EXPECT_TRUE(HasArgs(init[0], {"--sync-mode", "bsp"}));
   EXPECT_EQ(pod["spec"]["restartPolicy"], "Never");
   EXPECT_EQ(pod["spec"]["subdomain"], "resnet-eu");
   EXPECT_EQ(pod["spec"]["volumes"][1]["secret"]["secretName"], "resnet-eu-tls");
@@ -56,6 +59,23 @@ TEST(DesiredState, WithoutAControllerTheGatewayReadsItsPolicyFromAConfigMap) {
   EXPECT_EQ(pod["spec"]["volumes"][2]["configMap"]["name"], "resnet-us-policy");
   const Json member = WorkerPod({"ml", "resnet"}, Spec(), 0, 1, {{"us", "x:1"}}, "");
   EXPECT_EQ(member["spec"]["volumes"].size(), 2u);  // members take the policy from their gateway
+}
+
+// The worker library's environment: ranks are global (the DCs in spec order), so
+// that exactly one worker of the job is rank 0.
+TEST(DesiredState, WorkersGetAGlobalRank) {
+  auto env = [](const Json& pod) {
+    std::map<std::string, std::string> out;
+    for (const Json& e : pod["spec"]["containers"][0]["env"]) out[e["name"]] = e["value"];
+    return out;
+  };
+  const auto us = env(WorkerPod({"ml", "resnet"}, Spec(), 1, 0, {{"eu", "x:1"}}, ""));
+  EXPECT_EQ(us.at("GEOSTORM_RANK"), "2");  // after eu's 2 workers
+  EXPECT_EQ(us.at("GEOSTORM_DC_INDEX"), "1");
+  EXPECT_EQ(us.at("GEOSTORM_DCS"), "2");
+  EXPECT_EQ(us.at("GEOSTORM_WORKER_INDEX"), "0");
+  EXPECT_EQ(us.at("GEOSTORM_WORLD_SIZE"), "3");
+  EXPECT_EQ(env(WorkerPod({"ml", "resnet"}, Spec(), 0, 1, {{"us", "x:1"}}, "")).at("GEOSTORM_RANK"), "1");
 }
 
 TEST(DesiredState, MemberPodDialsItsGateway) {

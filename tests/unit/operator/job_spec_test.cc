@@ -38,6 +38,8 @@ TEST(JobSpec, ParsesWithDefaults) {
   EXPECT_EQ(spec->gateway_service_type, "ClusterIP");
   EXPECT_EQ(spec->data_port, 7070);
   EXPECT_EQ(spec->backoff_limit, 3);
+  EXPECT_EQ(spec->sync_mode, "bsp");
+  EXPECT_EQ(spec->local_steps, 1);
 }
 
 TEST(JobSpec, ErrorsNameTheField) {
@@ -74,6 +76,20 @@ TEST(JobSpec, ErrorsNameTheField) {
   spec = Valid();
   spec["sidecar"] = Json::parse(R"({"ports": {"data": 9000, "metrics": 9000}})");
   EXPECT_EQ(ErrorOf(spec), "spec.sidecar.ports.metrics: 9000 is also the data port");
+
+  spec = Valid();
+  spec["sync"]["mode"] = "async";
+  EXPECT_EQ(ErrorOf(spec), "spec.sync.mode: unknown 'async'; want bsp, esync or nbsync");
+
+  spec = Valid();
+  spec["sync"]["mode"] = "esync";
+  spec["sync"]["localSteps"] = 8;
+  spec["sync"]["maxLocalSteps"] = 4;
+  EXPECT_EQ(ErrorOf(spec), "spec.sync.localSteps: want 1 <= localSteps (8) <= maxLocalSteps (4) <= 1000");
+
+  spec = Valid();
+  spec["sync"]["globalLearningRate"] = 0;
+  EXPECT_EQ(ErrorOf(spec), "spec.sync.globalLearningRate: must be positive");
 
   EXPECT_NE(ErrorOf(Valid(), std::string(60, 'j')).find("would be longer than 63 characters"), std::string::npos);
   EXPECT_EQ(ErrorOf(Valid(), "Bad_Name"), "metadata.name: 'Bad_Name' is not a DNS label");
