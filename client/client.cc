@@ -49,11 +49,13 @@ int Client::total_workers() const { return impl_->info.total_workers(); }
 const std::string& Client::data_center() const { return impl_->info.data_center(); }
 const std::string& Client::sync_mode() const { return impl_->info.sync_mode(); }
 
-absl::StatusOr<int> Client::LocalSteps() {
+absl::StatusOr<int> Client::LocalSteps(double step_seconds) {
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  v1::DescribeRequest request;
+  request.set_step_seconds(step_seconds);
   v1::JobInfo info;
-  const grpc::Status s = impl_->stub->Describe(&context, v1::DescribeRequest(), &info);
+  const grpc::Status s = impl_->stub->Describe(&context, request, &info);
   if (!s.ok()) return absl::UnavailableError(absl::StrCat("sidecar: ", s.error_message()));
   return std::max(1, info.local_steps());
 }

@@ -50,7 +50,9 @@ class Client {
   const std::string& sync_mode() const;
   // ESync: the local steps this DC takes before its next synchronisation, as the
   // controller last scheduled them (asks the sidecar; 1 before any schedule).
-  [[nodiscard]] absl::StatusOr<int> LocalSteps();
+  // `step_seconds` > 0 reports this worker's compute per local step, from which
+  // the controller schedules.
+  [[nodiscard]] absl::StatusOr<int> LocalSteps(double step_seconds = 0);
 
   // Blocking all-reduce of one iteration: `gradient` (model_floats() values) is
   // replaced by the sum. Returns the number of contributors, or the error that

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <cstdlib>
 #include <deque>
 #include <mutex>
 #include <random>
@@ -225,7 +226,8 @@ class ControlServiceImpl final : public ControlService, public v1::Control::Serv
   }
 
  private:
-  // Under mu_. ESync: sends each subscribed gateway its local steps when they changed.
+  // Under mu_. ESync: sends each subscribed gateway its local steps when they changed
+  // by more than a quarter.
   void Reschedule() {
     if (config_.sync_mode != "esync") return;
     std::map<std::string, double> step_seconds;
@@ -237,7 +239,8 @@ class ControlServiceImpl final : public ControlService, public v1::Control::Serv
       auto sub = subscribers_.find(dc);
       if (sub == subscribers_.end()) continue;
       GatewayReport& r = reports_[dc];  // subscribed, so present
-      if (r.local_steps == steps) continue;
+      // Step times are noisy: a change of a quarter or less is not worth a message.
+      if (r.local_steps > 0 && std::abs(steps - r.local_steps) * 4 <= r.local_steps) continue;
       r.local_steps = steps;
       v1::PolicyUpdate u;
       u.mutable_schedule()->set_local_steps(steps);

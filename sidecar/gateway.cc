@@ -142,7 +142,6 @@ Gateway::~Gateway() {
 }
 
 absl::Status Gateway::Begin(uint64_t t, Clock::time_point deadline) {
-  MeasureStep(t);
   if (gate_) {
     RETURN_IF_ERROR(gate_->AdmitIteration(t, deadline));
     rollout_->Report(MakeProgress());
@@ -164,10 +163,6 @@ absl::Status Gateway::Contribute(const std::string& session, uint64_t t, int64_t
 
 void Gateway::Done(uint64_t t, double seconds) {
   last_iteration_seconds_ = seconds;
-  {
-    std::lock_guard<std::mutex> lock(step_mu_);
-    if (!last_done_ || last_done_->iteration != t) last_done_ = DoneAt{t, Clock::now(), local_steps_};
-  }
   if (shared_.metrics) shared_.metrics->IterationDone(t, seconds);
   uint64_t version = 0;
   {
@@ -342,15 +337,9 @@ void Gateway::SendProbes(const std::vector<std::string>& peers) {
   }
 }
 
-// The compute between this DC's worker getting iteration t-1's result and starting
-// t, per local step it was scheduled: ESync's measure of the DC's speed.
-void Gateway::MeasureStep(uint64_t t) {
+void Gateway::ReportStep(double seconds) {
   std::lock_guard<std::mutex> lock(step_mu_);
-  if (!last_done_ || last_done_->iteration + 1 != t) return;
-  const double seconds =
-      std::chrono::duration<double>(Clock::now() - last_done_->at).count() / std::max(1, last_done_->local_steps);
   step_seconds_ = step_seconds_ > 0 ? 0.7 * step_seconds_ + 0.3 * seconds : seconds;
-  last_done_.reset();
 }
 
 v1::Progress Gateway::MakeProgress() {

@@ -20,7 +20,6 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -83,6 +82,7 @@ class Gateway final : public Uplink {
   void Done(uint64_t t, double seconds) override;
   void Fail(uint64_t t, const absl::Status& why) override;
   int LocalSteps() const override { return local_steps_; }
+  void ReportStep(double seconds) override;
 
   // A chunk from a peer gateway or a member (DataPlane). Refusals are counted and
   // logged here, and returned for the sender's Ack.
@@ -103,7 +103,6 @@ class Gateway final : public Uplink {
   void SendToPeer(const Outgoing& o);
   size_t EarliestFinish(const std::vector<std::vector<std::string>>& paths, int64_t bytes);
   void SendProbes(const std::vector<std::string>& peers);
-  void MeasureStep(uint64_t t);
   v1::Progress MakeProgress();
   void ExportLinks();
   void Count(const char* phase, const std::string& outcome);
@@ -122,14 +121,8 @@ class Gateway final : public Uplink {
   std::unique_ptr<RolloutClient> rollout_;  // with a controller
   std::atomic<double> last_iteration_seconds_{0};
   std::atomic<int> local_steps_{1};  // esync, from the controller
-  struct DoneAt {
-    uint64_t iteration;
-    Clock::time_point at;
-    int local_steps;
-  };
   std::mutex step_mu_;
-  std::optional<DoneAt> last_done_;  // under step_mu_
-  double step_seconds_ = 0;          // under step_mu_: smoothed
+  double step_seconds_ = 0;  // under step_mu_: smoothed
 
   std::mutex error_mu_;
   std::string last_error_;

@@ -30,6 +30,8 @@ class Uplink {
   virtual void Fail(uint64_t t, const absl::Status& why) = 0;
   // ESync: the local steps the controller last scheduled for this DC (1 until then).
   virtual int LocalSteps() const = 0;
+  // ESync: a worker's compute per local step.
+  virtual void ReportStep(double seconds) = 0;
 };
 
 }  // namespace geostorm::sidecar

@@ -37,7 +37,9 @@ int64_t FirstNonFinite(const wire::Floats& values) {
 
 }  // namespace
 
-grpc::Status WorkerServer::Describe(grpc::ServerContext*, const v1::DescribeRequest*, v1::JobInfo* info) {
+grpc::Status WorkerServer::Describe(grpc::ServerContext*, const v1::DescribeRequest* request, v1::JobInfo* info) {
+  if (request->step_seconds() > 0 && std::isfinite(request->step_seconds()))
+    uplink_->ReportStep(request->step_seconds());
   info->set_job(config_.job);
   info->set_data_center(config_.data_center);
   info->set_model_bytes(config_.policy.model_bytes);
@@ -95,6 +97,7 @@ grpc::Status WorkerServer::AllReduce(grpc::ServerContext* context,
     out.set_payload(r->data);
     if (!stream->Write(out)) break;
   }
+  answered = true;  // from here on the worker may hang up
   if (!outcome.ok()) {
     uplink_->Fail(t, outcome);
     stream->Write(ErrorFrame(t, outcome));
@@ -102,7 +105,6 @@ grpc::Status WorkerServer::AllReduce(grpc::ServerContext* context,
     uplink_->Done(t, std::chrono::duration<double>(Clock::now() - started).count());
   }
   board_->Unsubscribe(t);
-  answered = true;
   context->TryCancel();
   reader.join();
   return grpc::Status::OK;

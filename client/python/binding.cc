@@ -93,15 +93,17 @@ PYBIND11_MODULE(_geostorm, m) {
       .def_property_readonly("sync_mode", &Client::sync_mode)
       .def(
           "local_steps",
-          [](Client& c) {
+          [](Client& c, double step_seconds) {
             absl::StatusOr<int> n;
             {
               py::gil_scoped_release release;
-              n = c.LocalSteps();
+              n = c.LocalSteps(step_seconds);
             }
             return geostorm::Value(std::move(n));
           },
-          "esync: the local steps this DC takes before its next synchronisation")
+          py::arg("step_seconds") = 0.0,
+          "esync: the local steps this DC takes before its next synchronisation; step_seconds > 0 reports this "
+          "worker's compute per local step")
       .def(
           "allreduce",
           [](Client& c, uint64_t iteration, const py::array& gradient) {

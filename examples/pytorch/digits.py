@@ -20,6 +20,13 @@ def load(dc_index, dcs, worker_index, workers_per_dc):
     return x, y, mine[worker_index::max(1, workers_per_dc)], test  # the DC's workers split its slice
 
 
+def batches(mine, rank, size=32):
+    """This worker's batches (rows of x), forever; the same on every backend for a rank."""
+    rng = numpy.random.default_rng(100 + rank)
+    while True:
+        yield torch.as_tensor(rng.choice(mine, size=min(size, len(mine)), replace=False))
+
+
 def make_model(hidden=32):
     """An MLP; with hidden=32 it has 2410 parameters (9640 bytes)."""
     return torch.nn.Sequential(torch.nn.Linear(64, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 10))

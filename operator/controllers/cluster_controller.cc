@@ -60,11 +60,23 @@ absl::StatusOr<kube::ClusterConfig> ClusterController::ConfigFor(const Json& clu
   return config;
 }
 
+bool ClusterController::Announce(const std::string& name, bool ready) {
+  std::lock_guard<std::mutex> lock(announced_mu_);
+  auto [it, added] = announced_.emplace(name, ready);
+  if (!added && it->second == ready) return false;
+  it->second = ready;
+  return true;
+}
+
 absl::StatusOr<std::optional<std::chrono::milliseconds>> ClusterController::Reconcile(const std::string& name) {
   std::optional<Json> cluster = clusters_.Get("", name);
   const bool was_usable = registry_.Get(name).ok();
   if (!cluster) {
     registry_.Remove(name);
+    {
+      std::lock_guard<std::mutex> lock(announced_mu_);
+      announced_.erase(name);
+    }
     if (was_usable) on_ready_change_();
     return std::optional<std::chrono::milliseconds>();
   }
@@ -85,7 +97,7 @@ absl::StatusOr<std::optional<std::chrono::milliseconds>> ClusterController::Reco
                         ready.ok() ? absl::StrCat("API server ", server, " answers") : std::string(ready.message()),
                         cluster->at("metadata").value("generation", int64_t{1}), api::Clock::now());
   if (!server.empty()) status["server"] = server;
-  if (flipped) {
+  if (flipped && Announce(name, ready.ok())) {
     if (ready.ok()) {
       spdlog::info("GeoCluster {}: ready", name);
     } else {

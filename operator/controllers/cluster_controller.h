@@ -7,7 +7,10 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
+#include <mutex>
 #include <optional>
+#include <string>
 
 #include "operator/controllers/cluster_registry.h"
 #include "operator/controllers/event_recorder.h"
@@ -31,6 +34,8 @@ class ClusterController {
 
  private:
   absl::StatusOr<kube::ClusterConfig> ConfigFor(const kube::Json& cluster);
+  // True when `ready` is news for the cluster (and records it).
+  bool Announce(const std::string& name, bool ready);
 
   kube::Client& host_;
   kube::Informer& clusters_;
@@ -38,6 +43,10 @@ class ClusterController {
   EventRecorder& events_;
   const std::function<void()> on_ready_change_;
   const ClusterControllerOptions options_;
+  // The readiness last announced (log and Event) per cluster: the informer's copy of
+  // the status may not show the last patch yet, and a flip is said once.
+  std::mutex announced_mu_;
+  std::map<std::string, bool> announced_;
 };
 
 }  // namespace geostorm::controllers

@@ -39,7 +39,10 @@ def validate(schema, value, path, errors, unknown):
         allowed = ", ".join(go_value(v) for v in schema["enum"])
         errors.append((path, f"{path}: Unsupported value: {go_value(value)}: supported values: {allowed}"))
     if got in ("integer", "number"):
-        if "minimum" in schema and value < schema["minimum"]:
+        if "minimum" in schema and schema.get("exclusiveMinimum") and value <= schema["minimum"]:
+            errors.append((path, f"{path}: Invalid value: {value}: {path} in body should be greater "
+                                 f"than {schema['minimum']}"))
+        elif "minimum" in schema and value < schema["minimum"]:
             errors.append((path, f"{path}: Invalid value: {value}: {path} in body should be greater "
                                  f"than or equal to {schema['minimum']}"))
         if "maximum" in schema and value > schema["maximum"]:

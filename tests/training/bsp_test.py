@@ -2,7 +2,8 @@
 """BSP through geostorm is data-parallel SGD, exactly: 4 DCs x 2 workers (real
 sidecars on Unix sockets, netstorm's policy for a 4-DC mesh) train an MLP for 50
 steps, each on its eighth of every batch, through geostorm.torch's
-DistributedOptimizer. Every worker must hold bit-identical weights after every
+DistributedOptimizer, then again as a DDP model whose buckets go through
+geostorm's comm hook. Every worker must hold bit-identical weights after every
 step, and the weights must match, within float tolerance, one process that trains
 on the whole batches with the same start and the same order.
 
@@ -47,9 +48,45 @@ def reference(init):
     return numpy.concatenate([p.detach().numpy().reshape(-1) for p in model.parameters()])
 
 
+def train(env, work, sockets, floats, kind, flags):
+    """Every worker trains through `kind`; their weights must be identical after every
+    step and match the single process's."""
+    world, failures = len(sockets), []
+    workers = [subprocess.Popen(
+        ["/usr/bin/python3", os.path.join(HERE, "bsp_worker.py"), "--sidecar", socket, "--rank", str(rank), "--world",
+         str(world), "--steps", str(STEPS), "--out", f"{work}/rank{rank}", *flags], env=env,
+        stdout=open(f"{work}/worker{rank}.log", "w"), stderr=subprocess.STDOUT) for rank, socket in enumerate(sockets)]
+    for rank, p in enumerate(workers):
+        if p.wait(timeout=240) != 0:
+            failures.append(f"{kind}: worker {rank} exited {p.returncode}: "
+                            f"{open(f'{work}/worker{rank}.log').read()[-1500:]}")
+    if failures:
+        return failures
+    hashes = [json.load(open(f"{work}/rank{r}.json")) for r in range(world)]
+    for step in range(STEPS):
+        if len({h[step] for h in hashes}) != 1:
+            return [f"{kind}: step {step}: the workers' weights differ"]
+    weights = numpy.load(f"{work}/rank0.npy")
+    # The start they trained from: rank 0's model, which the start-up broadcast spread.
+    init = numpy.concatenate([p.detach().numpy().reshape(-1) for p in make_model(1000).parameters()])
+    want = reference(init)
+    err = float(numpy.max(numpy.abs(weights - want)))
+    scale = float(numpy.max(numpy.abs(want)))
+    print(f"bsp through {kind}: {world} workers in {len(DCS)} DCs, {STEPS} steps, {floats} parameters; weights "
+          f"identical on every worker after every step; max |geostorm - single process| = {err:.2e} (weights up to "
+          f"{scale:.2f})")
+    if not err <= 1e-5 * max(1.0, scale):
+        failures.append(f"{kind}: the weights differ from the single process's by up to {err}")
+    moved = float(numpy.max(numpy.abs(want - init)))
+    if moved < 1e-3:
+        failures.append(f"{kind}: the model hardly trained (moved {moved}): the comparison proves nothing")
+    return failures
+
+
 def faults(env, sockets, floats):
     """Bad input on a trained job: each case must fail its iteration on every worker,
-    with a reason for the worker at fault, and leave the next iteration exact."""
+    with a reason for the worker at fault, and leave the next iteration exact.
+    Iterations go on from 5000, after the training runs' (sidecars drop older ones)."""
     sys.path.insert(0, env["PYTHONPATH"].split(os.pathsep)[0])
     import geostorm
     import geostorm.torch
@@ -76,27 +113,27 @@ def faults(env, sockets, floats):
     # A NaN in one worker's gradient: never summed into anyone's.
     grads = [numpy.ones(floats, numpy.float32) for _ in clients]
     grads[0][7] = numpy.nan
-    got = allreduce(1000, grads)
+    got = allreduce(5000, grads)
     if not (isinstance(got[0], str) and "holds nan at float 7 of the model" in got[0]):
         failures.append(f"a NaN gradient: the worker was told {got[0]!r}")
     if any(isinstance(g, numpy.ndarray) for g in got):
         failures.append("a NaN gradient: some worker got a sum")
-    exact(1001)
+    exact(5001)
 
     # A worker that dies with half its gradient sent.
     dying = subprocess.Popen(["/usr/bin/python3", "-c", "import geostorm, numpy, os, sys, time\n"
                               "c = geostorm.Client(sys.argv[1])\n"
                               "g = numpy.ones(c.model_floats, numpy.float32)\n"
-                              "s = c.begin(1002, g)\n"
+                              "s = c.begin(5002, g)\n"
                               "s.ready(0, c.chunk_floats)\n"
                               "time.sleep(1)\n"
                               "os._exit(3)\n", sockets[-1]], env=env)
-    others = [pool.submit(call, r, 1002, numpy.ones(floats, numpy.float32)) for r in range(len(clients) - 1)]
+    others = [pool.submit(call, r, 5002, numpy.ones(floats, numpy.float32)) for r in range(len(clients) - 1)]
     dying.wait(timeout=30)
     got = [f.result(timeout=120) for f in others]
     if any(isinstance(g, numpy.ndarray) for g in got):
         failures.append("a worker died mid-step: some worker got a sum")
-    exact(1003)
+    exact(5003)
 
     # A worker in another sync mode than its job's (BSP here) is stopped at once.
     m = torch.nn.Linear(floats - 1, 1)
@@ -137,39 +174,10 @@ def main():
                     [os.path.join(bin_dir, "geostorm-sidecar"), "--dc", dc, "--policy", policy, "--gateway",
                      gateway[dc], "--member-id", f"{dc}-{w}", "--worker-listen", worker_socket(dc, w), "--workers",
                      str(WORKERS), "--insecure"], stdout=open(f"{work}/m-{dc}-{w}.log", "w"), stderr=subprocess.STDOUT))
-        world = len(DCS) * WORKERS
-        workers = []
-        for i, dc in enumerate(DCS):
-            for w in range(WORKERS):
-                rank = i * WORKERS + w
-                workers.append(subprocess.Popen(
-                    ["/usr/bin/python3", os.path.join(HERE, "bsp_worker.py"), "--sidecar", worker_socket(dc, w),
-                     "--rank", str(rank), "--world", str(world), "--steps", str(STEPS), "--out",
-                     f"{work}/rank{rank}"], env=env, stdout=open(f"{work}/worker{rank}.log", "w"),
-                    stderr=subprocess.STDOUT))
-        for rank, p in enumerate(workers):
-            if p.wait(timeout=240) != 0:
-                failures.append(f"worker {rank} exited {p.returncode}: {open(f'{work}/worker{rank}.log').read()[-1500:]}")
-        if not failures:
-            hashes = [json.load(open(f"{work}/rank{r}.json")) for r in range(world)]
-            for step in range(STEPS):
-                if len({h[step] for h in hashes}) != 1:
-                    failures.append(f"step {step}: the workers' weights differ")
-                    break
-            weights = numpy.load(f"{work}/rank0.npy")
-            # The start they trained from: rank 0's model, which broadcast_parameters spread.
-            init = numpy.concatenate([p.detach().numpy().reshape(-1) for p in make_model(1000).parameters()])
-            want = reference(init)
-            err = float(numpy.max(numpy.abs(weights - want)))
-            scale = float(numpy.max(numpy.abs(want)))
-            print(f"bsp: {world} workers in {len(DCS)} DCs, {STEPS} steps, {floats} parameters; weights identical on "
-                  f"every worker after every step; max |geostorm - single process| = {err:.2e} (weights up to "
-                  f"{scale:.2f})")
-            if not err <= 1e-5 * max(1.0, scale):
-                failures.append(f"the weights differ from the single process's by up to {err}")
-            moved = float(numpy.max(numpy.abs(want - init)))
-            if moved < 1e-3:
-                failures.append(f"the model hardly trained (moved {moved}): the comparison proves nothing")
+        sockets = [worker_socket(dc, w) for dc in DCS for w in range(WORKERS)]
+        failures += train(env, work, sockets, floats, "DistributedOptimizer", [])
+        failures += train(env, work, sockets, floats, "a DDP model with geostorm's comm hook",
+                          ["--ddp", f"{work}/ddp-store", "--first-iteration", "2000"])
         # A worker whose model has another size is told so, by name.
         bad = subprocess.run(
             ["/usr/bin/python3", "-c", "import geostorm, geostorm.torch, torch, sys\n"
@@ -188,7 +196,7 @@ def main():
             failures.append(f"a model of another size: {bad.stdout} {bad.stderr}")
         if "want a writable, contiguous float32 array, got dtype float64" not in bad.stdout:
             failures.append(f"a float64 gradient: {bad.stdout} {bad.stderr}")
-        failures += faults(env, [worker_socket(dc, w) for dc in DCS for w in range(WORKERS)], floats)
+        failures += faults(env, sockets, floats)
     finally:
         for p in procs:
             p.terminate()

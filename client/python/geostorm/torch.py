@@ -20,12 +20,17 @@ kind has the same loop:
     while not sync.done:
         loss = ...; optimizer.zero_grad(); loss.backward()
         sync.step()              # in place of optimizer.step()
+    with sync.agreed():          # the global model, without local steps since the last round
+        evaluate(model)
 
   bsp     DistributedOptimizer: every step all-reduces the gradients (one round a step);
   esync   ESync: local steps, as many as the controller schedules for this DC, then
           the DCs average their model deltas;
   nbsync  NBSync: local steps go on while the last round's deltas are summed; the
           result lands on the model with the progress made meanwhile carried over.
+
+For a model already wrapped in DDP, `ddp_comm_hook` averages DDP's buckets through
+geostorm (BSP).
 
 A worker whose mode is not its job's gets geostorm.Error at once, and its chunks
 carry the mode in their layout fingerprint, so the sidecars never sum them with
@@ -35,62 +40,16 @@ GEOSTORM_SLOWDOWN=F (set by `geostorm local --slowdown`) stretches each step's
 compute F times, to emulate a DC with slower hardware.
 """
 import concurrent.futures
-import hashlib
-import math
-import os
-import time
+import contextlib
 
 import numpy
 import torch
 
+from ._common import _check_mode, _ComputeClock, _fingerprint, _model_layout
 from ._geostorm import Error
+from .averaging import ESync, NBSync
 
 _ITERATION_KEY = "__geostorm_iteration__"
-
-
-def _flat_layout(named_parameters):
-    """(name, parameter, offset) in reverse order of registration, and the total size."""
-    params = [(n, p) for n, p in named_parameters if p.requires_grad]
-    names = [n for n, _ in params]
-    if len(set(names)) != len(names):
-        raise ValueError("parameter names repeat: give model.named_parameters()")
-    layout, offset = [], 0
-    for name, p in reversed(params):
-        layout.append((name, p, offset))
-        offset += p.numel()
-    return layout, offset
-
-
-def _fingerprint(mode, layout):
-    """A non-zero 64-bit fingerprint of the sync mode and the tensors' names and sizes."""
-    h = hashlib.blake2b(mode.encode(), digest_size=8)
-    for name, p, offset in layout:
-        h.update(f"|{name}:{p.numel()}@{offset}".encode())
-    return int.from_bytes(h.digest(), "little") or 1
-
-
-def _check_mode(client, mode):
-    job = client.sync_mode or "bsp"
-    if job != mode:
-        raise Error(f"this worker trains with {mode}, but its job ({client.data_center}'s sidecar) was started "
-                    f"with {job} (spec.sync.mode)")
-
-
-class _ComputeClock:
-    """Emulates slower hardware: stretch() sleeps (F-1) times the compute since the last
-    restart(), F from GEOSTORM_SLOWDOWN. Also measures the (stretched) compute time."""
-
-    def __init__(self):
-        self.factor = float(os.environ.get("GEOSTORM_SLOWDOWN", "1") or 1)
-        self._since = time.monotonic()
-
-    def stretch(self):
-        if self.factor > 1:
-            time.sleep((self.factor - 1) * (time.monotonic() - self._since))
-        return time.monotonic() - self._since
-
-    def restart(self):
-        self._since = time.monotonic()
 
 
 def broadcast_parameters(client, state_dict, rank, iteration=0):
@@ -114,15 +73,6 @@ def broadcast_parameters(client, state_dict, rank, iteration=0):
             t.copy_(torch.from_numpy(flat[offset:offset + t.numel()]).reshape(t.shape).to(t.dtype))
             offset += t.numel()
     return iteration + 1
-
-
-def _model_layout(named_parameters, client):
-    layout, total = _flat_layout(named_parameters)
-    if total != client.model_floats:
-        raise ValueError(f"the model has {total} parameters; the job's model has {client.model_floats} "
-                         f"(plan the job with --model-mb {total * 4 / 1e6})")
-    return layout, total
-
 
 class DistributedOptimizer:
     """BSP. Wraps a torch optimizer: step() first replaces every gradient by its mean over
@@ -200,6 +150,11 @@ class DistributedOptimizer:
     def done(self):
         return self._rounds_wanted is not None and self.rounds >= self._rounds_wanted
 
+    @contextlib.contextmanager
+    def agreed(self):
+        """The model every worker agrees on is the model, under BSP."""
+        yield
+
     def zero_grad(self, set_to_none=False):
         self.optimizer.zero_grad(set_to_none=set_to_none)
 
@@ -207,135 +162,70 @@ class DistributedOptimizer:
     def param_groups(self):
         return self.optimizer.param_groups
 
+class _DdpState:
+    """One DDP model's all-reduces: DDP hands its gradient buckets over in index order,
+    which lays them out one after another in the job's model."""
 
-class _ModelAverager:
-    """What ESync and NBSync share: the model's parameters as one flat vector, the
-    global model every worker agrees on (`self.reference`), and one all-reduce of a
-    delta from it per round. global_lr scales the averaged delta (default: the
-    GEOSTORM_GLOBAL_LR that `geostorm local --global-lr` and the operator set, else 1)."""
-
-    def __init__(self, mode, optimizer, model, client, iteration, rounds, global_lr):
-        _check_mode(client, mode)
-        self.optimizer = optimizer
+    def __init__(self, client, iteration):
+        _check_mode(client, "bsp")
         self.client = client
         self.iteration = iteration
-        self.rounds = 0  # synchronisations applied
-        self.steps = 0   # local steps taken
-        self._rounds_wanted = rounds
-        self.global_lr = float(global_lr if global_lr is not None else os.environ.get("GEOSTORM_GLOBAL_LR", "1"))
-        self._layout, total = _model_layout(model.named_parameters(), client)
-        self._fingerprint = _fingerprint(mode, self._layout)
-        self._clock = _ComputeClock()
-        self.reference = self._read()
-
-    @property
-    def done(self):
-        return self.rounds >= self._rounds_wanted
-
-    def _read(self):
-        return torch.cat([p.detach().reshape(-1).to(torch.float32) for _, p, _ in self._layout]).numpy().copy()
-
-    def _write(self, flat):
-        with torch.no_grad():
-            for _, p, offset in self._layout:
-                p.copy_(torch.from_numpy(flat[offset:offset + p.numel()]).reshape(p.shape).to(p.dtype))
-
-    def _begin(self, delta):
-        """Starts summing `delta` over every worker; finish(delta) waits for the sum."""
-        session = self.client.begin(self.iteration, delta, self._fingerprint)
-        session.ready(0, len(delta))
-        self.iteration += 1
-        return session
-
-    def _land(self, summed):
-        """The new global model from a round's summed deltas."""
-        self.reference += self.global_lr * summed / self.client.total_workers
-        self.rounds += 1
-
-    def zero_grad(self, set_to_none=False):
-        self.optimizer.zero_grad(set_to_none=set_to_none)
-
-    @property
-    def param_groups(self):
-        return self.optimizer.param_groups
+        self.flat = numpy.zeros(client.model_floats, numpy.float32)
+        self.flat_torch = torch.from_numpy(self.flat)
+        self.fingerprint = _fingerprint(f"bsp-ddp/{client.model_floats}", [])
+        self.session = None
+        self.offset = 0
+        self.waiting = []  # (future, offset, bucket buffer) of the iteration in progress
+        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
 
 
-class ESync(_ModelAverager):
-    """ESync: each DC takes as many local steps as the controller schedules for it
-    (client.local_steps(): more for faster DCs, so that all arrive together), then every
-    worker's model delta since the last round is averaged into the global model, which
-    every worker continues from. `rounds` synchronisations in all."""
-
-    def __init__(self, optimizer, model, client, rounds, iteration=0, global_lr=None):
-        super().__init__("esync", optimizer, model, client, iteration, rounds, global_lr)
-        self.local_steps = client.local_steps()
-        self._left = self.local_steps
-
-    def step(self, closure=None):
-        loss = self.optimizer.step(closure)
-        self._clock.stretch()
-        self.steps += 1
-        self._left -= 1
-        if self._left <= 0 and not self.done:
-            delta = self._read() - self.reference
-            self._begin(delta).finish(delta)
-            self._land(delta)
-            self._write(self.reference)
-            self.local_steps = self.client.local_steps()
-            self._left = self.local_steps
-        self._clock.restart()
-        return loss
+def _ddp_allreduce(state, bucket):
+    buffer = bucket.buffer()
+    n = buffer.numel()
+    if state.session is None:
+        state.session = state.client.begin(state.iteration, state.flat, state.fingerprint)
+        state.offset, state.waiting = 0, []
+    future = torch.futures.Future()
+    if state.offset + n > len(state.flat):
+        future.set_exception(ValueError(f"DDP's buckets hold more than the job's model of {len(state.flat)} floats "
+                                        f"(plan it with --model-mb {(state.offset + n) * 4 / 1e6})"))
+        return future
+    state.flat_torch[state.offset:state.offset + n].copy_(buffer.reshape(-1).to(torch.float32))
+    state.session.ready(state.offset, n)  # on the WAN while the backward pass goes on
+    state.waiting.append((future, state.offset, buffer))
+    state.offset += n
+    if bucket.is_last():
+        session, waiting = state.session, state.waiting
+        state.session = None
+        state.iteration += 1
+        state.pool.submit(_ddp_finish, state, session, waiting)
+    return future
 
 
-class NBSync(_ModelAverager):
-    """NBSync: a round's deltas are summed while local steps go on. When the sum lands,
-    the global model moves by it and the local progress made meanwhile is carried over
-    onto the new global model. A round starts once the last one landed and at least
-    `steps_per_round` local steps were taken since it started; that number follows the
-    measured sync and step times, so that compute covers the sync. The last round is
-    waited for, and every worker ends on the same global model."""
-
-    def __init__(self, optimizer, model, client, rounds, iteration=0, global_lr=None):
-        super().__init__("nbsync", optimizer, model, client, iteration, rounds, global_lr)
-        self.steps_per_round = 1
-        self._started = 0
-        self._since_start = 0
-        self._step_s = None
-        self._sync_s = None
-        self._inflight = None  # (future of the sum, delta buffer, the model when it was sent, start time)
-        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-
-    def step(self, closure=None):
-        loss = self.optimizer.step(closure)
-        self._step_s = _smooth(self._step_s, self._clock.stretch())
-        self.steps += 1
-        self._since_start += 1
-        if self._inflight and (self._inflight[0].done() or self._started == self._rounds_wanted):
-            self._land_inflight()
-        if (self._inflight is None and self._started < self._rounds_wanted
-                and self._since_start >= self.steps_per_round):
-            sent = self._read()
-            delta = sent - self.reference
-            session = self._begin(delta)
-            self._inflight = (self._pool.submit(session.finish, delta), delta, sent, time.monotonic())
-            self._started += 1
-            self._since_start = 0
-        self._clock.restart()
-        return loss
-
-    def _land_inflight(self):
-        future, delta, sent, started = self._inflight
-        self._inflight = None
-        future.result()  # geostorm.Error when the round failed
-        self._sync_s = _smooth(self._sync_s, time.monotonic() - started)
-        self._land(delta)
-        carried = self._read() - sent if not self.done else 0
-        self._write(self.reference + carried)
-        self.steps_per_round = max(1, round(self._sync_s / max(self._step_s, 1e-6)))
+def _ddp_finish(state, session, waiting):
+    try:
+        if state.offset != len(state.flat):
+            raise ValueError(f"DDP's buckets hold {state.offset} floats; the job's model has {len(state.flat)}")
+        session.finish(state.flat)
+    except Exception as e:  # every bucket's future carries it to DDP's backward
+        for future, _, _ in waiting:
+            future.set_exception(e)
+        return
+    state.flat /= state.client.total_workers
+    for future, offset, buffer in waiting:
+        buffer.copy_(state.flat_torch[offset:offset + buffer.numel()].reshape(buffer.shape).to(buffer.dtype))
+        future.set_result(buffer)
 
 
-def _smooth(mean, sample):
-    return sample if mean is None else 0.7 * mean + 0.3 * sample
+def ddp_comm_hook(client, iteration=0):
+    """For a model already wrapped in DistributedDataParallel (BSP jobs): DDP's gradient
+    buckets are averaged through geostorm instead of its process group, each bucket sent
+    as soon as DDP hands it over. The process group still does DDP's start-up broadcast.
+
+        ddp = torch.nn.parallel.DistributedDataParallel(model)
+        ddp.register_comm_hook(*geostorm.torch.ddp_comm_hook(client, iteration))
+    """
+    return _DdpState(client, iteration), _ddp_allreduce
 
 
 def synchronizer(optimizer, model, client, rounds, iteration=0, mode=None, global_lr=None):
@@ -351,4 +241,4 @@ def synchronizer(optimizer, model, client, rounds, iteration=0, mode=None, globa
     return DistributedOptimizer(optimizer, model.named_parameters(), client, iteration, rounds)
 
 
-__all__ = ["DistributedOptimizer", "ESync", "NBSync", "broadcast_parameters", "synchronizer", "Error"]
+__all__ = ["DistributedOptimizer", "ESync", "NBSync", "broadcast_parameters", "ddp_comm_hook", "synchronizer", "Error"]
