@@ -241,7 +241,6 @@ class LocalRun {
     config.replan.model_bytes = model_;
     config.replan.chunk_bytes = chunk_;
     config.replan.plan = plan_options_;
-    config.settle_iterations = 3;
     config.interval = std::chrono::milliseconds(flags_.interval_ms);
     std::unique_ptr<control::LinkSource> source = LinkSource();
     controller_ =
@@ -289,7 +288,6 @@ class LocalRun {
       g.events = EventFile(i);
       g.sync_mode = flags_.mode;
       if (wan_ && flags_.prometheus_server) g.metrics = "0.0.0.0:0";  // reached over the management network
-      g.extra = {"--min-window-bytes", "262144"};
       sidecars_.push_back(launcher.Start(i, GatewayCommand(bin, g), absl::StrCat(out_, "/gateway-", dc, ".log")));
     }
     // Members take the sizes from a policy file; the gateway does the rest.

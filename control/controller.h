@@ -41,7 +41,7 @@ struct ControllerConfig {
   // A new policy runs this many iterations before the next may replace it: the link
   // estimates must first show how the links carry it, or the controller chases its
   // own moves (93 rollouts in four minutes on klonet-9dc-dynamic without it).
-  uint64_t settle_iterations = 0;  // `geostorm local` uses 3
+  uint64_t settle_iterations = 3;
   // Tests of the rollout protocol: roll a different policy out as soon as the last
   // one is decided and the job has moved on an iteration (cycling strategies).
   bool force_every_iteration = false;

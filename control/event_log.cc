@@ -25,6 +25,11 @@ void EventLog::IterationFailed(uint64_t iteration, const std::string& error) {
   Write(nlohmann::json{{"event", "iteration_failed"}, {"dc", dc_}, {"iteration", iteration}, {"error", error}});
 }
 
+void EventLog::PolicyPrepared(uint64_t version, uint64_t from_iteration) {
+  Write(nlohmann::json{
+      {"event", "policy_prepared"}, {"dc", dc_}, {"version", version}, {"from_iteration", from_iteration}});
+}
+
 void EventLog::PolicyCommitted(uint64_t version, uint64_t from_iteration) {
   Write(nlohmann::json{
       {"event", "policy_committed"}, {"dc", dc_}, {"version", version}, {"from_iteration", from_iteration}});

@@ -4,6 +4,7 @@
 // `time` (Unix seconds):
 //   {"event":"iteration","dc":"dc1","iteration":7,"seconds":0.412,"policy_version":2}
 //   {"event":"iteration_failed","dc":"dc1","iteration":8,"error":"..."}
+//   {"event":"policy_prepared","dc":"dc1","version":3,"from_iteration":12}
 //   {"event":"policy_committed","dc":"dc1","version":3,"from_iteration":12}
 //   {"event":"started","dc":"dc1","ports":{"data":41235,"metrics":41236}}
 // The ports are the ones bound, so a launcher can ask for port 0 and read them.
@@ -36,6 +37,8 @@ class EventLog {
 
   void IterationDone(uint64_t iteration, double seconds, uint64_t policy_version);
   void IterationFailed(uint64_t iteration, const std::string& error);
+  // A rollout reached this gateway (Prepare), and was committed here.
+  void PolicyPrepared(uint64_t version, uint64_t from_iteration);
   void PolicyCommitted(uint64_t version, uint64_t from_iteration);
   void Started(const std::map<std::string, int>& ports);
 

@@ -123,6 +123,9 @@ absl::Status Gateway::Init(const std::shared_ptr<grpc::ChannelCredentials>& cred
       }
       return absl::OkStatus();
     };
+    hooks.prepared = [this](const core::Activation& a) {
+      if (shared_.events) shared_.events->PolicyPrepared(a.policy.version, a.activate_at);
+    };
     gate_ = std::make_unique<RolloutGate>(std::move(hooks), config_.max_queue_bytes);
     rollout_ = std::move(rollout);
     rollout_->Attach(

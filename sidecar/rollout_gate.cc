@@ -65,6 +65,7 @@ RolloutGate::Answer RolloutGate::Prepare(core::Activation next) {
 
 RolloutGate::Answer RolloutGate::PrepareLocked(core::Activation next) {
   Answer answer{next.policy.version, engine_.check(next.policy)};
+  if (answer.status.ok() && engine_.prepared) engine_.prepared(next);
   if (answer.status.ok()) answer.status = switch_.Prepare(std::move(next), engine_.latest_version());
   if (!answer.status.ok()) {
     spdlog::warn("refusing policy v{}: {}", answer.version, std::string(answer.status.message()));

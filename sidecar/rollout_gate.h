@@ -39,13 +39,15 @@ class RolloutGate {
  public:
   using Clock = std::chrono::steady_clock;
 
-  // What the gate asks of the engine. All three are called under the gate's mutex.
+  // What the gate asks of the engine. All are called under the gate's mutex.
   struct Engine {
     std::function<uint64_t()> latest_version;  // the newest committed version it holds
     // Applies a committed policy from its iteration on; an error is logged by the gate.
     std::function<absl::Status(core::Activation)> activate;
     // Whether this gateway can run a prepared policy at all (DCs, sizes, peer addresses).
     std::function<absl::Status(const core::Policy&)> check;
+    // Told of each Prepare that passed `check` (may be empty).
+    std::function<void(const core::Activation&)> prepared;
   };
 
   // The answer to a Prepare, for the controller.

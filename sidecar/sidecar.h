@@ -41,9 +41,7 @@ struct SidecarConfig {
   // Per peer link: the least window of bytes sent and not yet acknowledged (see
   // PeerLink). On the emulated klonet-9dc, unbounded (chunks queued in socket
   // buffers, out of priority order) ran netstorm at 1.8 T_min; 256 KiB at 1.36.
-  // Off (64 MiB) by default until its interplay with re-planning is understood;
-  // `geostorm local` sets 256 KiB.
-  int64_t min_window_bytes = 64 << 20;
+  int64_t min_window_bytes = 256 << 10;
   std::string metrics_listen;     // host:port for /metrics; empty = off
   std::string sync_mode = "bsp";  // told to workers (control/sync_schedule.h)
   std::string events_file;        // JSON lines of iterations and commits (event_log.h); empty = off

@@ -116,7 +116,6 @@ absl::StatusOr<JobPolicyView> PolicyRunners::Ensure(const kube::Json& job, const
     config.replan.plan.roots = spec.roots;
     config.replan.plan.multipath = spec.multipath;
     config.interval = std::chrono::milliseconds(static_cast<int64_t>(spec.reconcile_interval_s * 1000));
-    config.settle_iterations = 3;
     std::unique_ptr<control::LinkSource> source =
         spec.prometheus_url.empty()
             ? control::MakeReportLinkSource(runner->service.get())

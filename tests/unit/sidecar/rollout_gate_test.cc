@@ -29,7 +29,8 @@ wire::Envelope Chunk(uint64_t iteration, int64_t chunk, size_t floats = 256) {
 struct FakeEngine {
   uint64_t latest = 1;
   std::vector<core::Activation> activated;
-  absl::Status refuse;  // what check() answers
+  absl::Status refuse;             // what check() answers
+  std::vector<uint64_t> prepared;  // versions told to `prepared`
 
   RolloutGate::Engine Hooks() {
     return {[this] { return latest; },
@@ -38,7 +39,8 @@ struct FakeEngine {
               activated.push_back(std::move(a));
               return absl::OkStatus();
             },
-            [this](const core::Policy&) { return refuse; }};
+            [this](const core::Policy&) { return refuse; },
+            [this](const core::Activation& a) { prepared.push_back(a.policy.version); }};
   }
 };
 
@@ -130,6 +132,8 @@ TEST(RolloutGate, PrepareIsRefusedWhenTheEngineCannotRunThePolicyOrItIsStale) {
   ASSERT_TRUE(gate.AdmitIteration(9, In(milliseconds(0))).ok());
   EXPECT_FALSE(gate.Prepare(Version(6, 9)).status.ok());  // iteration 9 has started here
   EXPECT_TRUE(gate.Prepare(Version(6, 10)).status.ok());
+  // Each Prepare that the engine can run is told (for the event log), v2 not.
+  EXPECT_EQ(engine.prepared, (std::vector<uint64_t>{3, 6, 6}));
 }
 
 TEST(RolloutGate, SettleActivatesWhatTheEngineLacksAndPreparesThePending) {
