@@ -30,6 +30,7 @@ SYSTEMS = [("netstorm", "bsp"), ("star", "bsp"), ("gloo", "bsp"), ("netstorm", "
 
 
 def parameters(hidden):
+    """digits.make_model(hidden)'s size; computed here, as this script runs without torch."""
     return 64 * hidden + hidden + hidden * 10 + 10
 
 
