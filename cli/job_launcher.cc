@@ -42,7 +42,8 @@ std::vector<std::string> GatewayCommand(const std::string& bin_dir, const Gatewa
     if (dc != f.dc) argv.insert(argv.end(), {"--peer", absl::StrCat(dc, "=", address)});
   }
   Add(argv, "--worker-listen", f.worker_socket);
-  argv.insert(argv.end(), {"--workers", std::to_string(f.workers), "--timeout-ms", std::to_string(f.timeout_ms)});
+  argv.insert(argv.end(), {"--workers", std::to_string(f.workers)});
+  if (f.timeout_ms > 0) argv.insert(argv.end(), {"--timeout-ms", std::to_string(f.timeout_ms)});
   Add(argv, "--metrics", f.metrics);
   Add(argv, "--events", f.events);
   Add(argv, "--sync-mode", f.sync_mode);
@@ -57,19 +58,13 @@ std::vector<std::string> MemberCommand(const std::string& bin_dir, const MemberF
                                    f.job,
                                    "--dc",
                                    f.dc,
-                                   "--policy",
-                                   f.policy_file,
                                    "--gateway",
                                    f.gateway,
                                    "--member-id",
                                    f.member_id,
                                    "--worker-listen",
-                                   f.worker_socket,
-                                   "--workers",
-                                   std::to_string(f.workers)};
-  if (f.total_workers > 0) argv.insert(argv.end(), {"--total-workers", std::to_string(f.total_workers)});
+                                   f.worker_socket};
   Add(argv, "--events", f.events);
-  Add(argv, "--sync-mode", f.sync_mode);
   argv.push_back("--insecure");
   return argv;
 }
@@ -118,7 +113,19 @@ std::map<uint64_t, IterationRecord> ReadIterations(const std::vector<std::string
       IterationRecord& r = out[e.value("iteration", uint64_t{0})];
       r.seconds = std::max(r.seconds, e.value("seconds", 0.0));
       r.policy_version = e.value("policy_version", uint64_t{0});
+      r.done_at = std::max(r.done_at, e.value("time", 0.0));
       ++r.gateways;
+    });
+  }
+  return out;
+}
+
+std::map<uint64_t, std::string> ReadFailures(const std::vector<std::string>& event_files) {
+  std::map<uint64_t, std::string> out;
+  for (const std::string& path : event_files) {
+    ForEachEvent(path, [&](const nlohmann::json& e) {
+      if (e.value("event", "") == "iteration_failed")
+        out.emplace(e.value("iteration", uint64_t{0}), e.value("error", ""));
     });
   }
   return out;

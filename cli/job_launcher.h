@@ -28,7 +28,7 @@ struct GatewayFlags {
   std::map<std::string, std::string> peers;  // DC -> address
   std::string worker_socket;                 // unix:path
   int workers = 1;                           // in this DC
-  int timeout_ms = 20000;
+  int timeout_ms = 0;                        // 0: the sidecar's default (sidecar.h, IterationTimeout)
   std::string metrics = "127.0.0.1:0";
   std::string events;  // event file; empty: none
   std::string sync_mode = "bsp";
@@ -36,17 +36,14 @@ struct GatewayFlags {
   std::vector<std::string> extra;  // appended as given
 };
 
+// A member takes the job's shape (sizes, workers, sync mode, timeout) from its gateway.
 struct MemberFlags {
   std::string job = "job";
   std::string dc;
-  std::string policy_file;
   std::string gateway;  // the gateway's DataPlane address
   std::string member_id;
   std::string worker_socket;
-  int workers = 1;        // in this DC
-  int total_workers = 0;  // in the job; 0: workers x DCs
   std::string events;
-  std::string sync_mode = "bsp";
 };
 
 struct WorkerFlags {
@@ -83,13 +80,17 @@ std::vector<std::string> WorkerCommand(const std::string& bin_dir, const WorkerF
 struct IterationRecord {
   double seconds = 0;  // the slowest gateway's
   uint64_t policy_version = 0;
-  int gateways = 0;  // how many finished it
+  int gateways = 0;    // how many finished it
+  double done_at = 0;  // when the last of them did (seconds since the epoch)
 };
 
 // Iteration -> record, over the event files given (one per gateway). Files that
 // do not exist yet count as empty; a line that does not parse is skipped (a
 // writer may be in the middle of it).
 std::map<uint64_t, IterationRecord> ReadIterations(const std::vector<std::string>& event_files);
+
+// Iteration -> the first error a gateway recorded for it, over the event files given.
+std::map<uint64_t, std::string> ReadFailures(const std::vector<std::string>& event_files);
 
 // Policy version -> the iteration it was committed from, per file.
 std::map<uint64_t, uint64_t> ReadCommits(const std::string& event_file);

@@ -89,6 +89,7 @@ class LocalRun {
       wan_ = *std::move(up);
     }
     started_ = Clock::now();
+    started_epoch_ = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
     if (absl::Status s = StartControlService(); !s.ok()) return Fail(s);
     StartRedraw();
     Launch();
@@ -290,22 +291,10 @@ class LocalRun {
       if (wan_ && flags_.prometheus_server) g.metrics = "0.0.0.0:0";  // reached over the management network
       sidecars_.push_back(launcher.Start(i, GatewayCommand(bin, g), absl::StrCat(out_, "/gateway-", dc, ".log")));
     }
-    // Members take the sizes from a policy file; the gateway does the rest.
-    const std::string policy_file = out_ + "/initial-policy.yaml";
-    std::ofstream(policy_file) << core::ToYaml(initial_);
     for (int i = 0; i < dcs(); ++i) {
       const std::string& dc = topology_.data_centers[i];
       for (int w = 1; w < flags_.workers; ++w) {
-        const MemberFlags m{kJob,
-                            dc,
-                            policy_file,
-                            addresses[dc],
-                            absl::StrCat(dc, "-", w),
-                            socket(dc, w),
-                            flags_.workers,
-                            flags_.workers * dcs(),
-                            "",
-                            flags_.mode};
+        const MemberFlags m{kJob, dc, addresses[dc], absl::StrCat(dc, "-", w), socket(dc, w), ""};
         sidecars_.push_back(
             launcher.Start(i, MemberCommand(bin, m), absl::StrCat(out_, "/member-", dc, "-", w, ".log")));
       }
@@ -342,10 +331,10 @@ class LocalRun {
   void WatchProgress() {
     int shown = 0;
     for (;;) {
-      for (const auto& [t, it] : ReadIterations(EventFiles())) {
-        if (it.gateways == dcs()) done_at_.emplace(t, SinceStart());
-      }
-      Progress(static_cast<int>(done_at_.size()), flags_.iterations, &shown);
+      const auto iterations = ReadIterations(EventFiles());
+      const auto done = std::count_if(iterations.begin(), iterations.end(),
+                                      [&](const auto& entry) { return entry.second.gateways == dcs(); });
+      Progress(static_cast<int>(done), flags_.iterations, &shown);
       if (interrupted) break;
       if (std::none_of(workers_.begin(), workers_.end(), [](bp::child& c) { return c.running(); })) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
@@ -379,31 +368,42 @@ class LocalRun {
 
   // summary.json and the lines on the terminal.
   int Report(int failed_workers) {
-    std::vector<double> times;
+    std::vector<double> times, gaps;
     nlohmann::json summary = {{"topology", topology_.name},  {"strategy", flags_.strategy},
                               {"model_mb", flags_.model_mb}, {"workers_per_dc", flags_.workers},
                               {"wan", flags_.wan},           {"scale", flags_.scale},
                               {"periods", periods_},         {"iterations", nlohmann::json::array()}};
-    for (const auto& [t, it] : ReadIterations(EventFiles())) {
-      if (it.gateways == dcs()) times.push_back(it.seconds);
+    // Two measures of an iteration: the slowest gateway's call, and the wall-clock
+    // gap between successive iterations done everywhere (the throughput). They
+    // differ when iterations overlap or a rollout holds one.
+    const std::map<uint64_t, IterationRecord> iterations = ReadIterations(EventFiles());
+    for (const auto& [t, it] : iterations) {
+      if (it.gateways != dcs()) continue;
+      times.push_back(it.seconds);
+      if (auto before = iterations.find(t - 1); t > 0 && before != iterations.end() && before->second.gateways == dcs())
+        gaps.push_back(it.done_at - before->second.done_at);
       summary["iterations"].push_back({{"iteration", t},
                                        {"seconds", it.seconds},
                                        {"policy_version", it.policy_version},
-                                       {"done_at_s", done_at_.count(t) ? done_at_[t] : SinceStart()}});
+                                       {"done_at_s", it.done_at - started_epoch_}});
     }
+    summary["failed_iterations"] = nlohmann::json::array();
+    for (const auto& [t, error] : ReadFailures(EventFiles()))
+      summary["failed_iterations"].push_back({{"iteration", t}, {"error", error}});
     const double t_min = TMinAt(topology_, 0, model_, chunk_);
     const double predicted = Predict(topology_, initial_, model_, chunk_);
     const double median = Quantile(times, 0.5);
     const int64_t committed = service_->counters().committed;
     summary["median_s"] = median;
     summary["p90_s"] = Quantile(times, 0.9);
+    summary["throughput_s"] = Quantile(gaps, 0.5);
     summary["t_min_s"] = t_min;
     summary["predicted_s"] = predicted;
     summary["rollouts_committed"] = committed;
     summary["failed_workers"] = failed_workers;
     std::ofstream(out_ + "/summary.json") << summary.dump(2) << "\n";
-    std::printf("%d/%d iterations finished on every DC; median %.3f s, p90 %.3f s\n", static_cast<int>(times.size()),
-                flags_.iterations, median, Quantile(times, 0.9));
+    std::printf("%d/%d iterations finished on every DC; median %.3f s, p90 %.3f s per call, %.3f s apart\n",
+                static_cast<int>(times.size()), flags_.iterations, median, Quantile(times, 0.9), Quantile(gaps, 0.5));
     if (flags_.wan) {
       std::printf("the emulated WAN: T_min %.3f s, median %.2f x T_min; policy v1 predicted %.3f s (%+.0f%%)\n", t_min,
                   median / t_min, predicted, predicted > 0 ? 100 * (median - predicted) / predicted : 0.0);
@@ -431,6 +431,7 @@ class LocalRun {
   core::Policy initial_;
   std::string out_, control_address_;
   Clock::time_point started_ = Clock::now();
+  double started_epoch_ = 0;  // the same moment, on the clock of the event files
   std::unique_ptr<testbed::EmulatedWan> wan_;
   std::unique_ptr<control::FileStateStore> store_;
   std::unique_ptr<control::ControlService> service_;
@@ -444,7 +445,6 @@ class LocalRun {
   std::mutex periods_mu_;
   nlohmann::json periods_;  // under periods_mu_ while redraw_ runs
   std::vector<bp::child> sidecars_, workers_;
-  std::map<uint64_t, double> done_at_;  // iteration -> when every gateway had finished it
 };
 
 }  // namespace

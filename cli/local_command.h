@@ -31,7 +31,7 @@ struct LocalFlags {
   bool prometheus_server = false;  // run Prometheus here (out/prometheus) and read the matrix from it
   int interval_ms = 2000;          // reconcile interval
   double min_improvement = 0.10;
-  int timeout_ms = 60000;  // an iteration fails after this long
+  int timeout_ms = 0;  // an iteration fails after this long; 0: the sidecar's default
   std::string out_dir = "results/local";
   bool wan = false;           // run on an emulated WAN of namespaces (root)
   double scale = 1;           // every rate of the topology times this

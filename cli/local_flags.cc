@@ -20,7 +20,9 @@ void AddLocalCommand(CLI::App& app, LocalFlags& flags) {
                 "run the real Prometheus, scraping every sidecar and the controller, and plan from it");
   cmd->add_option("--interval-ms", flags.interval_ms, "controller reconcile interval")->check(CLI::PositiveNumber);
   cmd->add_option("--min-improvement", flags.min_improvement, "re-plan threshold")->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--timeout-ms", flags.timeout_ms, "an iteration fails after this long")->check(CLI::PositiveNumber);
+  cmd->add_option("--timeout-ms", flags.timeout_ms,
+                  "an iteration fails after this long (default: 5x the policy's predicted time, at least 30 s)")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--out", flags.out_dir, "directory for logs, state and summary.json");
   cmd->add_flag("--wan", flags.wan, "run each DC in a namespace of an emulated WAN (root)");
   cmd->add_option("--scale", flags.scale, "multiply every rate of the topology by this")->check(CLI::PositiveNumber);

@@ -8,6 +8,7 @@
 
 #include "sidecar/gateway.h"
 #include "sidecar/result_board.h"
+#include "sidecar/worker_server.h"
 
 namespace geostorm::sidecar {
 
@@ -59,7 +60,7 @@ grpc::Status DataPlaneServer::Join(grpc::ServerContext* context,
       t = iterations.front();
       iterations.pop_front();
     }
-    const auto deadline = ResultBoard::Clock::now() + config_.timeout;
+    const auto deadline = ResultBoard::Clock::now() + gateway_->Timeout();
     for (int64_t i = 0; i < gateway_->num_chunks(); ++i) {
       absl::StatusOr<Result> r = board_->Next(t, static_cast<size_t>(i), deadline);
       if (!r.ok()) {
@@ -69,6 +70,7 @@ grpc::Status DataPlaneServer::Join(grpc::ServerContext* context,
       wire::Envelope e{wire::ChunkKind::kResult, t, 0, 0, r->chunk, r->contributors, config_.data_center, {}, r->data};
       wire::WireChunk out = wire::EncodeChunk(config_.job, config_.policy.chunk_bytes, e);
       out.header.set_local_steps(gateway_->LocalSteps());
+      out.header.set_timeout_ms(gateway_->Timeout().count());
       if (!stream->Write(out)) break;
     }
     board_->Unsubscribe(t);
@@ -77,6 +79,11 @@ grpc::Status DataPlaneServer::Join(grpc::ServerContext* context,
   reader.join();
   std::lock_guard<std::mutex> lock(mu);
   for (uint64_t t : iterations) board_->Unsubscribe(t);
+  return grpc::Status::OK;
+}
+
+grpc::Status DataPlaneServer::Describe(grpc::ServerContext*, const v1::DescribeRequest*, v1::JobInfo* info) {
+  DescribeJob(config_, *gateway_, info);
   return grpc::Status::OK;
 }
 

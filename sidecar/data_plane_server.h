@@ -2,7 +2,8 @@
 //   - Exchange: a peer gateway's stream of chunks, each answered with an Ack that
 //     carries the refusal's reason, if any;
 //   - Join: a member sidecar's stream. Its LOCAL chunks go to the gateway, and the
-//     RESULT chunks of every iteration it started go back, in order.
+//     RESULT chunks of every iteration it started go back, in order;
+//   - Describe: the job's shape and timeout, for a member that starts without a policy.
 // Thread-safe, as gRPC services are.
 #ifndef GEOSTORM_SIDECAR_DATA_PLANE_SERVER_H_
 #define GEOSTORM_SIDECAR_DATA_PLANE_SERVER_H_
@@ -25,6 +26,7 @@ class DataPlaneServer final : public wire::DataPlaneService {
                         grpc::ServerReaderWriter<v1::Ack, wire::WireChunk>* stream) override;
   grpc::Status Join(grpc::ServerContext* context,
                     grpc::ServerReaderWriter<wire::WireChunk, wire::WireChunk>* stream) override;
+  grpc::Status Describe(grpc::ServerContext* context, const v1::DescribeRequest* request, v1::JobInfo* info) override;
 
  private:
   const SidecarConfig& config_;

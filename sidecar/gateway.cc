@@ -71,7 +71,8 @@ Gateway::Gateway(const SidecarConfig& config, Shared shared)
     : config_(config),
       shared_(shared),
       limits_{config.job, config.policy.model_bytes, config.policy.chunk_bytes},
-      num_chunks_(config.policy.num_chunks()) {}
+      num_chunks_(config.policy.num_chunks()),
+      timeout_ms_(IterationTimeout(config.timeout, config.policy).count()) {}
 
 absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Create(const SidecarConfig& config,
                                                          const std::shared_ptr<grpc::ChannelCredentials>& credentials,
@@ -172,7 +173,10 @@ void Gateway::Done(uint64_t t, double seconds) {
     std::lock_guard<std::mutex> lock(engine_mu_);
     const core::Policy& policy = engine_->PolicyFor(t);
     version = policy.version;
-    if (shared_.metrics && version != exported_version_) shared_.metrics->SetPolicy(policy);
+    if (version != exported_version_) {
+      if (shared_.metrics) shared_.metrics->SetPolicy(policy);
+      timeout_ms_ = IterationTimeout(config_.timeout, policy).count();
+    }
     exported_version_ = version;
   }
   if (shared_.events) shared_.events->IterationDone(t, seconds, version);
@@ -210,7 +214,7 @@ absl::Status Gateway::OnWireChunk(const WireChunk& wire) {
     const uint64_t t = e->iteration;
     const int64_t chunk = e->chunk;
     const std::string sender = e->sender;
-    absl::StatusOr<bool> now = gate_->Offer(*e, Clock::now() + config_.timeout);
+    absl::StatusOr<bool> now = gate_->Offer(*e, Clock::now() + Timeout());
     if (!now.ok()) {
       Count(phase, "rejected");
       Refused(t, chunk, sender, now.status());
@@ -245,7 +249,7 @@ absl::Status Gateway::Relay(WireChunk wire) {
   }
   const char* phase = wire.header.kind() == v1::CHUNK_BROADCAST ? "broadcast" : "reduce";
   wire.header.mutable_route()->erase(wire.header.mutable_route()->begin());
-  if (!link->second->Send(std::move(wire), config_.timeout, priority)) {
+  if (!link->second->Send(std::move(wire), Timeout(), priority)) {
     Count(phase, "dropped");
     return absl::ResourceExhaustedError(absl::StrCat("peer '", hop, "' did not take a relayed chunk in time"));
   }
@@ -298,8 +302,7 @@ void Gateway::SendToPeer(const Outgoing& o) {
     thread_local std::mt19937 random(std::random_device{}());
     std::this_thread::sleep_for(std::chrono::microseconds(random() % (config_.inject_delay.count() * 1000 + 1)));
   }
-  if (!it->second->Send(wire::EncodeChunk(config_.job, config_.policy.chunk_bytes, o.chunk), config_.timeout,
-                        o.priority)) {
+  if (!it->second->Send(wire::EncodeChunk(config_.job, config_.policy.chunk_bytes, o.chunk), Timeout(), o.priority)) {
     Count(PhaseName(o.chunk.kind), "dropped");
     spdlog::warn("{}: peer '{}' did not take chunk {} of iteration {} in time", config_.data_center, o.peer,
                  o.chunk.chunk, o.chunk.iteration);

@@ -83,6 +83,7 @@ class Gateway final : public Uplink {
   void Fail(uint64_t t, const absl::Status& why) override;
   int LocalSteps() const override { return local_steps_; }
   void ReportStep(double seconds) override;
+  std::chrono::milliseconds Timeout() const override { return std::chrono::milliseconds(timeout_ms_); }
 
   // A chunk from a peer gateway or a member (DataPlane). Refusals are counted and
   // logged here, and returned for the sender's Ack.
@@ -121,6 +122,7 @@ class Gateway final : public Uplink {
   std::unique_ptr<RolloutClient> rollout_;  // with a controller
   std::atomic<double> last_iteration_seconds_{0};
   std::atomic<int> local_steps_{1};  // esync, from the controller
+  std::atomic<int64_t> timeout_ms_;  // IterationTimeout of the policy of the last iteration done
   std::mutex step_mu_;
   double step_seconds_ = 0;  // under step_mu_: smoothed
 

@@ -36,7 +36,7 @@ int main(int argc, char** argv) {
   geostorm::sidecar::SidecarConfig c;
   std::string policy_file;
   std::vector<std::string> peers;
-  int timeout_ms = 10000;
+  int timeout_ms = 0;
   app.add_option("--job", c.job, "job name; chunks of other jobs are refused");
   app.add_option("--dc", c.data_center, "this sidecar's data center")->required();
   auto* policy_flag = app.add_option("--policy", policy_file, "policy file from `geostorm plan --yaml` (or --json)");
@@ -50,7 +50,9 @@ int main(int argc, char** argv) {
   app.add_option("--member-id", c.member_id, "a member's name");
   app.add_option("--workers", c.local_workers, "workers in this DC (gateway)")->check(CLI::PositiveNumber);
   app.add_option("--total-workers", c.total_workers, "workers in the job (default: --workers x DCs)");
-  app.add_option("--timeout-ms", timeout_ms, "an iteration fails after this long")->check(CLI::PositiveNumber);
+  app.add_option("--timeout-ms", timeout_ms,
+                 "an iteration fails after this long (default: 5x the policy's predicted time, at least 30 s)")
+      ->check(CLI::PositiveNumber);
   app.add_option("--min-window-bytes", c.min_window_bytes, "per-peer window of unacknowledged bytes (at least)");
   int64_t max_queue_mb = c.max_queue_bytes >> 20;
   app.add_option("--max-queue-mb", max_queue_mb, "per-peer send queue bound in MiB")->check(CLI::Range(1, 1 << 20));
@@ -67,8 +69,8 @@ int main(int argc, char** argv) {
   app.add_flag("--inject-ignore-prepare", c.ignore_prepare, "testing: never acknowledge a rollout");
   CLI11_PARSE(app, argc, argv);
   spdlog::flush_on(spdlog::level::info);  // logs are files that people and tests read while it runs
-  if (policy_file.empty() && c.controller.empty()) {
-    spdlog::error("give --policy FILE, or --controller HOST:PORT");
+  if (policy_file.empty() && c.controller.empty() && c.gateway.empty()) {
+    spdlog::error("give --policy FILE, or --controller HOST:PORT (gateways), or --gateway HOST:PORT (members)");
     return 2;
   }
   c.inject_delay = std::chrono::milliseconds(inject_delay_ms);

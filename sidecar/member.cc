@@ -11,13 +11,15 @@
 
 namespace geostorm::sidecar {
 
-Member::Member(const SidecarConfig& config, const std::shared_ptr<grpc::ChannelCredentials>& credentials,
-               ResultBoard* board, SidecarMetrics* metrics, EventLog* events)
+Member::Member(const SidecarConfig& config, std::chrono::milliseconds timeout,
+               const std::shared_ptr<grpc::ChannelCredentials>& credentials, ResultBoard* board,
+               SidecarMetrics* metrics, EventLog* events)
     : config_(config),
       limits_{config.job, config.policy.model_bytes, config.policy.chunk_bytes},
       board_(board),
       metrics_(metrics),
       events_(events),
+      timeout_ms_(timeout.count()),
       link_(std::make_unique<MemberLink>(config.gateway, credentials, config.max_queue_bytes,
                                          [this](const wire::WireChunk& c) { OnResult(c); })) {}
 
@@ -27,9 +29,10 @@ absl::Status Member::Contribute(const std::string& session, uint64_t t, int64_t 
                                 uint64_t layout) {
   wire::Envelope e{wire::ChunkKind::kLocal, t,     config_.policy.version, 0, chunk, 1, session, {},
                    std::move(values),       layout};
-  if (!link_->Send(wire::EncodeChunk(config_.job, config_.policy.chunk_bytes, e), config_.timeout)) {
+  const std::chrono::milliseconds timeout = Timeout();
+  if (!link_->Send(wire::EncodeChunk(config_.job, config_.policy.chunk_bytes, e), timeout)) {
     return absl::UnavailableError(absl::StrCat("the gateway at ", config_.gateway, " did not take chunk ", chunk,
-                                               " of iteration ", t, " within ", config_.timeout.count(), " ms"));
+                                               " of iteration ", t, " within ", timeout.count(), " ms"));
   }
   return absl::OkStatus();
 }
@@ -51,6 +54,7 @@ void Member::OnResult(const wire::WireChunk& chunk) {
   if (metrics_) metrics_->CountChunk("result", ok ? "accepted" : e.ok() ? "rejected" : OutcomeOf(e.status()));
   if (!ok) return;
   if (chunk.header.local_steps() > 0) local_steps_ = chunk.header.local_steps();
+  if (chunk.header.timeout_ms() > 0 && config_.timeout.count() == 0) timeout_ms_ = chunk.header.timeout_ms();
   board_->Publish({e->iteration, e->chunk, e->contributors, e->data});
 }
 

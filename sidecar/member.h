@@ -31,8 +31,10 @@ class SidecarMetrics;
 class Member final : public Uplink {
  public:
   // `board`, `metrics` and `events` outlive the member; the last two may be null.
-  Member(const SidecarConfig& config, const std::shared_ptr<grpc::ChannelCredentials>& credentials, ResultBoard* board,
-         SidecarMetrics* metrics, EventLog* events);
+  // `timeout` holds until the gateway's results bring its own.
+  Member(const SidecarConfig& config, std::chrono::milliseconds timeout,
+         const std::shared_ptr<grpc::ChannelCredentials>& credentials, ResultBoard* board, SidecarMetrics* metrics,
+         EventLog* events);
   ~Member() override;
 
   absl::Status Begin(uint64_t t, Clock::time_point deadline) override { return absl::OkStatus(); }
@@ -42,6 +44,7 @@ class Member final : public Uplink {
   void Fail(uint64_t t, const absl::Status& why) override;
   int LocalSteps() const override { return local_steps_; }
   void ReportStep(double) override {}  // the DC's gateway measures its own worker
+  std::chrono::milliseconds Timeout() const override { return std::chrono::milliseconds(timeout_ms_); }
 
  private:
   void OnResult(const wire::WireChunk& chunk);
@@ -52,6 +55,7 @@ class Member final : public Uplink {
   SidecarMetrics* metrics_;
   EventLog* events_;
   std::atomic<int> local_steps_{1};  // from the gateway's RESULT chunks
+  std::atomic<int64_t> timeout_ms_;  // and the gateway's iteration timeout (unless --timeout-ms)
   std::unique_ptr<MemberLink> link_;
 };
 

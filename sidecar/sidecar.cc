@@ -17,6 +17,14 @@
 #include "sidecar/worker_server.h"
 
 namespace geostorm::sidecar {
+
+std::chrono::milliseconds IterationTimeout(std::chrono::milliseconds fixed, const core::Policy& policy) {
+  if (fixed.count() > 0) return fixed;
+  const auto predicted = std::chrono::duration<double>(kTimeoutFactor * std::max(0.0, policy.predicted_seconds));
+  return std::max<std::chrono::milliseconds>(kTimeoutFloor,
+                                             std::chrono::duration_cast<std::chrono::milliseconds>(predicted));
+}
+
 namespace {
 
 bool IsDcOf(const core::Policy& p, const std::string& dc) {
@@ -33,6 +41,7 @@ absl::Status CheckConfig(const SidecarConfig& config) {
     }
     return absl::OkStatus();
   }
+  if (!config.gateway.empty() && p.data_centers.empty()) return absl::OkStatus();  // asks its gateway
   if (!IsDcOf(p, config.data_center)) {
     return absl::InvalidArgumentError(absl::StrCat("--dc: '", config.data_center, "' is not a DC of the policy"));
   }
@@ -58,7 +67,7 @@ class SidecarImpl final : public Sidecar {
     ASSIGN_OR_RETURN(control::Credentials creds, control::MakeCredentials(config_.tls, config_.insecure));
     std::unique_ptr<RolloutClient> rollout;
     if (!config_.controller.empty()) {
-      const auto wait = std::max<std::chrono::milliseconds>(config_.timeout, std::chrono::seconds(30));
+      const auto wait = std::max<std::chrono::milliseconds>(config_.timeout, kTimeoutFloor);
       ASSIGN_OR_RETURN(rollout, RolloutClient::Connect({config_.controller, config_.job, config_.data_center, wait,
                                                         config_.ignore_prepare},
                                                        creds.channel));
@@ -67,6 +76,16 @@ class SidecarImpl final : public Sidecar {
         return absl::InvalidArgumentError(
             absl::StrCat("--dc: '", config_.data_center, "' is not a DC of the controller's policy"));
       }
+    }
+    const bool member = !config_.gateway.empty();
+    auto timeout = IterationTimeout(config_.timeout, config_.policy);
+    if (member && config_.policy.data_centers.empty()) {
+      ASSIGN_OR_RETURN(const v1::JobInfo job, AskGateway(creds.channel));
+      config_.policy.model_bytes = job.model_bytes();
+      config_.policy.chunk_bytes = job.chunk_bytes();
+      config_.total_workers = job.total_workers();
+      config_.sync_mode = job.sync_mode();
+      timeout = config_.timeout.count() > 0 ? config_.timeout : std::chrono::milliseconds(job.timeout_ms());
     }
     // Workers of the whole job: given, or W in every DC. Members report it to their
     // workers too (pass them the gateway's --workers or --total-workers).
@@ -83,10 +102,9 @@ class SidecarImpl final : public Sidecar {
                        control::EventLog::Open(config_.events_file,
                                                config_.member_id.empty() ? config_.data_center : config_.member_id));
     }
-    const bool member = !config_.gateway.empty();
     Uplink* uplink = nullptr;
     if (member) {
-      member_ = std::make_unique<Member>(config_, creds.channel, board_.get(), metrics_.get(), events_.get());
+      member_ = std::make_unique<Member>(config_, timeout, creds.channel, board_.get(), metrics_.get(), events_.get());
       uplink = member_.get();
     } else {
       ASSIGN_OR_RETURN(gateway_, Gateway::Create(config_, creds.channel, {board_.get(), metrics_.get(), events_.get()},
@@ -112,10 +130,32 @@ class SidecarImpl final : public Sidecar {
       return absl::UnavailableError(absl::StrCat("cannot listen on ", member ? config_.worker_listen : config_.listen));
     }
     if (events_) events_->Started({{"data", data_port_}, {"metrics", metrics_port()}});
-    spdlog::info("sidecar {} ({}) of job {} serving; policy v{} ({}), {} chunks", config_.data_center,
-                 member ? "member" : "gateway", config_.job, config_.policy.version, config_.policy.strategy,
-                 config_.policy.num_chunks());
+    spdlog::info("sidecar {} ({}) of job {} serving; policy v{} ({}), {} chunks, iteration timeout {} ms",
+                 config_.data_center, member ? "member" : "gateway", config_.job, config_.policy.version,
+                 config_.policy.strategy, config_.policy.num_chunks(), uplink->Timeout().count());
     return absl::OkStatus();
+  }
+
+  // A member started without a policy takes the job's shape from its gateway, which
+  // may still be waiting for its own first policy.
+  absl::StatusOr<v1::JobInfo> AskGateway(const std::shared_ptr<grpc::ChannelCredentials>& credentials) const {
+    const auto wait = 2 * std::max<std::chrono::milliseconds>(config_.timeout, kTimeoutFloor);
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + wait);
+    context.set_wait_for_ready(true);
+    v1::JobInfo job;
+    const grpc::Status s =
+        wire::DataPlaneStub(grpc::CreateChannel(config_.gateway, credentials)).Describe(&context, {}, &job);
+    if (!s.ok()) {
+      return absl::UnavailableError(
+          absl::StrCat("--gateway ", config_.gateway, ": could not learn the job's shape: ", s.error_message()));
+    }
+    if (job.job() != config_.job || job.data_center() != config_.data_center) {
+      return absl::InvalidArgumentError(absl::StrCat("--gateway ", config_.gateway, " serves job '", job.job(),
+                                                     "' in DC '", job.data_center(), "', not job '", config_.job,
+                                                     "' in DC '", config_.data_center, "'"));
+    }
+    return job;
   }
 
   int data_port() const override { return data_port_; }

@@ -32,6 +32,8 @@ class Uplink {
   virtual int LocalSteps() const = 0;
   // ESync: a worker's compute per local step.
   virtual void ReportStep(double seconds) = 0;
+  // How long an iteration may take (IterationTimeout of the policy in force).
+  virtual std::chrono::milliseconds Timeout() const = 0;
 };
 
 }  // namespace geostorm::sidecar

@@ -37,16 +37,21 @@ int64_t FirstNonFinite(const wire::Floats& values) {
 
 }  // namespace
 
+void DescribeJob(const SidecarConfig& config, const Uplink& uplink, v1::JobInfo* info) {
+  info->set_job(config.job);
+  info->set_data_center(config.data_center);
+  info->set_model_bytes(config.policy.model_bytes);
+  info->set_chunk_bytes(config.policy.chunk_bytes);
+  info->set_total_workers(config.total_workers);
+  info->set_sync_mode(config.sync_mode);
+  info->set_local_steps(uplink.LocalSteps());
+  info->set_timeout_ms(uplink.Timeout().count());
+}
+
 grpc::Status WorkerServer::Describe(grpc::ServerContext*, const v1::DescribeRequest* request, v1::JobInfo* info) {
   if (request->step_seconds() > 0 && std::isfinite(request->step_seconds()))
     uplink_->ReportStep(request->step_seconds());
-  info->set_job(config_.job);
-  info->set_data_center(config_.data_center);
-  info->set_model_bytes(config_.policy.model_bytes);
-  info->set_chunk_bytes(config_.policy.chunk_bytes);
-  info->set_total_workers(config_.total_workers);
-  info->set_sync_mode(config_.sync_mode);
-  info->set_local_steps(uplink_->LocalSteps());
+  DescribeJob(config_, *uplink_, info);
   return grpc::Status::OK;
 }
 
@@ -58,7 +63,7 @@ grpc::Status WorkerServer::AllReduce(grpc::ServerContext* context,
   if (!stream->Read(&first)) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no gradient chunks sent");
   const uint64_t t = first.header.iteration();
   const auto started = Clock::now();
-  const auto deadline = started + config_.timeout;
+  const auto deadline = started + uplink_->Timeout();
   if (absl::Status s = uplink_->Begin(t, deadline); !s.ok()) {
     uplink_->Fail(t, s);
     stream->Write(ErrorFrame(t, s));

@@ -19,6 +19,9 @@ namespace geostorm::sidecar {
 class ResultBoard;
 class Uplink;
 
+// The job as a sidecar describes it to its workers, and a gateway to its members.
+void DescribeJob(const SidecarConfig& config, const Uplink& uplink, v1::JobInfo* info);
+
 class WorkerServer final : public wire::WorkerService {
  public:
   // All three outlive the server.

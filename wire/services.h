@@ -37,6 +37,10 @@ class DataPlaneService : public grpc::Service {
   DataPlaneService();
   virtual grpc::Status Exchange(grpc::ServerContext* context, grpc::ServerReaderWriter<v1::Ack, WireChunk>* stream) = 0;
   virtual grpc::Status Join(grpc::ServerContext* context, grpc::ServerReaderWriter<WireChunk, WireChunk>* stream) = 0;
+  // For members; peers that only relay need not answer it.
+  virtual grpc::Status Describe(grpc::ServerContext*, const v1::DescribeRequest*, v1::JobInfo*) {
+    return {grpc::StatusCode::UNIMPLEMENTED, "not a gateway"};
+  }
 };
 
 // geostorm.v1.Worker: every sidecar serves it to its local workers.
@@ -55,11 +59,13 @@ class DataPlaneStub {
   explicit DataPlaneStub(std::shared_ptr<grpc::Channel> channel);
   std::unique_ptr<ExchangeStream> Exchange(grpc::ClientContext* context);
   std::unique_ptr<JoinStream> Join(grpc::ClientContext* context);
+  grpc::Status Describe(grpc::ClientContext* context, const v1::DescribeRequest& request, v1::JobInfo* info);
 
  private:
   std::shared_ptr<grpc::Channel> channel_;
   const grpc::internal::RpcMethod exchange_;
   const grpc::internal::RpcMethod join_;
+  const grpc::internal::RpcMethod describe_;
 };
 
 // The framed AllReduce call of geostorm.v1.Worker, for the worker library.

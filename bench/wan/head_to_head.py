@@ -13,6 +13,12 @@ order is blind to the WAN), and Open MPI is told to use its ring algorithm; the
 together (--scale) so that the kernel's shaping leaves CPU to the systems; the
 CPU use seen during each run is reported beside it.
 
+Each system's iteration time is given two ways: `median_s`, the slowest
+gateway's (or rank's) time per call, and `throughput_s`, the median wall-clock gap
+between successive iterations done everywhere. A system that fails or times out
+is reported as such (`failed`, with its first error), and the report is still
+written.
+
 Writes <out>/<name>.json (field `results`, one entry per system), .md and .png.
 
   bench/wan/head_to_head.py --build build --out bench/results            # everything
@@ -90,13 +96,22 @@ class Bench:
         cpu = CpuMeter()
         cpu.start()
         print(f"== {name}", flush=True)
-        self.geostorm("local", "--topology", topology or self.args.topology, "--wan", "--scale", str(self.args.scale),
-                      "--model-mb", str(self.args.model_mb), "--iterations", str(iterations or self.args.iterations),
-                      "--tag", "hh", "--out", out, *(["--prometheus-server"] if self.args.prometheus_server else []),
-                      *flags)
+        run = self.geostorm("local", "--topology", topology or self.args.topology, "--wan", "--scale",
+                            str(self.args.scale), "--model-mb", str(self.args.model_mb), "--iterations",
+                            str(iterations or self.args.iterations), "--tag", "hh", "--out", out,
+                            *(["--prometheus-server"] if self.args.prometheus_server else []), *flags,
+                            check=False, stderr=subprocess.PIPE)
         busy = cpu.stop()
-        with open(os.path.join(out, "summary.json")) as f:
-            summary = json.load(f)
+        sys.stderr.write(run.stderr)
+        try:
+            with open(os.path.join(out, "summary.json")) as f:
+                summary = json.load(f)
+        except FileNotFoundError:
+            summary = {"iterations": [], "median_s": None, "p90_s": None, "throughput_s": None, "t_min_s": None,
+                       "predicted_s": None, "failed_iterations": [], "periods": []}
+        if run.returncode != 0:
+            errors = summary["failed_iterations"]
+            summary["failed"] = errors[0]["error"] if errors else (run.stderr.strip().splitlines() or ["?"])[-1]
         summary["cpu_busy"] = busy
         return summary
 
@@ -114,14 +129,22 @@ class Bench:
         def run(namespaces):
             cpu = CpuMeter()
             cpu.start()
-            text = command_for(namespaces, order, floats)
+            try:
+                text, failed = command_for(namespaces, order, floats), None
+            except subprocess.CalledProcessError as e:
+                text, failed = e.stdout or "", ((e.stderr or "").strip().splitlines() or [str(e)])[-1]
             busy = cpu.stop()
             times = [float(line.split()[2]) for line in text.splitlines() if line.startswith("iteration ")]
-            if len(times) < self.args.iterations:
-                raise RuntimeError(f"{name}: {len(times)} of {self.args.iterations} iterations finished:\n{text}")
-            return {"iterations": [{"iteration": i, "seconds": t} for i, t in enumerate(times)],
-                    "median_s": statistics.median(times), "p90_s": quantile(times, 0.9), "cpu_busy": busy,
-                    "predicted_s": self.ring["predictedSeconds"], "t_min_s": self.ring["tMinSeconds"]}
+            if failed is None and len(times) < self.args.iterations:
+                failed = f"{len(times)} of {self.args.iterations} iterations finished"
+            # One blocking call per iteration, back to back: the gap is the call.
+            s = {"iterations": [{"iteration": i, "seconds": t} for i, t in enumerate(times)],
+                 "median_s": statistics.median(times) if times else None, "p90_s": quantile(times, 0.9),
+                 "cpu_busy": busy, "predicted_s": self.ring["predictedSeconds"], "t_min_s": self.ring["tMinSeconds"]}
+            s["throughput_s"] = s["median_s"]
+            if failed:
+                s["failed"] = failed
+            return s
 
         return self.with_wan(run)
 
@@ -167,14 +190,21 @@ class Bench:
 
 
 def entry(system, s):
-    e = {"system": system, "median_s": s["median_s"], "p90_s": s["p90_s"], "t_min_s": s["t_min_s"],
-         "predicted_s": s["predicted_s"], "cpu_busy": round(s["cpu_busy"], 3),
+    e = {"system": system, "median_s": s["median_s"], "p90_s": s["p90_s"], "throughput_s": s["throughput_s"],
+         "t_min_s": s["t_min_s"], "predicted_s": s["predicted_s"], "cpu_busy": round(s["cpu_busy"], 3),
          "iterations_s": [round(i["seconds"], 4) for i in s["iterations"]]}
-    e["time_over_t_min"] = e["median_s"] / e["t_min_s"]
-    e["prediction_error"] = (e["median_s"] - e["predicted_s"]) / e["predicted_s"] if e["predicted_s"] else None
-    if "rollouts_committed" in s:
-        e["rollouts_committed"] = s["rollouts_committed"]
+    done = e["median_s"] is not None
+    e["time_over_t_min"] = e["median_s"] / e["t_min_s"] if done else None
+    e["prediction_error"] = (e["median_s"] - e["predicted_s"]) / e["predicted_s"] if done and e["predicted_s"] else None
+    for key in ("rollouts_committed", "failed"):
+        if key in s:
+            e[key] = s[key]
     return e
+
+
+def fastest(entries):
+    """The entry with the least median among those that finished."""
+    return min((e for e in entries if e["median_s"] is not None), key=lambda e: e["median_s"], default=None)
 
 
 def head_to_head(bench, args):
@@ -191,8 +221,9 @@ def head_to_head(bench, args):
                 placements.append(entry(f"star@{dc}", bench.local(f"star-{dc}", "--strategy", "star", "--star-root",
                                                                    dc, "--fixed-policy",
                                                                    iterations=args.star_iterations)))
-            best = min(placements, key=lambda e: e["median_s"])
-            results.append(dict(best, system="star", star_root=best["system"].split("@")[1]))
+            best = fastest(placements)
+            if best:
+                results.append(dict(best, system="star", star_root=best["system"].split("@")[1]))
         elif system in STRATEGIES:
             flags = ["--strategy", system] + ([] if system == "netstorm" else ["--fixed-policy"])
             results.append(entry(system, bench.local(system, *flags)))
@@ -207,13 +238,13 @@ def head_to_head(bench, args):
             ablation.append(dict(full, system="netstorm (full)"))
     star = next((e for e in results if e["system"] == "star"), None)
     for e in results + ablation + placements:
-        e["speedup_over_star"] = star["median_s"] / e["median_s"] if star else None
+        e["speedup_over_star"] = star["median_s"] / e["median_s"] if star and e["median_s"] else None
     report = {"topology": os.path.splitext(os.path.basename(args.topology))[0], "model_mb": args.model_mb,
               "scale": args.scale, "iterations": args.iterations, "command": " ".join(sys.argv),
               "results": results, "ablation": ablation, "star_placements": placements}
     if placements:
         netstorm = next((e for e in results if e["system"] == "netstorm"), None)
-        if netstorm:
+        if netstorm and netstorm["median_s"] and all(p["median_s"] for p in placements):
             speedups = [p["median_s"] / netstorm["median_s"] for p in placements]
             report["netstorm_speedup_over_star"] = {"best_placement": min(speedups),
                                                     "mean_over_placements": statistics.mean(speedups)}
@@ -225,18 +256,25 @@ def markdown(report):
              "", f"`{report['command']}`", ""]
 
     def table(rows):
-        out = ["| system | median s | p90 s | x T_min | vs star | predicted s | prediction error | CPU busy |",
-               "|---|---|---|---|---|---|---|---|"]
+        out = ["| system | median s | p90 s | s apart | x T_min | vs star | predicted s | prediction error | CPU busy |",
+               "|---|---|---|---|---|---|---|---|---|"]
         for e in rows:
+            if e["median_s"] is None:
+                out.append(f"| {e['system']} | failed: {e['failed']} |||||||| ")
+                continue
             err = f"{100 * e['prediction_error']:+.0f}%" if e["prediction_error"] is not None else "-"
             vs = f"{e['speedup_over_star']:.2f}x" if e.get("speedup_over_star") else "-"
-            out.append(f"| {e['system']} | {e['median_s']:.3f} | {e['p90_s']:.3f} | {e['time_over_t_min']:.2f} | {vs} "
-                       f"| {e['predicted_s']:.3f} | {err} | {100 * e['cpu_busy']:.0f}% |")
+            apart = f"{e['throughput_s']:.3f}" if e["throughput_s"] else "-"
+            failed = f" (failed: {e['failed']})" if e.get("failed") else ""
+            out.append(f"| {e['system']}{failed} | {e['median_s']:.3f} | {e['p90_s']:.3f} | {apart} "
+                       f"| {e['time_over_t_min']:.2f} | {vs} | {e['predicted_s']:.3f} | {err} | {100 * e['cpu_busy']:.0f}% |")
         return out
 
     lines += table(report["results"])
-    if report["results"]:
-        lines += ["", f"T_min = {report['results'][0]['t_min_s']:.3f} s on the scaled WAN."]
+    t_min = next((e["t_min_s"] for e in report["results"] if e["t_min_s"]), None)
+    if t_min:
+        lines += ["", f"T_min = {t_min:.3f} s on the scaled WAN; `s apart` is the wall-clock gap between "
+                      "successive iterations (the throughput), beside the slowest gateway's time per call."]
     if report.get("netstorm_speedup_over_star"):
         s = report["netstorm_speedup_over_star"]
         lines += [f"netstorm over star: {s['best_placement']:.2f}x at star's best DC, "
@@ -249,7 +287,8 @@ def markdown(report):
 
 
 def plot(report, png):
-    rows = report["results"] + [e for e in report["ablation"] if e["system"] != "netstorm (full)"]
+    rows = [e for e in report["results"] + report["ablation"]
+            if e["system"] != "netstorm (full)" and e["median_s"] is not None]
     data = png + ".dat"
     with open(data, "w") as f:
         for e in rows:
@@ -293,7 +332,8 @@ def dynamic(bench, args):
         runs[name] = {"periods": [{"period": p["period"], "start_s": round(p["start_s"], 2), "t_min_s": p["t_min_s"],
                                    "median_s": statistics.median(by_period[p["period"]]) if p["period"] in by_period
                                    else None, "iterations": len(by_period.get(p["period"], []))} for p in periods],
-                      "versions": list(versions.values()), "median_s": s["median_s"], "cpu_busy": s["cpu_busy"],
+                      "versions": list(versions.values()), "median_s": s["median_s"],
+                      "throughput_s": s["throughput_s"], "failed": s.get("failed"), "cpu_busy": s["cpu_busy"],
                       "iterations": [{k: it[k] for k in ("iteration", "seconds", "policy_version", "done_at_s")}
                                      for it in s["iterations"]]}
     return {"topology": os.path.splitext(os.path.basename(args.topology))[0], "model_mb": args.model_mb,

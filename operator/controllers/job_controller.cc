@@ -21,6 +21,10 @@ using kube::Json;
 using Members = std::vector<std::shared_ptr<const MemberCluster>>;
 using Requeue = std::optional<std::chrono::milliseconds>;
 
+// How long a write is trusted over an informer that does not show it yet; past
+// that, the informer's copy is taken as the truth (someone may have reverted it).
+constexpr std::chrono::seconds kInformerLag{10};
+
 JobRef RefOf(const Json& job) { return {job["metadata"].value("namespace", ""), job["metadata"].value("name", "")}; }
 
 int64_t Generation(const Json& job) { return job["metadata"].value("generation", int64_t{1}); }
@@ -107,8 +111,26 @@ absl::StatusOr<bool> JobController::ApplyIfChanged(const MemberCluster& member, 
                                                    const Json& desired) {
   const Json& meta = desired["metadata"];
   std::optional<Json> existing = member.informer(r).Get(meta.value("namespace", ""), meta.value("name", ""));
-  if (existing && Fingerprint(*existing) == Fingerprint(desired)) return false;
+  const std::string fingerprint = Fingerprint(desired);
+  if (existing && Fingerprint(*existing) == fingerprint) return false;
+  const std::string version = existing ? (*existing)["metadata"].value("resourceVersion", "") : "";
+  const std::string key =
+      absl::StrCat(member.name, "/", r.plural, "/", meta.value("namespace", ""), "/", meta.value("name", ""));
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard<std::mutex> lock(cache_mu_);
+    auto last = written_.find(key);
+    if (last != written_.end() && last->second.fingerprint == fingerprint && last->second.version_before == version &&
+        now - last->second.at < kInformerLag) {
+      return false;  // the informer has not caught up with that write yet
+    }
+  }
   RETURN_IF_ERROR(member.client->Apply(r, desired).status());
+  std::lock_guard<std::mutex> lock(cache_mu_);
+  for (auto it = written_.begin(); it != written_.end();) {
+    it = now - it->second.at >= kInformerLag ? written_.erase(it) : std::next(it);
+  }
+  written_[key] = {version, fingerprint, now};
   return true;
 }
 

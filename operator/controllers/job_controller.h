@@ -68,7 +68,8 @@ class JobController {
   absl::Status Invalid(const kube::Json& job, const std::string& message);
   // True the first time `what` is said about this job.
   bool Once(const kube::Json& job, const std::string& what);
-  // Applies `desired` unless the cache holds it already; true when it wrote.
+  // Applies `desired` unless the cache holds it already, or holds still what it held
+  // when this same object was written moments ago; true when it wrote.
   absl::StatusOr<bool> ApplyIfChanged(const MemberCluster& member, const kube::Resource& r, const kube::Json& desired);
   // The job's policy: the newest TopologyPolicy if it was planned for this spec,
   // else the next version, planned and recorded.
@@ -88,6 +89,15 @@ class JobController {
   // What was logged and posted about each job (by uid): the next reconcile may come
   // before the informer holds the status that records it.
   std::map<std::string, std::set<std::string>> said_;
+  // The last write of each member object: what the informer held before it (its
+  // resourceVersion, "" if absent), the fingerprint written, and when. A pass that
+  // comes before the informer has seen the write must not write it again.
+  struct Written {
+    std::string version_before;
+    std::string fingerprint;
+    std::chrono::steady_clock::time_point at;
+  };
+  std::map<std::string, Written> written_;
 };
 
 }  // namespace geostorm::controllers

@@ -75,6 +75,11 @@ import json, sys
 s = json.load(open(sys.argv[1]))
 assert len(s["iterations"]) == 3 and s["failed_workers"] == 0, s
 assert s["median_s"] > 0 and s["t_min_s"] > 0, s
+# Completion times from the gateways' event files: in order, and their gaps are the throughput.
+done = [i["done_at_s"] for i in s["iterations"]]
+assert 0 < done[0] < done[1] < done[2], done
+assert abs(s["throughput_s"] - max(done[1] - done[0], done[2] - done[1])) < 1e-6, s  # the upper median
+assert s["failed_iterations"] == [], s
 PY
 expect_error "local without topology" "--topology is required" local --model-mb 1
 expect_error "local bad topology" "bad.yaml:3:1: bad YAML" local --topology "$tmp/bad.yaml"

@@ -92,6 +92,36 @@ TEST(NamedTensors, OtherTensorsInAnotherDcFailTheIterationSayingSo) {
             std::string::npos);
 }
 
+// Members start with no policy file, as the operator starts them: they take the
+// model and chunk sizes, the job's workers and the iteration timeout from their
+// gateway, which by default follows the policy's prediction (here: the floor).
+TEST(Members, TakeTheJobsShapeAndTimeoutFromTheirGateway) {
+  JobSpec spec;
+  spec.topology = kTwoDcs;
+  spec.strategy = "netstorm";
+  spec.workers = 3;
+  spec.iterations = 3;
+  spec.timeout_ms = 0;
+  LocalJob job(spec);
+  job.StartSidecars();
+  job.StartWorkers(0, spec.iterations);
+  for (int code : job.WaitWorkers(std::chrono::seconds(60))) ASSERT_EQ(code, 0) << job.WorkerLogs() << job.MemberLogs();
+  const std::string timeout = "iteration timeout 30000 ms";  // sidecar::kTimeoutFloor
+  EXPECT_NE(job.GatewayLog(0).find(timeout), std::string::npos) << job.GatewayLog(0);
+  const std::string members = job.MemberLogs();
+  size_t said = 0;
+  for (size_t at = members.find(timeout); at != std::string::npos; at = members.find(timeout, at + 1)) ++said;
+  EXPECT_EQ(said, 4u) << members;  // 2 members in each of 2 DCs
+
+  // A member pointed at another job's gateway refuses to start, saying so.
+  testing::Process stray(
+      {testing::Bin("geostorm-sidecar"), "--job", "other", "--dc", "east", "--gateway", job.GatewayAddress(0),
+       "--member-id", "stray", "--worker-listen", "unix:" + job.dir() + "/stray.sock", "--insecure"},
+      job.dir() + "/stray.log");
+  ASSERT_EQ(stray.Wait(std::chrono::seconds(20)), std::optional<int>(2)) << stray.Log();
+  EXPECT_NE(stray.Log().find("serves job 'job' in DC 'east', not job 'other'"), std::string::npos) << stray.Log();
+}
+
 TEST(ExactSumsLarge, RelayRoutesAnd64MiBGradients) {
   JobSpec spec;
   spec.topology = "mesh-5dc-hetero.yaml";

@@ -94,12 +94,9 @@ void LocalJob::StartSidecars() {
     for (int w = 1; w < spec_.workers; ++w) {
       const cli::MemberFlags m{"job",
                                policy_.data_centers[i],
-                               policy_file_,
                                GatewayAddress(i),
                                absl::StrCat(policy_.data_centers[i], "-", w),
                                WorkerSocket(i, w),
-                               spec_.workers,
-                               0,
                                ""};
       members_.emplace_back(cli::MemberCommand(GEOSTORM_BIN_DIR, m), Log("member", i, w));
     }
@@ -130,11 +127,16 @@ std::vector<int> LocalJob::WaitWorkers(std::chrono::milliseconds timeout) {
   return codes;
 }
 
-std::string LocalJob::WorkerLogs() const {
+namespace {
+std::string Logs(const std::vector<Process>& processes) {
   std::string all;
-  for (const Process& p : workers_) all += p.log_path() + ":\n" + p.Log() + "\n";
+  for (const Process& p : processes) all += p.log_path() + ":\n" + p.Log() + "\n";
   return all;
 }
+}  // namespace
+
+std::string LocalJob::WorkerLogs() const { return Logs(workers_); }
+std::string LocalJob::MemberLogs() const { return Logs(members_); }
 
 std::map<uint64_t, uint64_t> LocalJob::VersionsOf(int i) const {
   std::map<uint64_t, uint64_t> versions;

@@ -57,6 +57,7 @@ class LocalJob {
 
   std::string WorkerLogs() const;
   std::string GatewayLog(int i) const { return gateways_.at(i)->Log(); }
+  std::string MemberLogs() const;
   std::string ControllerLog() const { return controller_ ? controller_->Log() : ""; }
   Process& gateway(int i) { return *gateways_.at(i); }
   Process& controller() { return *controller_; }
@@ -70,13 +71,12 @@ class LocalJob {
   // Iteration -> policy version, for every iteration gateway i finished (its event file).
   std::map<uint64_t, uint64_t> VersionsOf(int i) const;
   std::string EventFile(int dc) const;
+  std::string GatewayAddress(int i) const;  // a Unix socket, fixed across restarts
   // Sum over the gateways of a Prometheus series whose line matches `series`.
   double SumMetric(const std::string& series) const;
 
  private:
   std::string WorkerSocket(int dc, int w) const;
-  // Unix sockets: fixed before the process starts and across its restarts.
-  std::string GatewayAddress(int i) const;
   std::string ControllerAddress() const;
   std::string ControllerEventFile() const;
   std::string Log(const std::string& what, int dc, int w) const;
