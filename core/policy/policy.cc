@@ -44,12 +44,15 @@ namespace {
 
 const char* PhaseName(Phase phase) { return phase == Phase::kReduce ? "reduce" : "broadcast"; }
 
-absl::Status CheckTree(const Policy& p, const NetworkView& view, size_t s, Phase phase) {
+// `view` null: any link may exist (the policy's shape only).
+bool HasLink(const NetworkView* view, int from, int to) { return view == nullptr || view->HasLink(from, to); }
+
+absl::Status CheckTree(const Policy& p, const NetworkView* view, size_t s, Phase phase) {
   const ShardPlan& shard = p.shards[s];
   const std::vector<int>& parent = phase == Phase::kReduce ? shard.reduce_parent : shard.broadcast_parent;
   const std::string where =
       absl::StrCat("shard ", s, " (root ", p.data_centers[shard.root], ") ", PhaseName(phase), " tree");
-  const int n = view.size();
+  const int n = static_cast<int>(p.data_centers.size());
   if (static_cast<int>(parent.size()) != n) {
     return absl::InvalidArgumentError(absl::StrCat(where, ": has ", parent.size(), " entries for ", n, " DCs"));
   }
@@ -65,7 +68,7 @@ absl::Status CheckTree(const Policy& p, const NetworkView& view, size_t s, Phase
     }
     const int from = phase == Phase::kReduce ? v : u;
     const int to = phase == Phase::kReduce ? u : v;
-    if (!view.HasLink(from, to)) {
+    if (!HasLink(view, from, to)) {
       return absl::InvalidArgumentError(
           absl::StrCat(where, ": uses missing link ", p.data_centers[from], "->", p.data_centers[to]));
     }
@@ -84,7 +87,7 @@ absl::Status CheckTree(const Policy& p, const NetworkView& view, size_t s, Phase
   return absl::OkStatus();
 }
 
-absl::Status CheckAux(const Policy& p, const NetworkView& view) {
+absl::Status CheckAux(const Policy& p, const NetworkView* view) {
   std::map<std::tuple<int, int, int, int>, double> total;  // (shard, phase, from, to) -> fraction
   for (size_t i = 0; i < p.aux_routes.size(); ++i) {
     const AuxRoute& a = p.aux_routes[i];
@@ -96,13 +99,14 @@ absl::Status CheckAux(const Policy& p, const NetworkView& view) {
     if (!(a.fraction > 0 && a.fraction <= 1)) {
       return absl::InvalidArgumentError(absl::StrCat(where, ": fraction ", a.fraction, " is not in (0, 1]"));
     }
-    std::vector<bool> seen(view.size(), false);
+    const int n = static_cast<int>(p.data_centers.size());
+    std::vector<bool> seen(n, false);
     for (size_t h = 0; h < a.path.size(); ++h) {
       const int v = a.path[h];
-      if (v < 0 || v >= view.size()) return absl::InvalidArgumentError(absl::StrCat(where, ": no DC ", v));
+      if (v < 0 || v >= n) return absl::InvalidArgumentError(absl::StrCat(where, ": no DC ", v));
       if (seen[v]) return absl::InvalidArgumentError(absl::StrCat(where, ": visits '", p.data_centers[v], "' twice"));
       seen[v] = true;
-      if (h > 0 && !view.HasLink(a.path[h - 1], v)) {
+      if (h > 0 && !HasLink(view, a.path[h - 1], v)) {
         return absl::InvalidArgumentError(
             absl::StrCat(where, ": uses missing link ", p.data_centers[a.path[h - 1]], "->", p.data_centers[v]));
       }
@@ -124,17 +128,21 @@ absl::Status CheckAux(const Policy& p, const NetworkView& view) {
   return absl::OkStatus();
 }
 
-}  // namespace
-
-absl::Status ValidatePolicy(const Policy& p, const NetworkView& view) {
-  if (p.data_centers != view.dcs()) return absl::InvalidArgumentError("policy DCs differ from the network's DCs");
+absl::Status CheckShape(const Policy& p, const NetworkView* view) {
+  if (p.data_centers.empty()) return absl::InvalidArgumentError("policy has no DCs");
+  for (size_t i = 0; i < p.data_centers.size(); ++i) {
+    if (std::find(p.data_centers.begin(), p.data_centers.begin() + i, p.data_centers[i]) !=
+        p.data_centers.begin() + i) {
+      return absl::InvalidArgumentError(absl::StrCat("DC '", p.data_centers[i], "' is listed twice"));
+    }
+  }
   if (p.chunk_bytes <= 0) return absl::InvalidArgumentError("chunk_bytes must be positive");
   if (p.model_bytes <= 0) return absl::InvalidArgumentError("model_bytes must be positive");
   if (p.shards.empty()) return absl::InvalidArgumentError("policy has no shards");
   int64_t next = 0;
   for (size_t s = 0; s < p.shards.size(); ++s) {
     const ShardPlan& shard = p.shards[s];
-    if (shard.root < 0 || shard.root >= view.size()) {
+    if (shard.root < 0 || shard.root >= static_cast<int>(p.data_centers.size())) {
       return absl::InvalidArgumentError(absl::StrCat("shard ", s, ": root ", shard.root, " is not a DC"));
     }
     if (shard.num_chunks <= 0) return absl::InvalidArgumentError(absl::StrCat("shard ", s, ": has no chunks"));
@@ -155,6 +163,15 @@ absl::Status ValidatePolicy(const Policy& p, const NetworkView& view) {
     return absl::InvalidArgumentError(absl::StrCat("shards cover ", next, " chunks, the model has ", p.num_chunks()));
   }
   return CheckAux(p, view);
+}
+
+}  // namespace
+
+absl::Status CheckPolicyShape(const Policy& p) { return CheckShape(p, nullptr); }
+
+absl::Status ValidatePolicy(const Policy& p, const NetworkView& view) {
+  if (p.data_centers != view.dcs()) return absl::InvalidArgumentError("policy DCs differ from the network's DCs");
+  return CheckShape(p, &view);
 }
 
 }  // namespace geostorm::core

@@ -71,6 +71,13 @@ struct Activation {
 //   if (absl::Status s = ValidatePolicy(policy, view); !s.ok()) LOG(s.message());
 [[nodiscard]] absl::Status ValidatePolicy(const Policy& policy, const NetworkView& view);
 
+// What ValidatePolicy checks that needs no network: DCs named once, every index
+// (roots, parents, aux paths and shards) in range, shards that cover the model
+// exactly once, trees that are trees, aux routes that are simple paths bypassing a
+// tree edge. The decoders (policy_codec.h) call it: a policy that decodes never
+// makes a sidecar index past its tables.
+[[nodiscard]] absl::Status CheckPolicyShape(const Policy& policy);
+
 // Children lists of a parent array.
 std::vector<std::vector<int>> ChildrenOf(const std::vector<int>& parent);
 

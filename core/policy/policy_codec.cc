@@ -2,6 +2,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "core/status_macros.h"
 #include "geostorm/v1/policy.pb.h"
 #include "nlohmann/json.hpp"
 #include "yaml-cpp/yaml.h"
@@ -66,6 +67,7 @@ absl::StatusOr<Policy> FromProto(const v1::Policy& in) {
   }
   p.predicted_seconds = in.predicted_seconds();
   p.t_min_seconds = in.t_min_seconds();
+  RETURN_IF_ERROR(CheckPolicyShape(p));
   return p;
 }
 
@@ -258,7 +260,9 @@ Json YamlToJson(const YAML::Node& node) {
 template <typename Parse>
 absl::StatusOr<Policy> Decode(Parse parse) {
   try {
-    return PolicyFromJson(parse());
+    Policy p = PolicyFromJson(parse());
+    RETURN_IF_ERROR(CheckPolicyShape(p));
+    return p;
   } catch (const DecodeError& e) {
     return absl::InvalidArgumentError(e.message);
   } catch (const Json::exception& e) {

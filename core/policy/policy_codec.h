@@ -8,8 +8,9 @@
 //       firstChunk: 0
 //       numChunks: 31
 //       reduce: {dc1: dc2, dc2: dc5, ...}
-// Decoding never throws; errors name the field. Decoding does not validate against
-// a network: call ValidatePolicy for that.
+// Decoding never throws; errors name the field. A decoded policy has a sound shape
+// (CheckPolicyShape: indices in range, shards covering the model once, trees);
+// whether its links exist is ValidatePolicy's question, against a network.
 #ifndef GEOSTORM_CORE_POLICY_POLICY_CODEC_H_
 #define GEOSTORM_CORE_POLICY_POLICY_CODEC_H_
 

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include "core/planner/planner.h"
 #include "core/policy/policy_codec.h"
 #include "geostorm/v1/policy.pb.h"
@@ -178,6 +180,47 @@ TEST(PolicyCodec, DecodeErrorsNameTheField) {
   absl::StatusOr<Policy> yaml = FromYaml("version: 1\nstrategy: x\ndataCenters: [a, b]\nmodelBytes: [1]\n");
   ASSERT_FALSE(yaml.ok());
   EXPECT_NE(std::string(yaml.status().message()).find("modelBytes"), std::string::npos) << yaml.status();
+}
+
+// The controller's protobuf carries bare indices: a decoded policy must never
+// make a sidecar index past its DC table, nor leave chunks to no shard.
+TEST(PolicyCodec, ProtobufWithIndicesOutOfRangeIsRefusedSayingWhere) {
+  const Policy good = PlannedPolicy();
+  auto refused = [&](const std::function<void(v1::Policy&)>& spoil, const std::string& needle) {
+    v1::Policy proto;
+    ToProto(good, &proto);
+    spoil(proto);
+    absl::StatusOr<Policy> p = FromProto(proto);
+    if (p.ok()) return ::testing::AssertionFailure() << "accepted, expected '" << needle << "'";
+    if (std::string(p.status().message()).find(needle) == std::string::npos)
+      return ::testing::AssertionFailure() << "'" << p.status().message() << "' lacks '" << needle << "'";
+    return ::testing::AssertionSuccess();
+  };
+  EXPECT_TRUE(refused([](v1::Policy& p) { p.mutable_shards(0)->set_root(7); }, "shard 0: root 7 is not a DC"));
+  EXPECT_TRUE(refused([](v1::Policy& p) { p.mutable_shards(0)->set_root(-1); }, "shard 0: root -1 is not a DC"));
+  EXPECT_TRUE(refused(
+      [](v1::Policy& p) {
+        auto* parent = p.mutable_shards(1)->mutable_reduce()->mutable_parent();
+        parent->Set(parent->Get(0) == -1 ? 1 : 0, 99);
+      },
+      "shard 1 (root"));
+  EXPECT_TRUE(refused([](v1::Policy& p) { p.mutable_shards(0)->mutable_broadcast()->mutable_parent()->RemoveLast(); },
+                      "broadcast tree: has 4 entries for 5 DCs"));
+  EXPECT_TRUE(refused([](v1::Policy& p) { p.mutable_aux_routes(0)->set_path(1, 1000); }, "aux route 0: no DC 1000"));
+  EXPECT_TRUE(refused([](v1::Policy& p) { p.mutable_aux_routes(0)->set_shard(50); }, "aux route 0: no shard 50"));
+  EXPECT_TRUE(refused([](v1::Policy& p) { p.mutable_shards(0)->set_num_chunks(p.shards(0).num_chunks() + 1); },
+                      "overlap the previous shard"));
+  EXPECT_TRUE(refused([](v1::Policy& p) { p.mutable_shards()->RemoveLast(); }, "shards cover"));
+  EXPECT_TRUE(refused([](v1::Policy& p) { p.set_data_centers(1, p.data_centers(0)); }, "is listed twice"));
+  EXPECT_TRUE(refused([](v1::Policy& p) { p.set_chunk_bytes(0); }, "chunk_bytes must be positive"));
+  // And the JSON a file or a ConfigMap holds: a root named right but a tree that is no tree.
+  std::string json = ToJson(good);
+  absl::StatusOr<Policy> p = FromJson(json);
+  ASSERT_TRUE(p.ok()) << p.status();
+  p->shards[0].reduce_parent.assign(p->data_centers.size(), -1);
+  absl::StatusOr<Policy> spoilt = FromJson(ToJson(*p));
+  ASSERT_FALSE(spoilt.ok());
+  EXPECT_NE(std::string(spoilt.status().message()).find("has no valid parent"), std::string::npos) << spoilt.status();
 }
 
 }  // namespace
