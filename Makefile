@@ -7,7 +7,7 @@ JOBS ?= $(shell nproc)
 TOPOLOGY ?= examples/topologies/klonet-9dc.yaml
 MODEL_MB ?= 100
 
-.PHONY: run test deps configure build lint format bench bench-wan bench-operator bench-training clean
+.PHONY: run test deps configure build lint format bench bench-wan bench-meter bench-operator bench-training clean
 
 run: build
 	$(BUILD)/bin/geostorm simulate --topology $(TOPOLOGY) --model-mb $(MODEL_MB)
@@ -42,6 +42,10 @@ bench: build
 # The head-to-head on the emulated WAN (root, ~15 min): bench/results/klonet-9dc.*
 bench-wan: build
 	python3 bench/wan/head_to_head.py --build $(BUILD) --star-placements --ablation --iterations 5 --out bench/results
+
+# The passive meter against iperf3 as one link's rate steps (root, ~2 min): bench/results/meter-step.*
+bench-meter: build
+	python3 bench/wan/meter_step.py --build $(BUILD) --out bench/results
 
 # The operator at scale on API emulators (~1 min): bench/results/operator-scale.json
 bench-operator: build

@@ -35,7 +35,23 @@ void LinkMeter::OnAck(int64_t bytes, Clock::time_point now) {
   sample_busy_ += std::chrono::duration<double>(now - previous).count();
   if (sample_busy_ >= std::chrono::duration<double>(min_sample_).count()) {
     const double rate = static_cast<double>(sample_bytes_) / sample_busy_;
-    estimate_ = estimate_ == 0 ? rate : smoothing_ * rate + (1 - smoothing_) * estimate_;
+    // Two samples in a row off by more than kShift on the same side: the link's rate
+    // has changed (a reroute, cross traffic, a new tc rate), and the estimate jumps
+    // to them instead of creeping there by the smoothing (7 samples to within 10%).
+    const int side = estimate_ == 0                    ? 0
+                     : rate > estimate_ * (1 + kShift) ? 1
+                     : rate < estimate_ * (1 - kShift) ? -1
+                                                       : 0;
+    if (estimate_ == 0) {
+      estimate_ = rate;
+    } else if (side != 0 && side == shifted_side_) {
+      estimate_ = (rate + shifted_rate_) / 2;
+      shifted_side_ = 0;
+    } else {
+      estimate_ = smoothing_ * rate + (1 - smoothing_) * estimate_;
+      shifted_side_ = side;
+      shifted_rate_ = rate;
+    }
     sample_busy_ = 0;
     sample_bytes_ = 0;
     sampled_at_ = now;

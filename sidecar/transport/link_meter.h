@@ -6,7 +6,9 @@
 // (the link was saturated). A lone chunk on an idle link would time the round trip,
 // and a lightly used link would be timed at the rate its chunks were offered; both
 // give no sample, and the estimate ages until traffic or a probe saturates the link.
-// Smoothed: EWMA over samples of at least `min_sample`.
+// Smoothed: EWMA over samples of at least `min_sample`; but two samples in a row
+// more than 20% off on the same side are a change of the link's rate, and the
+// estimate jumps to their mean (bench/wan/meter_step.py measures the reaction).
 // Thread-safe.
 #ifndef GEOSTORM_SIDECAR_TRANSPORT_LINK_METER_H_
 #define GEOSTORM_SIDECAR_TRANSPORT_LINK_METER_H_
@@ -55,6 +57,9 @@ class LinkMeter {
   Clock::time_point sampled_at_{};
   Clock::time_point last_ack_{};
   bool backlogged_ = false;  // two or more chunks were outstanding right after the last ack
+  static constexpr double kShift = 0.2;
+  int shifted_side_ = 0;  // the last sample was more than kShift above (1) or below (-1) the estimate
+  double shifted_rate_ = 0;
 };
 
 }  // namespace geostorm::sidecar

@@ -48,5 +48,39 @@ TEST(LinkMeter, SmoothsAndForgetsLostBytes) {
   EXPECT_DOUBLE_EQ(meter.bytes_per_second(), 1500);
 }
 
+// Saturated acks of `chunk` bytes every `gap`, from `t` on, `n` of them; returns the time after.
+LinkMeter::Clock::time_point Saturate(LinkMeter& meter, LinkMeter::Clock::time_point t, int n,
+                                      std::chrono::milliseconds gap, int64_t chunk = 100'000) {
+  for (int i = 0; i < n; ++i) {
+    meter.OnSend(chunk, t);
+    t += gap;
+    meter.OnAck(chunk, t);
+  }
+  return t;
+}
+
+TEST(LinkMeter, AStepInTheRateIsFollowedInTwoSamplesAndOneOutlierIsOnlySmoothed) {
+  using std::chrono::milliseconds;
+  LinkMeter meter(milliseconds(245), 0.3);  // samples of 250 ms below: 25 acks 10 ms apart, or 10 acks 25 ms apart
+  auto t = LinkMeter::Clock::time_point{};
+  for (int i = 0; i < 3; ++i) meter.OnSend(100'000, t);  // a standing queue from the start
+  t = Saturate(meter, t, 1, milliseconds(10));           // the first ack only starts the clock
+  t = Saturate(meter, t, 100, milliseconds(10));         // 4 samples at 10 MB/s
+  EXPECT_NEAR(meter.bytes_per_second(), 10e6, 1e3);
+  // One slow sample (a hiccup): smoothed in, not taken.
+  t = Saturate(meter, t, 10, milliseconds(25));  // 4 MB/s
+  EXPECT_NEAR(meter.bytes_per_second(), 0.3 * 4e6 + 0.7 * 10e6, 1e3);
+  t = Saturate(meter, t, 250, milliseconds(10));  // back at 10 MB/s: the smoothing recovers
+  EXPECT_NEAR(meter.bytes_per_second(), 10e6, 0.1e6);
+  // The rate steps down to 4 MB/s and stays: the first sample is smoothed, the second is taken.
+  t = Saturate(meter, t, 10, milliseconds(25));
+  EXPECT_NEAR(meter.bytes_per_second(), 0.3 * 4e6 + 0.7 * 10e6, 0.05e6);
+  t = Saturate(meter, t, 10, milliseconds(25));
+  EXPECT_NEAR(meter.bytes_per_second(), 4e6, 1e3);
+  // And back up to 10 MB/s, the same.
+  t = Saturate(meter, t, 50, milliseconds(10));
+  EXPECT_NEAR(meter.bytes_per_second(), 10e6, 1e3);
+}
+
 }  // namespace
 }  // namespace geostorm::sidecar
