@@ -397,6 +397,7 @@ class LocalRun {
     summary["median_s"] = median;
     summary["p90_s"] = Quantile(times, 0.9);
     summary["throughput_s"] = Quantile(gaps, 0.5);
+    summary["started_at"] = started_epoch_;  // the event files' clock at the run's start (done_at_s = 0)
     summary["t_min_s"] = t_min;
     summary["predicted_s"] = predicted;
     summary["rollouts_committed"] = committed;

@@ -11,9 +11,11 @@ import subprocess
 
 
 @contextlib.contextmanager
-def emulated_wan(bin_dir, topology, scale, tag):
+def emulated_wan(bin_dir, topology, scale, tag, period_s=None):
+    """`period_s`: a dynamic topology's rates are redrawn this often (default: the file's period)."""
     wan = subprocess.Popen([os.path.join(bin_dir, "geostorm"), "wan", "up", "--topology", topology, "--scale",
-                            str(scale), "--tag", tag], stdout=subprocess.PIPE, text=True)
+                            str(scale), "--tag", tag, *(["--period-s", str(period_s)] if period_s else [])],
+                           stdout=subprocess.PIPE, text=True)
     namespaces = {}
     try:
         for line in wan.stdout:

@@ -38,6 +38,9 @@ import time
 from emulated_wan import emulated_wan
 
 STRATEGIES = ["star", "sharded-ps", "mlnet", "tsengine", "netstorm-paper", "netstorm"]
+# --dynamic: netstorm re-planning and with its first policy fixed, netstorm-paper
+# re-planning with the paper's rule, star, and Gloo's ring.
+DYNAMIC_SYSTEMS = ["netstorm", "netstorm-fixed", "netstorm-paper", "star", "gloo"]
 
 
 class CpuMeter:
@@ -71,8 +74,8 @@ class Bench:
         os.makedirs(self.runs, exist_ok=True)
         self.ring = self.plan("ring")
 
-    def geostorm(self, *argv, **kw):
-        return subprocess.run([os.path.join(self.bin, "geostorm"), *argv], check=True, text=True, **kw)
+    def geostorm(self, *argv, check=True, **kw):
+        return subprocess.run([os.path.join(self.bin, "geostorm"), *argv], check=check, text=True, **kw)
 
     def plan(self, strategy):
         out = self.geostorm("plan", "--topology", self.args.topology, "--strategy", strategy, "--model-mb",
@@ -108,7 +111,8 @@ class Bench:
                 summary = json.load(f)
         except FileNotFoundError:
             summary = {"iterations": [], "median_s": None, "p90_s": None, "throughput_s": None, "t_min_s": None,
-                       "predicted_s": None, "failed_iterations": [], "periods": []}
+                       "predicted_s": None, "failed_iterations": [], "periods": [],
+                       "started_at": 0}
         if run.returncode != 0:
             errors = summary["failed_iterations"]
             summary["failed"] = errors[0]["error"] if errors else (run.stderr.strip().splitlines() or ["?"])[-1]
@@ -117,7 +121,8 @@ class Bench:
 
     def with_wan(self, run):
         """Runs `run(namespace_of)` with the topology held up by `geostorm wan up`."""
-        with emulated_wan(self.bin, self.args.topology, self.args.scale, "hh") as namespaces:
+        period = self.args.period_s if self.args.dynamic else None
+        with emulated_wan(self.bin, self.args.topology, self.args.scale, "hh", period) as namespaces:
             return run(namespaces)
 
     def peer(self, name, command_for):
@@ -312,37 +317,123 @@ plot "{data}" using 2:xtic(1) title "median", "" using 3 title "p90", "" using 4
 
 
 def dynamic(bench, args):
-    """netstorm on a dynamic topology, with and without re-planning."""
-    runs = {}
-    for name, flags in [("netstorm", []), ("netstorm, fixed policy", ["--fixed-policy"])]:
-        s = bench.local(name.replace(", ", "-").replace(" ", "-"), "--strategy", "netstorm", "--period-s",
-                        str(args.period_s), *flags)
-        periods = s["periods"]
-
-        def period_of(t):
-            return max(p["period"] for p in periods if p["start_s"] <= t)
-
-        by_period = {}
-        for it in s["iterations"]:
-            by_period.setdefault(period_of(it["done_at_s"]), []).append(it["seconds"])
-        versions = {}
-        for it in s["iterations"]:
-            versions.setdefault(it["policy_version"], {"version": it["policy_version"], "from_iteration": it["iteration"],
-                                                       "at_s": round(it["done_at_s"], 2)})
-        runs[name] = {"periods": [{"period": p["period"], "start_s": round(p["start_s"], 2), "t_min_s": p["t_min_s"],
-                                   "median_s": statistics.median(by_period[p["period"]]) if p["period"] in by_period
-                                   else None, "iterations": len(by_period.get(p["period"], []))} for p in periods],
-                      "versions": list(versions.values()), "median_s": s["median_s"],
-                      "throughput_s": s["throughput_s"], "failed": s.get("failed"), "cpu_busy": s["cpu_busy"],
-                      "iterations": [{k: it[k] for k in ("iteration", "seconds", "policy_version", "done_at_s")}
-                                     for it in s["iterations"]]}
+    """Every system on the dynamic topology, with the same seed and iterations: netstorm
+    re-planning, netstorm keeping its first policy, netstorm-paper re-planning with
+    the paper's rule, star, and Gloo's ring (in the order best for the first period)."""
+    runs, t_min, wanted = {}, {}, args.systems.split(",")
+    for system, flags in [("netstorm", ["--strategy", "netstorm"]),
+                          ("netstorm-fixed", ["--strategy", "netstorm", "--fixed-policy"]),
+                          ("netstorm-paper", ["--strategy", "netstorm-paper"]),
+                          ("star", ["--strategy", "star", "--fixed-policy"])]:
+        if system not in wanted:
+            continue
+        s = bench.local(system, "--period-s", str(args.period_s), *flags)
+        t_min.update({p["period"]: p["t_min_s"] for p in s["periods"]})
+        runs[system] = dynamic_run(s, adaptive="--fixed-policy" not in flags,
+                                   events=os.path.join(bench.runs, system))
+    if "gloo" in wanted:
+        g = bench.peer("gloo", bench.gloo)
+        # Gloo's calls run back to back from the WAN's first period (its start is a
+        # second or so later than the periods' clock: within the first period).
+        at, iterations = 0.0, []
+        for it in g["iterations"]:
+            at += it["seconds"]
+            iterations.append({"iteration": it["iteration"], "seconds": it["seconds"], "done_at_s": at})
+        periods = [{"period": p, "start_s": p * args.period_s, "t_min_s": t} for p, t in sorted(t_min.items())]
+        runs["gloo"] = dynamic_run({"iterations": iterations, "periods": periods, "failed": g.get("failed"),
+                                    "cpu_busy": g["cpu_busy"]}, adaptive=False)
+    results = [{"system": name, **{k: r[k] for k in ("total_s", "iterations", "mean_period_ratio",
+                                                      "reaction_iterations_median", "reaction_iterations_max",
+                                                      "changes_without_replan", "failed")}}
+               for name, r in runs.items()]
+    fixed = runs.get("netstorm-fixed")
+    for e in results:
+        e["total_vs_netstorm_fixed"] = e["total_s"] / fixed["total_s"] if fixed and fixed["total_s"] else None
     return {"topology": os.path.splitext(os.path.basename(args.topology))[0], "model_mb": args.model_mb,
-            "scale": args.scale, "period_s": args.period_s, "command": " ".join(sys.argv), "runs": runs}
+            "scale": args.scale, "period_s": args.period_s, "iterations": args.iterations,
+            "command": " ".join(sys.argv), "results": results, "runs": runs}
+
+
+def dynamic_run(s, adaptive, events=None):
+    """Per period: median iteration time against that period's T_min; the policy
+    versions; and, re-planning, the reaction to each change: iterations from the
+    first one done after the change to the first that ran a policy decided after it."""
+    periods = s["periods"]
+    iterations = s["iterations"]
+
+    def period_of(t):
+        return max((p["period"] for p in periods if p["start_s"] <= t), default=0)
+
+    by_period = {}
+    for it in iterations:
+        by_period.setdefault(period_of(it["done_at_s"]), []).append(it["seconds"])
+    table = [{"period": p["period"], "start_s": round(p["start_s"], 2), "t_min_s": p["t_min_s"],
+              "median_s": statistics.median(by_period[p["period"]]) if p["period"] in by_period else None,
+              "iterations": len(by_period.get(p["period"], []))} for p in periods]
+    ratios = [p["median_s"] / p["t_min_s"] for p in table if p["median_s"]]
+    versions = {}
+    for it in iterations:
+        if "policy_version" in it:
+            versions.setdefault(it["policy_version"], {"version": it["policy_version"],
+                                                       "from_iteration": it["iteration"],
+                                                       "at_s": round(it["done_at_s"], 2)})
+    reactions, without = [], 0
+    if adaptive and events:
+        decided = policy_decisions(events, s["started_at"])  # version -> when the first gateway prepared it
+        for k, p in enumerate(periods[1:], 1):
+            end = periods[k + 1]["start_s"] if k + 1 < len(periods) else float("inf")
+            first = next((it["iteration"] for it in iterations if it["done_at_s"] > p["start_s"]), None)
+            new = [v for v, at in decided.items() if p["start_s"] <= at < end and v in versions]
+            if first is None:
+                continue
+            if not new:
+                without += 1
+                continue
+            reactions.append(max(0, versions[min(new)]["from_iteration"] - first))
+    done = [it["done_at_s"] for it in iterations]
+    return {"periods": table, "versions": list(versions.values()),
+            "total_s": done[-1] - done[0] + iterations[0]["seconds"] if done else None,
+            "iterations": len(iterations), "mean_period_ratio": statistics.mean(ratios) if ratios else None,
+            "reaction_iterations_median": statistics.median(reactions) if reactions else None,
+            "reaction_iterations_max": max(reactions) if reactions else None,
+            "changes_without_replan": without if adaptive else None, "failed": s.get("failed"),
+            "cpu_busy": s["cpu_busy"],
+            "iteration_times": [{k: it[k] for k in ("iteration", "seconds", "done_at_s")} for it in iterations]}
+
+
+def policy_decisions(run_dir, started_at):
+    """Policy version -> seconds since the run's start when the first gateway prepared it."""
+    decided = {}
+    for name in os.listdir(run_dir):
+        if not name.endswith(".events"):
+            continue
+        with open(os.path.join(run_dir, name)) as f:
+            for line in f:
+                try:
+                    e = json.loads(line)
+                except ValueError:
+                    continue
+                if e.get("event") == "policy_prepared":
+                    at = e["time"] - started_at
+                    decided[e["version"]] = min(decided.get(e["version"], at), at)
+    return decided
 
 
 def dynamic_markdown(report):
     lines = [f"# {report['topology']}: {report['model_mb']} MB, rates x{report['scale']}, "
-             f"redrawn every {report['period_s']} s", "", f"`{report['command']}`", ""]
+             f"redrawn every {report['period_s']} s, {report['iterations']} iterations", "",
+             f"`{report['command']}`", "",
+             "| system | total s | vs netstorm-fixed | mean of period median / T_min | reaction (iterations) median, max "
+             "| changes with no re-plan |", "|---|---|---|---|---|---|"]
+    for e in report["results"]:
+        def f(v, fmt):
+            return format(v, fmt) if v is not None else "-"
+        failed = f" (failed: {e['failed']})" if e.get("failed") else ""
+        lines.append(f"| {e['system']}{failed} | {f(e['total_s'], '.1f')} | {f(e['total_vs_netstorm_fixed'], '.2f')} "
+                     f"| {f(e['mean_period_ratio'], '.2f')} | {f(e['reaction_iterations_median'], 'g')}, "
+                     f"{f(e['reaction_iterations_max'], 'g')} | {f(e['changes_without_replan'], 'd')} |")
+    lines += ["", "Reaction: for each change of the rates, the iterations from the first one done after the change "
+              "to the first that ran a policy decided after it.", ""]
     for name, run in report["runs"].items():
         lines += [f"## {name}", "", "| period | start s | T_min s | median s | x T_min | iterations |",
                   "|---|---|---|---|---|---|"]
@@ -351,8 +442,10 @@ def dynamic_markdown(report):
             lines.append(f"| {p['period']} | {p['start_s']} | {p['t_min_s']:.3f} | "
                          f"{m:.3f} | {m / p['t_min_s']:.2f} | {p['iterations']} |" if m else
                          f"| {p['period']} | {p['start_s']} | {p['t_min_s']:.3f} | - | - | 0 |")
-        lines += ["", "Policy versions: " + ", ".join(f"v{v['version']} from iteration {v['from_iteration']} "
-                                                      f"({v['at_s']} s)" for v in run["versions"]), ""]
+        if run["versions"]:
+            lines += ["", "Policy versions: " + ", ".join(f"v{v['version']} from iteration {v['from_iteration']} "
+                                                          f"({v['at_s']} s)" for v in run["versions"])]
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -362,7 +455,7 @@ def dynamic_plot(report, png):
         path = f"{png}.{k}.dat"
         files.append(path)
         with open(path, "w") as f:
-            for it in run["iterations"]:
+            for it in run["iteration_times"]:
                 f.write(f"{it['done_at_s']} {it['seconds']}\n")
         plots.append(f"\"{path}\" using 1:2 with linespoints title \"{name}\"")
         tmin_path = f"{png}.{k}.tmin.dat"
@@ -392,7 +485,8 @@ def main():
     p.add_argument("--scale", type=float, default=0.1, help="rates times this")
     p.add_argument("--model-mb", type=float, default=10, help="per worker; 100 MB at full rates is 10 at 0.1")
     p.add_argument("--iterations", type=int, default=5)
-    p.add_argument("--systems", default=",".join(STRATEGIES + ["gloo", "openmpi"]))
+    p.add_argument("--systems", help="comma-separated (default: every strategy, gloo and openmpi; with --dynamic: "
+                                     + ",".join(DYNAMIC_SYSTEMS) + ")")
     p.add_argument("--star-placements", action="store_true", help="run star at every DC")
     p.add_argument("--star-iterations", type=int, default=3, help="iterations per star placement")
     p.add_argument("--ablation", action="store_true", help="netstorm without multipath, without awareness")
@@ -403,6 +497,7 @@ def main():
     p.add_argument("--out", default="bench/results")
     p.add_argument("--name", default=None, help="file name of the report (default: topology)")
     args = p.parse_args()
+    args.systems = args.systems or ",".join(DYNAMIC_SYSTEMS if args.dynamic else STRATEGIES + ["gloo", "openmpi"])
     if os.geteuid() != 0:
         sys.exit("head_to_head: needs root, for network namespaces and tc")
     bench = Bench(args)
