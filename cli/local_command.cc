@@ -28,7 +28,6 @@
 #include "control/controller.h"
 #include "core/network_view.h"
 #include "core/planner/planner.h"
-#include "core/policy/policy_codec.h"
 #include "spdlog/sinks/basic_file_sink.h"
 #include "spdlog/spdlog.h"
 #include "testbed/emulated_wan.h"

@@ -87,8 +87,8 @@ class SidecarImpl final : public Sidecar {
       config_.sync_mode = job.sync_mode();
       timeout = config_.timeout.count() > 0 ? config_.timeout : std::chrono::milliseconds(job.timeout_ms());
     }
-    // Workers of the whole job: given, or W in every DC. Members report it to their
-    // workers too (pass them the gateway's --workers or --total-workers).
+    // Workers of the whole job: given, or W in every DC (a member without a policy
+    // has the gateway's figure by now).
     if (config_.total_workers <= 0) {
       config_.total_workers = config_.local_workers * static_cast<int>(config_.policy.data_centers.size());
     }
