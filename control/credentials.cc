@@ -1,8 +1,10 @@
 #include "control/credentials.h"
 
 #include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
 
 #include <fstream>
+#include <mutex>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
@@ -21,7 +23,13 @@ absl::StatusOr<std::string> ReadFile(const std::string& path, const std::string&
 }  // namespace
 
 absl::StatusOr<Credentials> MakeCredentials(const TlsFiles& files, bool insecure) {
-  if (insecure) return Credentials{grpc::InsecureServerCredentials(), grpc::InsecureChannelCredentials()};
+  if (insecure) {
+    static std::once_flag warned;  // once per process (the operator makes credentials per job)
+    std::call_once(warned, [] {
+      spdlog::warn("--insecure: plaintext gRPC; peers are not authenticated and nothing is encrypted (local runs only)");
+    });
+    return Credentials{grpc::InsecureServerCredentials(), grpc::InsecureChannelCredentials()};
+  }
   if (files.cert.empty() || files.key.empty() || files.ca.empty()) {
     return absl::InvalidArgumentError("give --tls-cert, --tls-key and --tls-ca, or --insecure for plaintext");
   }

@@ -99,6 +99,8 @@ expect_sidecar_error "sidecar metrics address not ours" "--metrics 192.0.2.1:910
   --metrics 192.0.2.1:9100 --peer b=127.0.0.1:1 --peer c=127.0.0.1:1 --peer d=127.0.0.1:1
 expect_sidecar_error "sidecar events file unwritable" "--events: cannot open '/nonexistent/e.jsonl'" \
   --events /nonexistent/e.jsonl --peer b=127.0.0.1:1 --peer c=127.0.0.1:1 --peer d=127.0.0.1:1
+# mTLS is the default; plaintext is asked for, and said.
+grep -qF -- "--insecure: plaintext gRPC" "$tmp/out" || fail "sidecar --insecure: no warning in '$(cat "$tmp/out")'"
 
 if [ "$failures" -gt 0 ]; then
   echo "$failures CLI checks failed"
