@@ -26,7 +26,8 @@ absl::StatusOr<Credentials> MakeCredentials(const TlsFiles& files, bool insecure
   if (insecure) {
     static std::once_flag warned;  // once per process (the operator makes credentials per job)
     std::call_once(warned, [] {
-      spdlog::warn("--insecure: plaintext gRPC; peers are not authenticated and nothing is encrypted (local runs only)");
+      spdlog::warn(
+          "--insecure: plaintext gRPC; peers are not authenticated and nothing is encrypted (local runs only)");
     });
     return Credentials{grpc::InsecureServerCredentials(), grpc::InsecureChannelCredentials()};
   }
