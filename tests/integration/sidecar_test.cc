@@ -94,19 +94,20 @@ TEST(NamedTensors, OtherTensorsInAnotherDcFailTheIterationSayingSo) {
 
 // Members start with no policy file, as the operator starts them: they take the
 // model and chunk sizes, the job's workers and the iteration timeout from their
-// gateway, which by default follows the policy's prediction (here: the floor).
+// gateway. The gateways' timeout is set, so that the members' can come from nowhere
+// else (their own default would be the 30 s floor).
 TEST(Members, TakeTheJobsShapeAndTimeoutFromTheirGateway) {
   JobSpec spec;
   spec.topology = kTwoDcs;
   spec.strategy = "netstorm";
   spec.workers = 3;
   spec.iterations = 3;
-  spec.timeout_ms = 0;
+  spec.timeout_ms = 45000;
   LocalJob job(spec);
   job.StartSidecars();
   job.StartWorkers(0, spec.iterations);
   for (int code : job.WaitWorkers(std::chrono::seconds(60))) ASSERT_EQ(code, 0) << job.WorkerLogs() << job.MemberLogs();
-  const std::string timeout = "iteration timeout 30000 ms";  // sidecar::kTimeoutFloor
+  const std::string timeout = "iteration timeout 45000 ms";
   EXPECT_NE(job.GatewayLog(0).find(timeout), std::string::npos) << job.GatewayLog(0);
   const std::string members = job.MemberLogs();
   size_t said = 0;
