@@ -1,5 +1,6 @@
 #include "sidecar/data_plane_server.h"
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -16,8 +17,10 @@ grpc::Status DataPlaneServer::Exchange(grpc::ServerContext*,
                                        grpc::ServerReaderWriter<v1::Ack, wire::WireChunk>* stream) {
   wire::WireChunk chunk;
   while (stream->Read(&chunk)) {
+    const auto received = std::chrono::steady_clock::now().time_since_epoch();
     const absl::Status s = gateway_->OnWireChunk(chunk);
     v1::Ack ack;
+    ack.set_received_us(std::chrono::duration_cast<std::chrono::microseconds>(received).count());
     ack.set_chunk(chunk.header.chunk());
     ack.set_iteration(chunk.header.iteration());
     ack.set_accepted(s.ok());

@@ -1,11 +1,20 @@
 // LinkMeter: passive throughput of one outgoing link, from the training traffic
-// itself. The link is busy while it has bytes sent but not yet acknowledged. The
-// estimate is bytes acknowledged over busy time, on the sender's clock only,
-// ack-clocked: an acknowledgement counts, over the time since the previous one,
-// only when a standing queue of two or more chunks was waiting at the previous one
-// (the link was saturated). A lone chunk on an idle link would time the round trip,
-// and a lightly used link would be timed at the rate its chunks were offered; both
-// give no sample, and the estimate ages until traffic or a probe saturates the link.
+// itself. The link is busy while it has bytes sent but not yet acknowledged.
+//
+// Ack-clocked: an acknowledgement counts, over the time since the previous one,
+// only when its chunk was written before the previous one had arrived, so that it
+// waited behind it and the link was saturated in between (without the receiver's
+// clock: when two or more chunks stood behind the previous ack). A lone chunk on
+// an idle link would time the round trip, and a lightly used link would be timed
+// at the rate its chunks were offered; neither gives a sample, and the estimate
+// ages until traffic or a probe saturates the link.
+//   - Acknowledgements are timed on the receiver's clock when they carry it. On
+//     the way back they wait behind the reverse direction's queue and arrive
+//     bunched when it drains, which on the sender's clock looks like a faster
+//     link, or a slower one.
+//   - What arrives at once at the start of a run (a token bucket's burst after
+//     idle time, a lump of segments handed over together), up to 64 kB, is not
+//     rate and is not counted.
 // Smoothed: EWMA over samples of at least `min_sample`; but two samples in a row
 // more than 20% off on the same side are a change of the link's rate, and the
 // estimate jumps to their mean (bench/wan/meter_step.py measures the reaction).
@@ -29,8 +38,11 @@ class LinkMeter {
 
   // Bytes handed to the link at `now`.
   void OnSend(int64_t bytes, Clock::time_point now = Clock::now());
-  // Bytes the receiver acknowledged at `now`.
-  void OnAck(int64_t bytes, Clock::time_point now = Clock::now());
+  // Bytes the receiver acknowledged at `now`, written to the stream at `written`;
+  // `received_us`: when the receiver read them, in microseconds on its own
+  // monotonic clock (0: not known, and `written` is not used).
+  void OnAck(int64_t bytes, Clock::time_point now = Clock::now(), Clock::time_point written = {},
+             int64_t received_us = 0);
   // Bytes that will never be acknowledged (the stream broke).
   void OnLost(int64_t bytes, Clock::time_point now = Clock::now());
 
@@ -42,7 +54,9 @@ class LinkMeter {
   double age_seconds(Clock::time_point now = Clock::now()) const;
 
  private:
+  static double Seconds(Clock::time_point t);
   void AdvanceBusy(Clock::time_point now);
+  void TakeSample(Clock::time_point now);  // the sample so far, into the estimate
 
   const std::chrono::milliseconds min_sample_;
   const double smoothing_;
@@ -55,7 +69,18 @@ class LinkMeter {
   int64_t sample_bytes_ = 0;
   double estimate_ = 0;
   Clock::time_point sampled_at_{};
-  Clock::time_point last_ack_{};
+  // Bytes taken as a burst at the start of the current run; -1 once it counts.
+  int64_t burst_bytes_ = 0;
+  static constexpr int64_t kBurstBytes = 64 << 10;
+  static constexpr double kAtOnceSeconds = 0.001;  // at once, before there is an estimate
+  struct Ack {
+    bool remote = false;  // timed on the receiver's clock
+    double at = 0;        // seconds: when it arrived (or was acknowledged), on the clock it was timed by
+    double sent = 0;      // seconds: when it was written, on the sender's clock
+    double delay() const { return at - sent; }  // one-way, plus the clocks' offset
+  };
+  Ack previous_;
+  double min_delay_ = std::numeric_limits<double>::infinity();
   bool backlogged_ = false;  // two or more chunks were outstanding right after the last ack
   static constexpr double kShift = 0.2;
   int shifted_side_ = 0;  // the last sample was more than kShift above (1) or below (-1) the estimate

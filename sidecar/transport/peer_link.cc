@@ -87,25 +87,28 @@ bool PeerLink::Stream() {
   std::unique_ptr<wire::ExchangeStream> stream = stub.Exchange(&context);
   // Chunks written on this stream and not yet acknowledged, in order. They count
   // against the queue bound until acknowledged, and go out again on the next
-  // stream if this one breaks (the receiver drops duplicates).
-  std::deque<std::shared_ptr<WireChunk>> in_flight;
+  // stream if this one breaks (the receiver drops duplicates). With when each was
+  // written, for the meter.
+  std::deque<std::pair<std::shared_ptr<WireChunk>, LinkMeter::Clock::time_point>> in_flight;
   int64_t in_flight_bytes = 0;
   bool broken = false;
   std::thread acks([&] {
     v1::Ack ack;
     while (stream->Read(&ack)) {
       int64_t bytes = 0;
+      LinkMeter::Clock::time_point written;
       {
         std::lock_guard<std::mutex> lock(mu_);
         if (!in_flight.empty()) {
-          bytes = in_flight.front()->bytes();
+          bytes = in_flight.front().first->bytes();
+          written = in_flight.front().second;
           in_flight.pop_front();
           queued_bytes_ -= bytes;
           in_flight_bytes -= bytes;
         }
       }
       changed_.notify_all();
-      meter_.OnAck(bytes);
+      meter_.OnAck(bytes, LinkMeter::Clock::now(), written, ack.received_us());
     }
     std::lock_guard<std::mutex> lock(mu_);
     broken = true;
@@ -124,7 +127,7 @@ bool PeerLink::Stream() {
     if (stopping_ || broken) break;
     auto chunk = std::make_shared<WireChunk>(std::move(queue_.front().second));
     queue_.pop_front();
-    in_flight.push_back(chunk);
+    in_flight.emplace_back(chunk, LinkMeter::Clock::now());
     in_flight_bytes += chunk->bytes();
     lock.unlock();
     if (!stream->Write(*chunk)) break;
@@ -135,8 +138,8 @@ bool PeerLink::Stream() {
   context_ = nullptr;
   int64_t resent = 0;
   for (auto it = in_flight.rbegin(); it != in_flight.rend(); ++it) {
-    resent += (*it)->bytes();
-    queue_.emplace_front(-1.0, std::move(**it));  // they were sent before anything waiting
+    resent += it->first->bytes();
+    queue_.emplace_front(-1.0, std::move(*it->first));  // they were sent before anything waiting
   }
   // Their first trip ended unacknowledged: stop counting them as busy.
   meter_.OnLost(resent);

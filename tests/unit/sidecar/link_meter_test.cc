@@ -3,6 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <deque>
+#include <utility>
+
 namespace geostorm::sidecar {
 namespace {
 
@@ -11,10 +15,9 @@ TEST(LinkMeter, AckClockedWhileAQueueStands) {
   LinkMeter meter(milliseconds(50), 1.0);  // no smoothing: the last sample
   const auto t0 = LinkMeter::Clock::time_point{};
   for (int i = 0; i < 4; ++i) meter.OnSend(500'000, t0);
-  meter.OnAck(500'000, t0 + milliseconds(150));  // its time includes the round trip: no sample
-  EXPECT_EQ(meter.bytes_per_second(), 0);
-  meter.OnAck(500'000, t0 + milliseconds(250));  // two chunks were queued behind: a sample
-  EXPECT_DOUBLE_EQ(meter.bytes_per_second(), 5'000'000);
+  meter.OnAck(500'000, t0 + milliseconds(150));  // its time includes the round trip: it only starts the clock
+  meter.OnAck(500'000, t0 + milliseconds(250));  // two chunks were queued behind: it counts
+  EXPECT_EQ(meter.bytes_per_second(), 0);        // the sample ends at the next ack, if no lump goes on
   meter.OnAck(500'000, t0 + milliseconds(350));
   EXPECT_DOUBLE_EQ(meter.bytes_per_second(), 5'000'000);
   meter.OnAck(500'000, t0 + milliseconds(650));  // only one was left: maybe not saturated
@@ -23,7 +26,7 @@ TEST(LinkMeter, AckClockedWhileAQueueStands) {
   meter.OnSend(1'000'000, t0 + milliseconds(10'000));
   meter.OnAck(1'000'000, t0 + milliseconds(10'400));
   EXPECT_DOUBLE_EQ(meter.bytes_per_second(), 5'000'000);
-  EXPECT_NEAR(meter.age_seconds(t0 + milliseconds(10'400)), 10.05, 1e-9);
+  EXPECT_NEAR(meter.age_seconds(t0 + milliseconds(10'400)), 9.75, 1e-9);  // the sample ended at 650 ms
   EXPECT_NEAR(meter.busy_seconds_total(), 1.05, 1e-9);
   EXPECT_EQ(meter.acked_bytes_total(), 3'000'000);
   EXPECT_EQ(meter.outstanding_bytes(), 0);
@@ -36,10 +39,10 @@ TEST(LinkMeter, SmoothsAndForgetsLostBytes) {
   for (int i = 0; i < 4; ++i) meter.OnSend(100, t0);
   meter.OnAck(100, t0 + milliseconds(50));
   meter.OnAck(100, t0 + milliseconds(150));  // 1000 B/s
+  meter.OnAck(100, t0 + milliseconds(200));  // 2000 B/s; it ends the first sample
   EXPECT_DOUBLE_EQ(meter.bytes_per_second(), 1000);
-  meter.OnAck(100, t0 + milliseconds(200));  // 2000 B/s, smoothed
+  meter.OnAck(100, t0 + milliseconds(300));  // the end of the run ends the second: smoothed
   EXPECT_DOUBLE_EQ(meter.bytes_per_second(), 1500);
-  meter.OnAck(100, t0 + milliseconds(300));
   for (int i = 0; i < 3; ++i) meter.OnSend(500, t0 + milliseconds(400));
   meter.OnLost(1500, t0 + milliseconds(500));  // the stream broke: nothing stands any more
   EXPECT_EQ(meter.outstanding_bytes(), 0);
@@ -59,27 +62,107 @@ LinkMeter::Clock::time_point Saturate(LinkMeter& meter, LinkMeter::Clock::time_p
   return t;
 }
 
+// Samples of 250 ms: 25 acks 10 ms apart (10 MB/s), or 10 acks 25 ms apart (4 MB/s).
+// Each ends at the ack after it.
 TEST(LinkMeter, AStepInTheRateIsFollowedInTwoSamplesAndOneOutlierIsOnlySmoothed) {
   using std::chrono::milliseconds;
-  LinkMeter meter(milliseconds(245), 0.3);  // samples of 250 ms below: 25 acks 10 ms apart, or 10 acks 25 ms apart
+  LinkMeter meter(milliseconds(245), 0.3);
   auto t = LinkMeter::Clock::time_point{};
   for (int i = 0; i < 3; ++i) meter.OnSend(100'000, t);  // a standing queue from the start
   t = Saturate(meter, t, 1, milliseconds(10));           // the first ack only starts the clock
-  t = Saturate(meter, t, 100, milliseconds(10));         // 4 samples at 10 MB/s
+  t = Saturate(meter, t, 101, milliseconds(10));         // 4 samples at 10 MB/s
   EXPECT_NEAR(meter.bytes_per_second(), 10e6, 1e3);
-  // One slow sample (a hiccup): smoothed in, not taken.
-  t = Saturate(meter, t, 10, milliseconds(25));  // 4 MB/s
-  EXPECT_NEAR(meter.bytes_per_second(), 0.3 * 4e6 + 0.7 * 10e6, 1e3);
+  // One slow sample (a hiccup): smoothed in, not taken. (It holds one ack at 10 MB/s.)
+  t = Saturate(meter, t, 10, milliseconds(25));
+  t = Saturate(meter, t, 1, milliseconds(10));
+  EXPECT_NEAR(meter.bytes_per_second(), 0.3 * 4.23e6 + 0.7 * 10e6, 0.01e6);
   t = Saturate(meter, t, 250, milliseconds(10));  // back at 10 MB/s: the smoothing recovers
   EXPECT_NEAR(meter.bytes_per_second(), 10e6, 0.1e6);
   // The rate steps down to 4 MB/s and stays: the first sample is smoothed, the second is taken.
-  t = Saturate(meter, t, 10, milliseconds(25));
+  t = Saturate(meter, t, 11, milliseconds(25));
   EXPECT_NEAR(meter.bytes_per_second(), 0.3 * 4e6 + 0.7 * 10e6, 0.05e6);
   t = Saturate(meter, t, 10, milliseconds(25));
-  EXPECT_NEAR(meter.bytes_per_second(), 4e6, 1e3);
+  EXPECT_NEAR(meter.bytes_per_second(), 4e6, 0.2e6);
   // And back up to 10 MB/s, the same.
   t = Saturate(meter, t, 50, milliseconds(10));
-  EXPECT_NEAR(meter.bytes_per_second(), 10e6, 1e3);
+  EXPECT_NEAR(meter.bytes_per_second(), 10e6, 0.4e6);
+}
+
+// A link at 1 MB/s, saturated with 100 kB chunks for 12 s. Its acknowledgements
+// come back behind the reverse direction's queue: every 1.2 s that direction's
+// traffic fills it with 400 ms of data, so acknowledgements stop for up to 400 ms
+// and then arrive all at once when it has drained.
+// Returns the estimate's lowest and highest values once it has one.
+std::pair<double, double> UnderAckCompression(bool receiver_clock) {
+  using std::chrono::microseconds;
+  LinkMeter meter(std::chrono::milliseconds(250), 0.3);
+  const auto t0 = LinkMeter::Clock::time_point{};
+  std::deque<LinkMeter::Clock::time_point> written(8, t0);  // a window of 8 chunks, one more per ack
+  for (int i = 0; i < 8; ++i) meter.OnSend(100'000, t0);
+  double low = 1e300, high = 0;
+  for (int64_t k = 1; k <= 120; ++k) {
+    const int64_t read_us = k * 100'000 + 50'000;  // on the receiver's clock; the sender's is the same here
+    const auto acked = t0 + microseconds(read_us + std::max<int64_t>(0, 400'000 - read_us % 1'200'000));
+    meter.OnAck(100'000, acked, written.front(), receiver_clock ? read_us : 0);
+    written.pop_front();
+    written.push_back(acked);
+    meter.OnSend(100'000, acked);
+    if (meter.bytes_per_second() > 0) {
+      low = std::min(low, meter.bytes_per_second());
+      high = std::max(high, meter.bytes_per_second());
+    }
+  }
+  return {low, high};
+}
+
+TEST(LinkMeter, AcknowledgementsBunchedOnTheWayBackDoNotLookLikeAFasterLink) {
+  const auto [low, high] = UnderAckCompression(/*receiver_clock=*/true);
+  EXPECT_NEAR(low, 1e6, 1e3);
+  EXPECT_NEAR(high, 1e6, 1e3);
+  // On the sender's clock alone the same link looks much slower at times.
+  const auto [sender_low, sender_high] = UnderAckCompression(/*receiver_clock=*/false);
+  EXPECT_LT(sender_low, 0.8e6) << sender_high;
+}
+
+// A link at 1 MB/s behind a token bucket that lets 32 kB through at once after
+// idle time. Each round the sender queues 20 chunks of 16 kB: the first three
+// arrive together, the rest one per 16.4 ms. The rounds are 200 ms apart.
+TEST(LinkMeter, ABurstAtTheStartOfEachRunIsNotTakenForRate) {
+  constexpr int64_t kChunk = 16'384;
+  LinkMeter meter(std::chrono::milliseconds(250), 0.3);
+  auto t = LinkMeter::Clock::time_point{};
+  int64_t received_us = 1'000'000;
+  for (int round = 0; round < 10; ++round) {
+    for (int k = 0; k < 20; ++k) meter.OnSend(kChunk, t);
+    for (int k = 1; k <= 20; ++k) {
+      if (k > 3) received_us += kChunk;  // 16 384 us at 1 MB/s
+      meter.OnAck(kChunk, t + std::chrono::microseconds(received_us - 1'000'000 + 500), t, received_us);
+    }
+    received_us += 200'000;
+    t = LinkMeter::Clock::time_point{} + std::chrono::microseconds(received_us - 1'000'000);  // the clocks 1 s apart
+  }
+  // Bytes over time would say 19 chunks in 17 chunk-times: 1.12 MB/s.
+  EXPECT_NEAR(meter.bytes_per_second(), 1e6, 0.03e6);
+}
+
+// The kernel hands chunks over in lumps, each when the link (1 MB/s) has carried
+// it: rounds of 7 chunks of 16 kB, read as 2 (a token bucket's burst), 4, and 1.
+TEST(LinkMeter, ChunksReadInLumpsAreTimedFromLumpToLump) {
+  constexpr int64_t kChunk = 16'384;
+  LinkMeter meter(std::chrono::milliseconds(250), 0.3);
+  auto t = LinkMeter::Clock::time_point{};
+  int64_t received_us = 1'000'000;
+  for (int round = 0; round < 20; ++round) {
+    for (int k = 0; k < 7; ++k) meter.OnSend(kChunk, t);
+    for (int k = 1; k <= 7; ++k) {
+      if (k == 3) received_us += 4 * kChunk;  // 1 us per byte
+      if (k == 7) received_us += kChunk;
+      meter.OnAck(kChunk, t + std::chrono::microseconds(received_us - 1'000'000), t, received_us + k);
+    }
+    received_us += 200'000;
+    t = LinkMeter::Clock::time_point{} + std::chrono::microseconds(received_us - 1'000'000);  // the clocks 1 s apart
+  }
+  EXPECT_NEAR(meter.bytes_per_second(), 1e6, 0.01e6);
 }
 
 }  // namespace
