@@ -80,9 +80,12 @@ TEST(WireFaults, GatewayRefusesBadChunksCountsThemAndStillSumsExactly) {
     return wire::ToProto(wire::EncodeChunk("job", 4'000, e));
   };
 
-  EXPECT_TRUE(send(west(0, 3)).accepted());
+  const v1::Ack first = send(west(0, 3));
+  EXPECT_TRUE(first.accepted());
+  EXPECT_GT(first.received_us(), 0);  // when east read it, on east's clock: the sender's meter times the link by it
   v1::Ack dup = send(west(0, 3));
   EXPECT_FALSE(dup.accepted());
+  EXPECT_GT(dup.received_us(), first.received_us());
   EXPECT_NE(dup.error().find("duplicate reduce chunk 0 from 'west'"), std::string::npos) << dup.error();
   v1::Chunk corrupt = west(1, 3);
   (*corrupt.mutable_payload())[5] ^= 0x40;
