@@ -75,10 +75,7 @@ void LinkMeter::TakeSample(Clock::time_point now) {
   // Two samples in a row off by more than kShift on the same side: the link's rate
   // has changed (a reroute, cross traffic, a new tc rate), and the estimate jumps
   // to them instead of creeping there by the smoothing (7 samples to within 10%).
-  const int side = estimate_ == 0                    ? 0
-                   : rate > estimate_ * (1 + kShift) ? 1
-                   : rate < estimate_ * (1 - kShift) ? -1
-                                                     : 0;
+  const int side = estimate_ == 0 ? 0 : rate > estimate_ * (1 + kShift) ? 1 : rate < estimate_ * (1 - kShift) ? -1 : 0;
   if (estimate_ == 0) {
     estimate_ = rate;
   } else if (side != 0 && side == shifted_side_) {
