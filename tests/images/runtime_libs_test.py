@@ -21,26 +21,35 @@ ALLOWED_EXTRA = {"ca-certificates"}
 IMAGES = {"operator/Dockerfile": "geostorm-operator", "sidecar/Dockerfile": "geostorm-sidecar"}
 
 
-def owner(path):
-    """The Debian package that owns a library, trying the merged-/usr spellings."""
-    for candidate in (path, os.path.realpath(path), "/usr" + path, path.removeprefix("/usr")):
-        out = subprocess.run(["dpkg", "-S", candidate], capture_output=True, text=True)
-        if out.returncode == 0:
-            return out.stdout.split(":")[0]
-    return None
+def spellings(path):
+    """A library's path and its merged-/usr spellings, the ones dpkg may know it by."""
+    return (path, os.path.realpath(path), "/usr" + path, path.removeprefix("/usr"))
+
+
+def owners(paths):
+    """The Debian package that owns each of `paths` (one dpkg call: each reads the whole database)."""
+    candidates = sorted({c for p in paths for c in spellings(p)})
+    out = subprocess.run(["dpkg", "-S", *candidates], capture_output=True, text=True).stdout
+    known = {}
+    for line in out.splitlines():
+        package, _, path = line.partition(": ")
+        known[path.strip()] = package.split(":")[0]
+    return {p: next((known[c] for c in spellings(p) if c in known), None) for p in paths}
 
 
 def linked_packages(binary, failures):
     out = subprocess.run(["ldd", binary], capture_output=True, text=True, check=True).stdout
-    packages = set()
+    paths = []
     for line in out.splitlines():
         if "=>" not in line:
             continue
         path = line.split("=>")[1].split("(")[0].strip()
         if path == "not found" or not path:
             failures.append(f"{binary}: {line.strip()}")
-            continue
-        package = owner(path)
+        else:
+            paths.append(path)
+    packages = set()
+    for path, package in owners(paths).items():
         if package is None:
             failures.append(f"{binary}: no Debian package owns {path}")
         else:
