@@ -37,7 +37,9 @@ std::unique_ptr<LinkSource> MakePrometheusLinkSource(std::string base_url, std::
 // (src, dst) -> value of an instant query's vector result, from the body of a
 // Prometheus /api/v1/query answer. kDataLoss, quoting the part that is wrong, for
 // anything else: not JSON, not a success, a series without src or dst, a value
-// that is not a finite number.
+// that is not a finite number; kResourceExhausted for an answer over the limit
+// (a 256-DC job's matrix is about 10 MB).
+inline constexpr size_t kMaxPrometheusAnswerBytes = 64 << 20;
 using LinkValues = std::map<std::pair<std::string, std::string>, double>;
 [[nodiscard]] absl::StatusOr<LinkValues> ParsePrometheusQuery(const std::string& body);
 

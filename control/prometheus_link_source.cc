@@ -4,17 +4,12 @@
 #include <cpprest/http_client.h>
 #include <cpprest/uri_builder.h>
 
-#include <cmath>
-#include <map>
-#include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "control/link_source.h"
 
 namespace geostorm::control {
 namespace {
-
-using Json = nlohmann::json;
 
 class PrometheusLinkSource final : public LinkSource {
  public:
@@ -74,37 +69,6 @@ class PrometheusLinkSource final : public LinkSource {
 };
 
 }  // namespace
-
-absl::StatusOr<LinkValues> ParsePrometheusQuery(const std::string& body) {
-  const Json j = Json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object() || j.value("status", "") != "success" || !j.contains("data") ||
-      !j["data"].is_object() || !j["data"].contains("result") || !j["data"]["result"].is_array()) {
-    return absl::DataLossError(
-        absl::StrCat("not a Prometheus query response (data.result missing): ", body.substr(0, 200)));
-  }
-  LinkValues values;
-  for (const Json& r : j["data"]["result"]) {
-    const Json* metric = r.is_object() && r.contains("metric") ? &r["metric"] : nullptr;
-    const Json* value = r.is_object() && r.contains("value") ? &r["value"] : nullptr;
-    if (metric == nullptr || value == nullptr || !metric->is_object() || !value->is_array() || value->size() != 2 ||
-        !(*value)[1].is_string() || !metric->contains("src") || !metric->contains("dst") ||
-        !(*metric)["src"].is_string() || !(*metric)["dst"].is_string()) {
-      return absl::DataLossError(absl::StrCat("a series without src, dst or value: ", r.dump()));
-    }
-    double v = 0;
-    try {
-      size_t used = 0;
-      const std::string text = (*value)[1].get<std::string>();
-      v = std::stod(text, &used);
-      if (used != text.size()) throw std::invalid_argument(text);
-    } catch (const std::exception&) {
-      return absl::DataLossError(absl::StrCat("a value that is not a number: ", r.dump()));
-    }
-    if (!std::isfinite(v)) return absl::DataLossError(absl::StrCat("a value that is not finite: ", r.dump()));
-    values[{(*metric)["src"].get<std::string>(), (*metric)["dst"].get<std::string>()}] = v;
-  }
-  return values;
-}
 
 std::unique_ptr<LinkSource> MakePrometheusLinkSource(std::string base_url, std::string job,
                                                      std::chrono::milliseconds timeout) {

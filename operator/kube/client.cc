@@ -8,13 +8,13 @@
 
 #include <algorithm>
 #include <fstream>
-#include <map>
 #include <sstream>
 #include <thread>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "operator/kube/api_status.h"
+#include "operator/kube/watch_stream.h"
 
 namespace geostorm::kube {
 namespace {
@@ -31,36 +31,6 @@ struct Response {
   std::string retry_after;
   std::string error;  // when code == 0
 };
-
-// The server's Status message if the body is one, else the body itself.
-std::string ServerMessage(const std::string& body) {
-  Json status = Json::parse(body, nullptr, false);
-  if (status.is_object() && status.contains("message") && status["message"].is_string()) {
-    return status["message"].get<std::string>();
-  }
-  return body.substr(0, 300);
-}
-
-absl::Status StatusFor(int code, const std::string& message, const std::string& what) {
-  const std::string text = absl::StrCat(what, ": ", message);
-  switch (code) {
-    case 400:
-    case 422:
-      return absl::InvalidArgumentError(text);
-    case 401:
-      return absl::UnauthenticatedError(text);
-    case 403:
-      return absl::PermissionDeniedError(text);
-    case 404:
-      return absl::NotFoundError(text);
-    case 409:
-      return absl::StrContains(message, "already exists") ? absl::AlreadyExistsError(text) : absl::AbortedError(text);
-    case 410:
-      return absl::OutOfRangeError(text);
-    default:
-      return absl::UnavailableError(absl::StrCat(text, code == 0 ? "" : absl::StrCat(" (HTTP ", code, ")")));
-  }
-}
 
 std::string Encode(const std::string& value) { return web::uri::encode_data_string(value); }
 
@@ -227,28 +197,6 @@ class HttpClient final : public Client {
   std::chrono::steady_clock::time_point token_read_at_{};
 };
 
-// One watch line: false with a status if the stream must end.
-absl::Status DeliverLine(const std::string& line, const std::function<bool(const WatchEvent&)>& on_event,
-                         const std::string& what, bool* keep_going) {
-  Json event = Json::parse(line, nullptr, false);
-  if (event.is_discarded() || !event.is_object()) {
-    return absl::DataLossError(absl::StrCat(what, ": a watch event is not JSON: ", line.substr(0, 200)));
-  }
-  const std::string type = event.value("type", "");
-  if (type == "ERROR") {
-    const Json& status = event["object"];
-    return StatusFor(status.value("code", 500), status.value("message", "watch error"), what);
-  }
-  static const std::map<std::string, WatchEvent::Type> kTypes = {{"ADDED", WatchEvent::Type::kAdded},
-                                                                 {"MODIFIED", WatchEvent::Type::kModified},
-                                                                 {"DELETED", WatchEvent::Type::kDeleted},
-                                                                 {"BOOKMARK", WatchEvent::Type::kBookmark}};
-  auto it = kTypes.find(type);
-  if (it == kTypes.end()) return absl::DataLossError(absl::StrCat(what, ": unknown watch event type '", type, "'"));
-  *keep_going = on_event(WatchEvent{it->second, std::move(event["object"])});
-  return absl::OkStatus();
-}
-
 absl::Status HttpClient::Watch(const Resource& r, const std::string& ns, const std::string& label_selector,
                                const std::string& resource_version, std::chrono::seconds timeout,
                                const std::function<bool(const WatchEvent&)>& on_event, StopToken* stop) {
@@ -267,20 +215,14 @@ absl::Status HttpClient::Watch(const Resource& r, const std::string& ns, const s
       result = StatusFor(response.status_code(), ServerMessage(response.extract_utf8string(true).get()), what);
     } else {
       concurrency::streams::istream body = response.body();
-      std::string pending;
-      bool keep_going = true;
-      while (keep_going && result.ok()) {
+      WatchStream stream(what, on_event);
+      while (stream.wants_more() && result.ok()) {
         concurrency::streams::container_buffer<std::string> piece;
         if (body.read(piece, 1).get() == 0) break;  // the server ended the stream
         // One byte blocks until data arrives; then take whatever else is there.
         size_t more = body.streambuf().in_avail();
         if (more > 0) body.read(piece, more).get();
-        pending += piece.collection();
-        for (size_t newline; keep_going && result.ok() && (newline = pending.find('\n')) != std::string::npos;) {
-          const std::string line = pending.substr(0, newline);
-          pending.erase(0, newline + 1);
-          if (!line.empty()) result = DeliverLine(line, on_event, what, &keep_going);
-        }
+        result = stream.Feed(piece.collection());
       }
     }
   } catch (const pplx::task_canceled&) {

@@ -35,6 +35,8 @@ TEST(ParsePrometheusQuery, RefusesWhatIsNotAQueryAnswerSayingWhat) {
       {Answer(R"([{"metric":{"src":"a","dst":"b"},"value":[1,"+Inf"]}])"), "not finite"},
       {Answer(R"([{"metric":{"src":"a","dst":"b"},"value":[1,"NaN"]}])"), "not finite"},
       {Answer(R"(["a"])"), "without src, dst or value"},
+      {R"({"status":1,"data":{"result":[]}})", "not a Prometheus query response"},  // once an exception
+      {R"({"status":"success","data":[]})", "not a Prometheus query response"},
   };
   for (const auto& [body, reason] : cases) {
     absl::StatusOr<LinkValues> v = ParsePrometheusQuery(body);
@@ -42,6 +44,15 @@ TEST(ParsePrometheusQuery, RefusesWhatIsNotAQueryAnswerSayingWhat) {
     EXPECT_EQ(v.status().code(), absl::StatusCode::kDataLoss) << body;
     EXPECT_NE(v.status().message().find(reason), std::string::npos) << v.status() << " for " << body;
   }
+}
+
+TEST(ParsePrometheusQuery, RefusesAnAnswerOverTheLimitBeforeParsingIt) {
+  const std::string body = Answer(std::string(kMaxPrometheusAnswerBytes, ' ') + "[]");
+  absl::StatusOr<LinkValues> v = ParsePrometheusQuery(body);
+  ASSERT_FALSE(v.ok());
+  EXPECT_EQ(v.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(v.status().message().find("over the limit"), std::string::npos) << v.status();
+  EXPECT_TRUE(ParsePrometheusQuery(Answer(std::string(1000, ' ') + "[]"))->empty());
 }
 
 TEST(PrometheusLinkSource, AnUnreachableServerIsAnErrorNamingIt) {
