@@ -3,11 +3,13 @@
 #               star and netstorm live on it, as an emulated WAN of namespaces
 #   make test   install what is missing, build, lint, and run every test
 BUILD ?= build
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 30
 JOBS ?= $(shell nproc)
 TOPOLOGY ?= examples/topologies/klonet-9dc.yaml
 MODEL_MB ?= 100
 
-.PHONY: run test deps configure build lint format bench bench-wan bench-meter bench-operator bench-training clean
+.PHONY: run test deps configure build lint fuzz fuzz-build format bench bench-wan bench-meter bench-operator bench-training clean
 
 run: build
 	$(BUILD)/bin/geostorm simulate --topology $(TOPOLOGY) --model-mb $(MODEL_MB)
@@ -16,8 +18,9 @@ run: build
 	@echo
 	./scripts/live_run.sh $(BUILD)
 
-test: build lint
+test: build lint fuzz-build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	cd $(FUZZ_BUILD) && ctest --output-on-failure -j $(JOBS) -L fuzz
 
 deps:
 	./scripts/deps.sh
@@ -27,6 +30,16 @@ configure: deps
 
 build: configure
 	cmake --build $(BUILD) -j $(JOBS)
+
+# The parsers' libFuzzer targets under ASan and UBSan, each run FUZZ_SECONDS from
+# its checked-in corpus (tests/fuzz). `make fuzz FUZZ_SECONDS=600` for a long run.
+fuzz-build: deps
+	@[ -f $(FUZZ_BUILD)/build.ninja ] || CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -G Ninja \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGEOSTORM_FUZZ=ON
+	cmake --build $(FUZZ_BUILD) -j $(JOBS)
+
+fuzz: fuzz-build
+	cd $(FUZZ_BUILD) && GEOSTORM_FUZZ_SECONDS=$(FUZZ_SECONDS) ctest --output-on-failure -j $(JOBS) -L fuzz
 
 lint: build
 	./scripts/lint.sh $(BUILD)
@@ -56,4 +69,4 @@ bench-training: build
 	python3 bench/training/time_to_accuracy.py --build $(BUILD) --out bench/results/training-klonet-9dc
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(FUZZ_BUILD)

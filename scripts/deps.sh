@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build ccache pkg-config git openssl python3 python3-yaml iproute2 iperf3
-  clang-format clang-tidy
+  clang-format clang-tidy clang libclang-rt-14-dev
   protobuf-compiler libprotobuf-dev protobuf-compiler-grpc libgrpc++-dev
   libabsl-dev libyaml-cpp-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   libcli11-dev libboost-graph-dev libglpk-dev

@@ -1,8 +1,10 @@
 #include "core/policy/policy.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "core/status_macros.h"
 
@@ -130,7 +132,14 @@ absl::Status CheckAux(const Policy& p, const NetworkView* view) {
 
 absl::Status CheckShape(const Policy& p, const NetworkView* view) {
   if (p.data_centers.empty()) return absl::InvalidArgumentError("policy has no DCs");
+  if (!p.strategy.empty() && !IsDcName(p.strategy)) {
+    return absl::InvalidArgumentError(absl::StrCat("strategy '", absl::CHexEscape(p.strategy), "' is not a name"));
+  }
   for (size_t i = 0; i < p.data_centers.size(); ++i) {
+    if (!IsDcName(p.data_centers[i])) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("DC '", absl::CHexEscape(p.data_centers[i]), "' is not a DC name: ", kDcNameRule));
+    }
     if (std::find(p.data_centers.begin(), p.data_centers.begin() + i, p.data_centers[i]) !=
         p.data_centers.begin() + i) {
       return absl::InvalidArgumentError(absl::StrCat("DC '", p.data_centers[i], "' is listed twice"));
@@ -139,6 +148,12 @@ absl::Status CheckShape(const Policy& p, const NetworkView* view) {
   if (p.chunk_bytes <= 0) return absl::InvalidArgumentError("chunk_bytes must be positive");
   if (p.model_bytes <= 0) return absl::InvalidArgumentError("model_bytes must be positive");
   if (p.shards.empty()) return absl::InvalidArgumentError("policy has no shards");
+  for (double seconds : {p.predicted_seconds, p.t_min_seconds}) {
+    if (!(seconds >= 0 && std::isfinite(seconds))) {
+      return absl::InvalidArgumentError(absl::StrCat("predicted and T_min seconds must be finite, not negative: ",
+                                                     p.predicted_seconds, ", ", p.t_min_seconds));
+    }
+  }
   int64_t next = 0;
   for (size_t s = 0; s < p.shards.size(); ++s) {
     const ShardPlan& shard = p.shards[s];

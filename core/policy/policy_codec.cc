@@ -1,5 +1,8 @@
 #include "core/policy/policy_codec.h"
 
+#include <limits>
+#include <type_traits>
+
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "core/status_macros.h"
@@ -96,11 +99,29 @@ const Json& Need(const Json& j, const char* key, const std::string& field) {
   return j.at(key);
 }
 
+// Whether `v` is an integer that T holds: get<T>() would cast a float, or
+// truncate a wider integer, without a word.
+template <typename T>
+bool HoldsInteger(const Json& v) {
+  const uint64_t max = std::numeric_limits<T>::max();
+  if (v.is_number_unsigned()) return v.get<uint64_t>() <= max;
+  if (!v.is_number_integer()) return false;
+  const int64_t i = v.get<int64_t>();
+  return i < 0 ? i >= static_cast<int64_t>(std::numeric_limits<T>::min()) : static_cast<uint64_t>(i) <= max;
+}
+
 template <typename T>
 T Get(const Json& j, const char* key, const std::string& prefix) {
   const std::string field = prefix + key;
+  const Json& v = Need(j, key, field);
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    if (!HoldsInteger<T>(v)) {
+      Fail(field, absl::StrCat("expected an integer from ", std::numeric_limits<T>::min(), " to ",
+                               std::numeric_limits<T>::max(), ", got ", v.dump()));
+    }
+  }
   try {
-    return Need(j, key, field).get<T>();
+    return v.get<T>();
   } catch (const Json::exception& e) {
     Fail(field, e.what());
   }

@@ -1,11 +1,14 @@
 #include "core/topology/topology.h"
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "yaml-cpp/yaml.h"
 
@@ -89,7 +92,9 @@ class Parser {
     if (!dcs.IsSequence()) Fail(source_, dcs, "dataCenters", "expected a list of names");
     for (const YAML::Node& dc : dcs) {
       const std::string name = Read<std::string>(source_, dc, "dataCenters[]", "a name");
-      if (name.empty()) Fail(source_, dc, "dataCenters[]", "empty name");
+      if (!IsDcName(name)) {
+        Fail(source_, dc, "dataCenters[]", absl::StrCat("'", absl::CHexEscape(name), "' is not a DC name: ", kDcNameRule));
+      }
       if (t.IndexOf(name) >= 0) Fail(source_, dc, "dataCenters[]", absl::StrCat("duplicate DC '", name, "'"));
       t.data_centers.push_back(name);
     }
@@ -231,6 +236,12 @@ uint64_t SplitMix64(uint64_t& state) {
 }
 
 }  // namespace
+
+bool IsDcName(const std::string& name) {
+  return !name.empty() && name.size() <= 63 && std::all_of(name.begin(), name.end(), [](char c) {
+           return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+         });
+}
 
 int Topology::IndexOf(const std::string& dc) const {
   for (size_t i = 0; i < data_centers.size(); ++i) {

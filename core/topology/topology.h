@@ -60,6 +60,11 @@ struct Topology {
   std::vector<DirectedLink> LinksAt(int64_t period) const;
 };
 
+// A DC's name: 1 to 63 letters, digits, '.', '_' or '-'. Names reach network
+// namespaces, Prometheus labels, file names and JSON, so nothing else is let in.
+bool IsDcName(const std::string& name);
+inline constexpr char kDcNameRule[] = "1 to 63 letters, digits, '.', '_' or '-'";
+
 // Parses a topology document. `source` names it in error messages (a file name).
 // Example:
 //   absl::StatusOr<Topology> t = ParseTopology(text, "klonet-9dc.yaml");

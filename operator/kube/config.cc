@@ -69,6 +69,9 @@ absl::StatusOr<ClusterConfig> FromYaml(const YAML::Node& root, std::string conte
   if (!cluster["server"]) return absl::InvalidArgumentError(absl::StrCat(where, ".server: missing"));
   config.server = cluster["server"].as<std::string>();
   while (!config.server.empty() && config.server.back() == '/') config.server.pop_back();
+  if (config.server.rfind("https://", 0) != 0 && config.server.rfind("http://", 0) != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(where, ".server: '", config.server, "' is not an https:// URL"));
+  }
   if (cluster["insecure-skip-tls-verify"])
     config.insecure_skip_tls_verify = cluster["insecure-skip-tls-verify"].as<bool>();
   RETURN_IF_ERROR(ReadPem(cluster, "certificate-authority", where, base_dir, &config.ca_pem));

@@ -5,6 +5,7 @@
 
 #include <functional>
 
+#include "absl/strings/str_replace.h"
 #include "core/planner/planner.h"
 #include "core/policy/policy_codec.h"
 #include "geostorm/v1/policy.pb.h"
@@ -180,6 +181,46 @@ TEST(PolicyCodec, DecodeErrorsNameTheField) {
   absl::StatusOr<Policy> yaml = FromYaml("version: 1\nstrategy: x\ndataCenters: [a, b]\nmodelBytes: [1]\n");
   ASSERT_FALSE(yaml.ok());
   EXPECT_NE(std::string(yaml.status().message()).find("modelBytes"), std::string::npos) << yaml.status();
+}
+
+// Found by fuzz.policy: a name that is not UTF-8 decoded from YAML, and then
+// encoding the policy as JSON threw. Names are DC names, in every decoder.
+TEST(PolicyCodec, NamesThatAreNotDcNamesAreRefused) {
+  std::string yaml = ToYaml(PlannedPolicy());
+  std::string bad = yaml;
+  bad.replace(bad.find("strategy: \"") + 11, 0, "\xc4");
+  absl::StatusOr<Policy> p = FromYaml(bad);
+  ASSERT_FALSE(p.ok());
+  EXPECT_NE(std::string(p.status().message()).find("strategy '\\xc4"), std::string::npos) << p.status();
+  p = FromYaml(absl::StrReplaceAll(yaml, {{"us-east", "us east"}}));
+  ASSERT_FALSE(p.ok());
+  EXPECT_NE(std::string(p.status().message()).find("is not a DC name: 1 to 63 letters"), std::string::npos)
+      << p.status();
+  v1::Policy proto;
+  ToProto(PlannedPolicy(), &proto);
+  proto.set_data_centers(0, std::string(64, 'a'));
+  EXPECT_FALSE(FromProto(proto).ok());
+}
+
+// Found by fuzz.policy: a float where an integer belongs was cast (undefined
+// behaviour out of range), and a wider integer truncated without a word.
+TEST(PolicyCodec, NumbersMustFitTheirFields) {
+  const std::string json = ToJson(PlannedPolicy());
+  auto refusal = [&](const std::string& from, const std::string& to) {
+    std::string bad = json;
+    bad.replace(bad.find(from), from.size(), to);
+    absl::StatusOr<Policy> p = FromJson(bad);
+    return p.ok() ? std::string("accepted") : std::string(p.status().message());
+  };
+  EXPECT_EQ(refusal("\"chunkBytes\": ", "\"chunkBytes\": 1.6e50, \"x\": "),
+            "policy field 'chunkBytes': expected an integer from -9223372036854775808 to 9223372036854775807, got "
+            "1.6e+50");
+  EXPECT_NE(refusal("\"shard\": 0", "\"shard\": 4294967296").find("'auxRoutes[0].shard': expected an integer"),
+            std::string::npos);
+  EXPECT_NE(refusal("\"version\": 42", "\"version\": -1").find("'version': expected an integer from 0"),
+            std::string::npos);
+  EXPECT_NE(refusal("\"tMinSeconds\": ", "\"tMinSeconds\": -1, \"x\": ").find("must be finite, not negative"),
+            std::string::npos);
 }
 
 // The controller's protobuf carries bare indices: a decoded policy must never

@@ -105,6 +105,9 @@ TEST(Topology, ErrorsNameTheFieldAndLine) {
   EXPECT_TRUE(FailsWith("kind: ring\ndataCenters: [a, b]\n", "field 'kind': unknown kind 'ring'"));
   EXPECT_TRUE(FailsWith("dataCenters: [a, b]\n", "field 'kind': missing"));
   EXPECT_TRUE(FailsWith("kind: mesh\ndataCenters: [a, a]\ndefaultMbps: 1\n", "duplicate DC 'a'"));
+  EXPECT_TRUE(FailsWith("kind: mesh\ndataCenters: [a, \"b c\"]\ndefaultMbps: 1\n",
+                        "field 'dataCenters[]': 'b c' is not a DC name: 1 to 63 letters"));
+  EXPECT_TRUE(FailsWith("kind: mesh\ndataCenters: [a, \"\"]\ndefaultMbps: 1\n", "'' is not a DC name"));
   EXPECT_TRUE(
       FailsWith("kind: mesh\ndataCenters: [a, b]\ndefaultMbps: fast\n", "field 'defaultMbps': expected a rate"));
   EXPECT_TRUE(

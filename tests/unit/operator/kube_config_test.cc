@@ -68,6 +68,10 @@ TEST(Kubeconfig, ErrorsNameTheField) {
       error("clusters: [{name: x, cluster: {}}]\ncontexts: [{name: a, context: {cluster: x}}]\ncurrent-context: a")
           .find("clusters[x].server: missing"),
       std::string::npos);
+  EXPECT_NE(error("clusters: [{name: x, cluster: {server: 'h:6443'}}]\n"
+                  "contexts: [{name: a, context: {cluster: x}}]\ncurrent-context: a")
+                .find("clusters[x].server: 'h:6443' is not an https:// URL"),
+            std::string::npos);
   EXPECT_NE(error("clusters: [{name: x, cluster: {server: 'https://h', certificate-authority-data: '%%'}}]\n"
                   "contexts: [{name: a, context: {cluster: x}}]\ncurrent-context: a")
                 .find("certificate-authority-data: not base64"),
