@@ -1,8 +1,7 @@
-// geostorm-synthetic-worker: a worker with integer-valued gradients, so that the
-// sum is exact and checkable. Worker w of DC d (index among --dcs) contributes at
-// iteration t the value Value(d, w, t, i) at index i; every worker checks that it
-// gets back exactly the sum over all DCs and workers. Exits 0 when every
-// iteration was exact, 1 on a wrong value, 3 on a failed iteration.
+// geostorm-synthetic-worker: a worker whose gradients sum exactly and give away any
+// dropped, doubled or misplaced contribution (client/synthetic_gradient.h). Every
+// worker checks that it gets back exactly the sum over all DCs and workers. Exits
+// 0 when every iteration was exact, 1 on a wrong value, 3 on a failed iteration.
 // With --tensors N the gradient goes as N named tensors of unequal sizes, handed
 // over in an order of the worker's own (the client lays them out by name).
 #include <algorithm>
@@ -10,14 +9,7 @@
 
 #include "CLI/CLI.hpp"
 #include "client/client.h"
-
-namespace {
-
-float Value(int dc, int worker, uint64_t t, int64_t i) {
-  return static_cast<float>((dc * 131 + worker * 31 + static_cast<int64_t>(t) * 7 + i) % 17 - 8);
-}
-
-}  // namespace
+#include "client/synthetic_gradient.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"geostorm-synthetic-worker"};
@@ -50,6 +42,13 @@ int main(int argc, char** argv) {
     std::printf("the sidecar says the job has %d workers, expected %d\n", client->total_workers(), dcs * workers);
     return 1;
   }
+  if (dcs * workers > geostorm::SyntheticGradient::kMaxWorkers) {
+    std::printf("%d workers: the synthetic check holds for at most %d\n", dcs * workers,
+                geostorm::SyntheticGradient::kMaxWorkers);
+    return 1;
+  }
+  const geostorm::SyntheticGradient synthetic(dcs * workers);
+  const int me = dc * workers + worker;
   std::vector<float> grad(client->model_floats());
   // Tensor j is "t<j>" with a share of the model growing with j, so that names in
   // order are the flat order of `grad`; the list is rotated per worker.
@@ -62,14 +61,10 @@ int main(int argc, char** argv) {
                      absl::MakeSpan(grad).subspan(static_cast<size_t>(start), static_cast<size_t>(size))});
     start += size;
   }
-  if (!named.empty()) std::rotate(named.begin(), named.begin() + (dc * workers + worker) % tensors, named.end());
+  if (!named.empty()) std::rotate(named.begin(), named.begin() + me % tensors, named.end());
   int failed = 0;
   for (uint64_t t = first; t < first + static_cast<uint64_t>(iterations); ++t) {
-    if (!unchecked || t == first) {
-      float period[17];
-      for (int64_t k = 0; k < 17; ++k) period[k] = Value(dc, worker, t, k);
-      for (size_t i = 0; i < grad.size(); ++i) grad[i] = period[i % 17];
-    }
+    if (!unchecked || t == first) synthetic.Fill(me, t, absl::MakeSpan(grad));
     absl::StatusOr<int> contributors =
         named.empty() ? client->AllReduce(t, absl::MakeSpan(grad)) : client->AllReduce(t, named);
     if (!contributors.ok()) {
@@ -85,20 +80,10 @@ int main(int argc, char** argv) {
                   dcs * workers);
       return 1;
     }
-    // Value() depends on i only through i mod 17: the expected sums form a table, so
-    // checking costs the worker (and the DCs waiting for its next iteration) little.
-    float want[17] = {};
-    for (int64_t k = 0; k < 17; ++k) {
-      for (int d = 0; d < dcs; ++d) {
-        for (int w = 0; w < workers; ++w) want[k] += Value(d, w, t, k);
-      }
-    }
-    for (size_t i = 0; i < grad.size() && !unchecked; ++i) {
-      if (grad[i] != want[i % 17]) {
-        std::printf("iteration %lu: value %zu is %g, expected %g\n", static_cast<unsigned long>(t), i, grad[i],
-                    want[i % 17]);
-        return 1;
-      }
+    if (const int64_t i = unchecked ? -1 : synthetic.FirstWrong(t, grad); i >= 0) {
+      std::printf("iteration %lu: value %ld is %.0f, expected %.0f\n", static_cast<unsigned long>(t),
+                  static_cast<long>(i), grad[static_cast<size_t>(i)], synthetic.Sum(t, i));
+      return 1;
     }
     std::printf(unchecked ? "iteration %lu done\n" : "iteration %lu exact\n", static_cast<unsigned long>(t));
     std::fflush(stdout);

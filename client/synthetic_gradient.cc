@@ -1,0 +1,48 @@
+#include "client/synthetic_gradient.h"
+
+#include <algorithm>
+
+namespace geostorm {
+namespace {
+
+constexpr int64_t kExactFloat = int64_t{1} << 24;  // every integer below this is a float
+
+// SplitMix64's finaliser: consecutive inputs give unrelated outputs.
+uint64_t Mix(uint64_t x) {
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+}  // namespace
+
+// The sum is W(W + 1)/2 + W * noise: the noise's bound is what that leaves of 2^24.
+SyntheticGradient::SyntheticGradient(int workers)
+    : workers_(std::clamp(workers, 1, kMaxWorkers)),
+      bound_(static_cast<uint64_t>(
+          std::min<int64_t>(int64_t{1} << 16, (kExactFloat - 1 - workers_ * (workers_ + 1) / 2) / workers_))) {}
+
+uint64_t SyntheticGradient::Noise(uint64_t t, int64_t i) const {
+  return Mix(Mix(t + 0x9e3779b97f4a7c15ULL) ^ static_cast<uint64_t>(i)) % bound_;
+}
+
+float SyntheticGradient::Value(int worker, uint64_t t, int64_t i) const {
+  return static_cast<float>(worker + 1 + static_cast<int64_t>(Noise(t, i)));
+}
+
+void SyntheticGradient::Fill(int worker, uint64_t t, absl::Span<float> out) const {
+  for (size_t i = 0; i < out.size(); ++i) out[i] = Value(worker, t, static_cast<int64_t>(i));
+}
+
+float SyntheticGradient::Sum(uint64_t t, int64_t i) const {
+  return static_cast<float>(workers_ * (workers_ + 1) / 2 + workers_ * static_cast<int64_t>(Noise(t, i)));
+}
+
+int64_t SyntheticGradient::FirstWrong(uint64_t t, absl::Span<const float> sum) const {
+  for (size_t i = 0; i < sum.size(); ++i) {
+    if (sum[i] != Sum(t, static_cast<int64_t>(i))) return static_cast<int64_t>(i);
+  }
+  return -1;
+}
+
+}  // namespace geostorm
