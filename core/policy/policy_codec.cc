@@ -5,6 +5,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "core/json_integer.h"
 #include "core/status_macros.h"
 #include "geostorm/v1/policy.pb.h"
 #include "nlohmann/json.hpp"
@@ -97,17 +98,6 @@ struct DecodeError {
 const Json& Need(const Json& j, const char* key, const std::string& field) {
   if (!j.is_object() || !j.contains(key)) Fail(field, "missing");
   return j.at(key);
-}
-
-// Whether `v` is an integer that T holds: get<T>() would cast a float, or
-// truncate a wider integer, without a word.
-template <typename T>
-bool HoldsInteger(const Json& v) {
-  const uint64_t max = std::numeric_limits<T>::max();
-  if (v.is_number_unsigned()) return v.get<uint64_t>() <= max;
-  if (!v.is_number_integer()) return false;
-  const int64_t i = v.get<int64_t>();
-  return i < 0 ? i >= static_cast<int64_t>(std::numeric_limits<T>::min()) : static_cast<uint64_t>(i) <= max;
 }
 
 template <typename T>

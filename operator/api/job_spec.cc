@@ -3,9 +3,12 @@
 #include <algorithm>
 #include <regex>
 #include <set>
+#include <type_traits>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "control/sync_schedule.h"
+#include "core/json_integer.h"
 #include "core/status_macros.h"
 
 namespace geostorm::api {
@@ -24,6 +27,11 @@ absl::Status Invalid(const std::string& field, const std::string& why) {
 template <typename T>
 absl::Status Read(const Json& obj, const char* key, const std::string& field, T* out) {
   if (!obj.is_object() || !obj.contains(key) || obj[key].is_null()) return absl::OkStatus();
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    if (!HoldsInteger<T>(obj[key])) {
+      return Invalid(absl::StrCat(field, ".", key), absl::StrCat("want an integer, got ", obj[key].dump()));
+    }
+  }
   try {
     *out = obj[key].get<T>();
   } catch (const Json::exception&) {
@@ -37,38 +45,82 @@ bool IsDnsLabel(const std::string& s) {
   return !s.empty() && s.size() <= kDnsLabel && std::regex_match(s, kLabel);
 }
 
+// `obj[key]` when it is an object, {} when absent; anything else is an error.
+absl::StatusOr<Json> Section(const Json& obj, const char* key, const std::string& field) {
+  if (!obj.contains(key) || obj[key].is_null()) return Json::object();
+  if (!obj[key].is_object()) return Invalid(field, absl::StrCat("must be an object, not ", obj[key].type_name()));
+  return obj[key];
+}
+
+// A list field of the pod template: absent, or a list of objects.
+absl::Status CheckList(const Json& pod, const char* list, const std::string& field) {
+  if (!pod.contains(list)) return absl::OkStatus();
+  if (!pod[list].is_array()) return Invalid(absl::StrCat(field, ".", list), "must be a list");
+  for (size_t i = 0; i < pod[list].size(); ++i) {
+    if (!pod[list][i].is_object()) return Invalid(absl::StrCat(field, ".", list, "[", i, "]"), "must be an object");
+  }
+  return absl::OkStatus();
+}
+
+// Names in a list must be DNS labels, unique in `seen` (shared by the lists the
+// API server checks together), and not `reserved` (what the operator injects).
+absl::Status CheckNames(const Json& items, const std::string& field, const std::set<std::string>& reserved,
+                        std::set<std::string>& seen) {
+  for (size_t i = 0; i < items.size(); ++i) {
+    const std::string where = absl::StrCat(field, "[", i, "].name");
+    if (!items[i].contains("name") || !items[i]["name"].is_string()) return Invalid(where, "required");
+    const std::string name = items[i]["name"];
+    if (reserved.count(name) > 0) return Invalid(where, absl::StrCat("'", name, "' is the injected sidecar's"));
+    if (!IsDnsLabel(name)) return Invalid(where, absl::StrCat("'", name, "' is not a DNS label"));
+    if (!seen.insert(name).second) return Invalid(where, absl::StrCat("duplicate '", name, "'"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckTemplate(const Json& pod_template, const std::string& field, const JobSpec& spec) {
   if (!pod_template.is_object() || !pod_template.contains("spec") || !pod_template["spec"].is_object()) {
     return Invalid(absl::StrCat(field, ".spec"), "required: a pod spec");
   }
   const Json& pod = pod_template["spec"];
-  if (!pod.contains("containers") || !pod["containers"].is_array() || pod["containers"].empty()) {
-    return Invalid(absl::StrCat(field, ".spec.containers"), "required: at least one worker container");
+  const std::string where = field + ".spec";
+  for (const char* list : {"containers", "initContainers", "volumes"}) RETURN_IF_ERROR(CheckList(pod, list, where));
+  if (!pod.contains("containers") || pod["containers"].empty()) {
+    return Invalid(where + ".containers", "required: at least one worker container");
   }
+  std::set<std::string> containers, volumes;
   for (const char* list : {"containers", "initContainers"}) {
     if (!pod.contains(list)) continue;
+    RETURN_IF_ERROR(CheckNames(pod[list], absl::StrCat(where, ".", list), {kSidecarName}, containers));
     for (size_t i = 0; i < pod[list].size(); ++i) {
       const Json& c = pod[list][i];
-      const std::string where = absl::StrCat(field, ".spec.", list, "[", i, "]");
-      if (!c.is_object() || !c.contains("name") || !c["name"].is_string()) return Invalid(where + ".name", "required");
-      if (c["name"] == kSidecarName) return Invalid(where + ".name", "'geostorm-sidecar' is the injected sidecar's");
+      const std::string at = absl::StrCat(where, ".", list, "[", i, "]");
       if (!c.contains("image") || !c["image"].is_string() || c["image"].get<std::string>().empty()) {
-        return Invalid(where + ".image", "required");
+        return Invalid(at + ".image", "required");
       }
-      if (!c.contains("ports")) continue;
-      for (size_t p = 0; p < c["ports"].size(); ++p) {
-        const int port = c["ports"][p].value("containerPort", 0);
-        if (port == spec.data_port || port == spec.metrics_port) {
-          return Invalid(absl::StrCat(where, ".ports[", p, "].containerPort"),
-                         absl::StrCat(port, " is taken by the sidecar (spec.sidecar.ports)"));
+      RETURN_IF_ERROR(CheckList(c, "ports", at));
+      for (size_t p = 0; c.contains("ports") && p < c["ports"].size(); ++p) {
+        const Json& port = c["ports"][p];
+        const std::string port_field = absl::StrCat(at, ".ports[", p, "].containerPort");
+        if (!port.contains("containerPort") || !HoldsInteger<int>(port["containerPort"])) {
+          return Invalid(port_field, "required: an integer");
+        }
+        if (port["containerPort"] == spec.data_port || port["containerPort"] == spec.metrics_port) {
+          return Invalid(port_field, absl::StrCat(port["containerPort"].get<int>(),
+                                                  " is taken by the sidecar (spec.sidecar.ports)"));
         }
       }
     }
   }
-  const std::string restart = pod.value("restartPolicy", "Never");
+  if (pod.contains("volumes")) {
+    const std::set<std::string> injected(std::begin(kInjectedVolumes), std::end(kInjectedVolumes));
+    RETURN_IF_ERROR(CheckNames(pod["volumes"], where + ".volumes", injected, volumes));
+  }
+  const Json restart = pod.value("restartPolicy", Json("Never"));
   if (restart == "Always") {
-    return Invalid(absl::StrCat(field, ".spec.restartPolicy"),
-                   "Always: workers must be able to finish (Never or OnFailure)");
+    return Invalid(where + ".restartPolicy", "Always: workers must be able to finish (Never or OnFailure)");
+  }
+  if (restart != "Never" && restart != "OnFailure") {
+    return Invalid(where + ".restartPolicy", absl::StrCat("unknown ", restart.dump(), "; want Never or OnFailure"));
   }
   return absl::OkStatus();
 }
@@ -87,6 +139,10 @@ absl::Status ParseDataCenters(const std::string& job_name, const Json& list, Job
     RETURN_IF_ERROR(Read(entry, "replicas", field, &dc.replicas));
     if (!IsDnsLabel(dc.name)) return Invalid(field + ".name", absl::StrCat("'", dc.name, "' is not a DNS label"));
     if (!names.insert(dc.name).second) return Invalid(field + ".name", absl::StrCat("duplicate '", dc.name, "'"));
+    if (job_name.size() + 2 + kLongestSuffix > kDnsLabel) {
+      return Invalid("metadata.name", absl::StrCat("'", job_name, "' is too long: the names of its Services add '-<dc>",
+                                                   "-gateway' and must fit in 63 characters"));
+    }
     if (job_name.size() + 1 + dc.name.size() + kLongestSuffix > kDnsLabel) {
       return Invalid(field + ".name",
                      absl::StrCat("'", job_name, "-", dc.name, "-gateway' would be longer than 63 characters"));
@@ -127,23 +183,28 @@ absl::StatusOr<JobSpec> ParseJobSpec(const std::string& job_name, const Json& sp
   JobSpec spec;
   if (!spec_json.is_object()) return Invalid("spec", "required");
   if (!IsDnsLabel(job_name)) return Invalid("metadata.name", absl::StrCat("'", job_name, "' is not a DNS label"));
+  if (!absl::ascii_isalpha(static_cast<unsigned char>(job_name[0]))) {
+    return Invalid("metadata.name",
+                   absl::StrCat("'", job_name, "' must start with a letter: it begins its Services' names (DNS-1035)"));
+  }
 
-  const Json sidecar = spec_json.value("sidecar", Json::object());
+  ASSIGN_OR_RETURN(const Json sidecar, Section(spec_json, "sidecar", "spec.sidecar"));
   RETURN_IF_ERROR(Read(sidecar, "image", "spec.sidecar", &spec.sidecar_image));
   RETURN_IF_ERROR(Read(sidecar, "resources", "spec.sidecar", &spec.sidecar_resources));
-  const Json ports = sidecar.value("ports", Json::object());
+  ASSIGN_OR_RETURN(const Json ports, Section(sidecar, "ports", "spec.sidecar.ports"));
   RETURN_IF_ERROR(Read(ports, "data", "spec.sidecar.ports", &spec.data_port));
   RETURN_IF_ERROR(Read(ports, "metrics", "spec.sidecar.ports", &spec.metrics_port));
   if (spec.data_port == spec.metrics_port) {
     return Invalid("spec.sidecar.ports.metrics", absl::StrCat(spec.metrics_port, " is also the data port"));
   }
-  RETURN_IF_ERROR(ParseDataCenters(job_name, spec_json.value("dataCenters", Json()), &spec));
+  RETURN_IF_ERROR(
+      ParseDataCenters(job_name, spec_json.contains("dataCenters") ? spec_json["dataCenters"] : Json(), &spec));
   for (size_t i = 0; i < spec.data_centers.size(); ++i) {
     RETURN_IF_ERROR(
         CheckTemplate(spec.data_centers[i].pod_template, absl::StrCat("spec.dataCenters[", i, "].template"), spec));
   }
 
-  const Json sync = spec_json.value("sync", Json::object());
+  ASSIGN_OR_RETURN(const Json sync, Section(spec_json, "sync", "spec.sync"));
   RETURN_IF_ERROR(Read(sync, "strategy", "spec.sync", &spec.strategy));
   RETURN_IF_ERROR(Read(sync, "modelBytes", "spec.sync", &spec.model_bytes));
   RETURN_IF_ERROR(Read(sync, "chunkBytes", "spec.sync", &spec.chunk_bytes));
@@ -185,7 +246,7 @@ absl::StatusOr<JobSpec> ParseJobSpec(const std::string& job_name, const Json& sp
     spec.reconcile_interval_s = *seconds;
   }
 
-  const Json network = spec_json.value("network", Json::object());
+  ASSIGN_OR_RETURN(const Json network, Section(spec_json, "network", "spec.network"));
   RETURN_IF_ERROR(Read(network, "prometheusUrl", "spec.network", &spec.prometheus_url));
   RETURN_IF_ERROR(Read(network, "gatewayServiceType", "spec.network", &spec.gateway_service_type));
   if (!spec.prometheus_url.empty() && spec.prometheus_url.rfind("http://", 0) != 0 &&
@@ -193,7 +254,7 @@ absl::StatusOr<JobSpec> ParseJobSpec(const std::string& job_name, const Json& sp
     return Invalid("spec.network.prometheusUrl", "want http:// or https://");
   }
 
-  const Json run = spec_json.value("runPolicy", Json::object());
+  ASSIGN_OR_RETURN(const Json run, Section(spec_json, "runPolicy", "spec.runPolicy"));
   RETURN_IF_ERROR(Read(run, "backoffLimit", "spec.runPolicy", &spec.backoff_limit));
   RETURN_IF_ERROR(Read(run, "cleanPodPolicy", "spec.runPolicy", &spec.clean_pod_policy));
   RETURN_IF_ERROR(Read(run, "suspend", "spec.runPolicy", &spec.suspend));

@@ -58,6 +58,8 @@ struct JobSpec {
 };
 
 inline constexpr char kSidecarName[] = "geostorm-sidecar";
+// The volumes the operator adds to every worker pod (controllers/desired_state.h).
+inline constexpr const char* kInjectedVolumes[] = {"geostorm-run", "geostorm-tls", "geostorm-policy"};
 
 // `job_name` is checked too: it prefixes every object the job makes.
 [[nodiscard]] absl::StatusOr<JobSpec> ParseJobSpec(const std::string& job_name, const Json& spec);

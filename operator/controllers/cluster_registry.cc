@@ -13,6 +13,17 @@ std::string ConfigFingerprint(const kube::ClusterConfig& c) {
 
 }  // namespace
 
+std::map<std::string, kube::Json> MemberCluster::JobPods(const std::string& ns, const std::string& job,
+                                                         const std::string& dc) const {
+  std::map<std::string, kube::Json> found;
+  for (kube::Json& pod : pods->ByIndex(absl::StrCat(ns, "/", job))) {
+    if (!dc.empty() && pod["metadata"]["labels"].value(kDcLabel, "") != dc) continue;
+    const std::string name = pod["metadata"].value("name", "");
+    found[name] = std::move(pod);
+  }
+  return found;
+}
+
 kube::Informer& MemberCluster::informer(const kube::Resource& r) const {
   if (r.plural == kube::kPods.plural) return *pods;
   if (r.plural == kube::kServices.plural) return *services;

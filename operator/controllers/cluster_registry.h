@@ -32,6 +32,10 @@ struct MemberCluster {
   kube::Informer& informer(const kube::Resource& r) const;
   // Creates the namespace once per member (it may hold other things: never deleted).
   absl::Status EnsureNamespace(const std::string& ns) const;
+  // The pods of job `ns/job` here, from the informer: name -> pod. With `dc`, only
+  // that data center's.
+  std::map<std::string, kube::Json> JobPods(const std::string& ns, const std::string& job,
+                                            const std::string& dc = "") const;
 
  private:
   mutable std::mutex mu_;

@@ -11,6 +11,7 @@
 #include "core/status_macros.h"
 #include "operator/api/conditions.h"
 #include "operator/controllers/desired_state.h"
+#include "operator/controllers/dry_run.h"
 #include "operator/controllers/initial_policy.h"
 #include "operator/controllers/topology_policy_store.h"
 
@@ -43,18 +44,6 @@ bool Terminal(const std::string& phase) { return phase == "Succeeded" || phase =
 std::chrono::milliseconds Until(api::Clock::time_point when) {
   return std::max(std::chrono::milliseconds(100),
                   std::chrono::duration_cast<std::chrono::milliseconds>(when - api::Clock::now()));
-}
-
-// The job's pods in one member, from its informer: name -> pod. With `dc`, only
-// that data center's.
-std::map<std::string, Json> PodsOf(const MemberCluster& member, const JobRef& job, const std::string& dc = "") {
-  std::map<std::string, Json> pods;
-  for (Json& pod : member.pods->ByIndex(absl::StrCat(job.ns, "/", job.name))) {
-    if (!dc.empty() && pod["metadata"]["labels"].value(kDcLabel, "") != dc) continue;
-    const std::string name = pod["metadata"].value("name", "");
-    pods[name] = std::move(pod);
-  }
-  return pods;
 }
 
 }  // namespace
@@ -93,7 +82,7 @@ bool JobController::Once(const Json& job, const std::string& what) {
   return said_[job["metadata"].value("uid", "")].insert(what).second;
 }
 
-absl::Status JobController::Invalid(const Json& job, const std::string& message) {
+absl::StatusOr<Requeue> JobController::Invalid(const Json& job, const std::string& message, Requeue then) {
   Json status = job.value("status", Json::object());
   const bool new_message = Once(job, absl::StrCat("invalid ", Generation(job), " ", message));
   const auto now = api::Clock::now();
@@ -104,7 +93,8 @@ absl::Status JobController::Invalid(const Json& job, const std::string& message)
     spdlog::warn("job {}/{}: invalid spec: {}", RefOf(job).ns, RefOf(job).name, message);
     events_.Record(job, "Warning", "InvalidSpec", message);
   }
-  return WriteStatus(job, status);
+  RETURN_IF_ERROR(WriteStatus(job, status));
+  return then;
 }
 
 absl::StatusOr<bool> JobController::ApplyIfChanged(const MemberCluster& member, const kube::Resource& r,
@@ -169,7 +159,7 @@ absl::Status JobController::DeletePods(const Members& members, const Json& job,
                                        const std::function<bool(const Json& pod)>& which) {
   const JobRef ref = RefOf(job);
   for (const auto& member : members) {
-    for (const auto& [name, pod] : PodsOf(*member, ref)) {
+    for (const auto& [name, pod] : member->JobPods(ref.ns, ref.name)) {
       if (!which(pod) || pod["metadata"].contains("deletionTimestamp")) continue;
       absl::Status deleted = member->client->Delete(kube::kPods, ref.ns, name);
       if (!deleted.ok() && !absl::IsNotFound(deleted)) return deleted;
@@ -250,18 +240,14 @@ absl::StatusOr<Requeue> JobController::Reconcile(const std::string& key) {
   }
 
   absl::StatusOr<api::JobSpec> parsed = api::ParseJobSpec(p.ref.name, p.job["spec"]);
-  if (!parsed.ok()) {
-    RETURN_IF_ERROR(Invalid(p.job, std::string(parsed.status().message())));
-    return Requeue();
-  }
+  if (!parsed.ok()) return Invalid(p.job, std::string(parsed.status().message()));
   p.spec = *std::move(parsed);
   for (size_t i = 0; i < p.spec.data_centers.size(); ++i) {
     absl::StatusOr<std::shared_ptr<const MemberCluster>> member = clusters_.Get(p.spec.data_centers[i].cluster);
     if (!member.ok()) {
       // Nothing is created anywhere until every DC's cluster is usable.
       const std::string message = absl::StrCat("spec.dataCenters[", i, "].cluster: ", member.status().message());
-      RETURN_IF_ERROR(Invalid(p.job, message));
-      return Requeue(options_.cluster_retry);
+      return Invalid(p.job, message, options_.cluster_retry);
     }
     p.members.push_back(*member);
   }
@@ -293,10 +279,7 @@ absl::StatusOr<Requeue> JobController::Reconcile(const std::string& key) {
 
   absl::StatusOr<core::Policy> policy = PolicyFor(p.job, p.spec);
   if (absl::IsInvalidArgument(policy.status())) {  // the planner refused this spec: retrying will not help
-    if (absl::Status s = Invalid(p.job, absl::StrCat("spec.sync: cannot plan: ", policy.status().message())); !s.ok()) {
-      return s;
-    }
-    return Requeue();
+    return Invalid(p.job, absl::StrCat("spec.sync: cannot plan: ", policy.status().message()));
   }
   if (!policy.ok()) return policy.status();
   p.status["policyVersion"] = policy->version;
@@ -314,7 +297,13 @@ absl::StatusOr<Requeue> JobController::Reconcile(const std::string& key) {
     if (live->iteration > 0) p.status["iteration"] = live->iteration;
   }
 
-  absl::StatusOr<std::map<std::string, std::string>> addresses = Provision(p, *policy, *certificates);
+  const std::string policy_json = p.controller_address.empty() ? core::ToJson(*policy) : "";
+  if (api::ConditionStatus(p.status["conditions"], "Created") != "True") {
+    absl::Status accepted = DryRunJob(p.ref, p.spec, p.members, *certificates, policy_json, p.controller_address);
+    if (absl::IsInvalidArgument(accepted)) return Invalid(p.job, std::string(accepted.message()));
+    RETURN_IF_ERROR(accepted);
+  }
+  absl::StatusOr<std::map<std::string, std::string>> addresses = Provision(p, policy_json, *certificates);
   if (!addresses.ok()) return addresses.status();
   if (addresses->size() < p.spec.data_centers.size()) {
     p.status["phase"] = "Pending";
@@ -370,23 +359,15 @@ absl::StatusOr<Requeue> JobController::Finish(Pass& p, bool succeeded, const std
 }
 
 absl::StatusOr<std::map<std::string, std::string>> JobController::Provision(
-    Pass& p, const core::Policy& policy, std::map<std::string, KeyPair>& certificates) {
+    Pass& p, const std::string& policy_json, const std::map<std::string, KeyPair>& certificates) {
   std::map<std::string, std::string> addresses;
   std::string waiting;
-  const std::string policy_json = p.controller_address.empty() ? core::ToJson(policy) : "";
   for (size_t i = 0; i < p.spec.data_centers.size(); ++i) {
     const MemberCluster& member = *p.members[i];
     const std::string& dc = p.spec.data_centers[i].name;
     RETURN_IF_ERROR(member.EnsureNamespace(p.ref.ns));
-    std::vector<std::pair<const kube::Resource*, Json>> wanted = {
-        {&kube::kServices, HeadlessService(p.ref, p.spec, dc)},
-        {&kube::kServices, GatewayService(p.ref, p.spec, dc)},
-        {&kube::kSecrets, TlsSecret(p.ref, dc, certificates[CertificateStore::kCaKey].cert_pem, certificates[dc])}};
-    if (p.controller_address.empty()) {
-      wanted.emplace_back(&kube::kConfigMaps, PolicyConfigMap(p.ref, dc, policy_json));
-    }
     int written = 0;
-    for (const auto& [r, desired] : wanted) {
+    for (const auto& [r, desired] : DcObjects(p.ref, p.spec, dc, certificates, policy_json)) {
       ASSIGN_OR_RETURN(const bool changed, ApplyIfChanged(member, *r, desired));
       written += changed;
     }
@@ -429,7 +410,7 @@ absl::StatusOr<Requeue> JobController::SyncWorkers(Pass& p, const std::map<std::
     const api::DataCenterSpec& dc = p.spec.data_centers[i];
     std::map<std::string, std::string> peers = addresses;
     peers.erase(dc.name);
-    std::map<std::string, Json> pods = PodsOf(member, p.ref, dc.name);
+    std::map<std::string, Json> pods = member.JobPods(p.ref.ns, p.ref.name, dc.name);
     int dc_running = 0, dc_succeeded = 0, dc_failed = 0;
     for (int replica = 0; replica < dc.replicas; ++replica) {
       const Json desired = WorkerPod(p.ref, p.spec, i, replica, peers, p.controller_address);

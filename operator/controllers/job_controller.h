@@ -59,13 +59,14 @@ class JobController {
   absl::StatusOr<Requeue> AfterFinish(Pass& p);  // cleanPodPolicy, then the TTL
   absl::StatusOr<Requeue> Suspend(Pass& p);
   absl::StatusOr<Requeue> Finish(Pass& p, bool succeeded, const std::string& reason, const std::string& message);
-  // Namespaces, Services, certificates and policy ConfigMaps in every DC; returns
-  // the gateways' addresses known so far.
-  absl::StatusOr<std::map<std::string, std::string>> Provision(Pass& p, const core::Policy& policy,
-                                                               std::map<std::string, KeyPair>& certificates);
+  // Namespaces, Services, certificates and (given `policy_json`) policy ConfigMaps in
+  // every DC; returns the gateways' addresses known so far.
+  absl::StatusOr<std::map<std::string, std::string>> Provision(Pass& p, const std::string& policy_json,
+                                                               const std::map<std::string, KeyPair>& certificates);
   // Worker pods: create, replace, recreate failed ones (backoffLimit); phase and counts.
   absl::StatusOr<Requeue> SyncWorkers(Pass& p, const std::map<std::string, std::string>& addresses);
-  absl::Status Invalid(const kube::Json& job, const std::string& message);
+  // InvalidSpec and Failed with `message`, written; then `then`.
+  absl::StatusOr<Requeue> Invalid(const kube::Json& job, const std::string& message, Requeue then = Requeue());
   // True the first time `what` is said about this job.
   bool Once(const kube::Json& job, const std::string& what);
   // Applies `desired` unless the cache holds it already, or holds still what it held

@@ -80,12 +80,10 @@ class HttpClient final : public Client {
                 "application/json");
   }
 
-  absl::StatusOr<Json> Apply(const Resource& r, const Json& object) override {
-    const Json& meta = object["metadata"];
-    const std::string path =
-        absl::StrCat(r.Path(meta.value("namespace", ""), meta.value("name", "")), "?fieldManager=geostorm&force=true");
-    // JSON is YAML, so the apply patch goes as JSON text under the YAML media type.
-    return Call(http::methods::PATCH, path, object.dump(), "application/apply-patch+yaml");
+  absl::StatusOr<Json> Apply(const Resource& r, const Json& object) override { return ApplyPatch(r, object, ""); }
+
+  absl::Status DryRunApply(const Resource& r, const Json& object) override {
+    return ApplyPatch(r, object, "&dryRun=All").status();
   }
 
   absl::StatusOr<Json> MergePatch(const Resource& r, const std::string& ns, const std::string& name, const Json& patch,
@@ -103,6 +101,14 @@ class HttpClient final : public Client {
                      const std::function<bool(const WatchEvent&)>& on_event, StopToken* stop) override;
 
  private:
+  absl::StatusOr<Json> ApplyPatch(const Resource& r, const Json& object, const std::string& query) {
+    const Json& meta = object["metadata"];
+    const std::string path = absl::StrCat(r.Path(meta.value("namespace", ""), meta.value("name", "")),
+                                          "?fieldManager=geostorm&force=true", query);
+    // JSON is YAML, so the apply patch goes as JSON text under the YAML media type.
+    return Call(http::methods::PATCH, path, object.dump(), "application/apply-patch+yaml");
+  }
+
   http_client_config Config(std::chrono::milliseconds timeout) const {
     http_client_config c;
     c.set_timeout(timeout);

@@ -85,6 +85,9 @@ class Client {
   [[nodiscard]] virtual absl::StatusOr<Json> Replace(const Resource& r, const Json& object) = 0;
   // Server-side apply of `object` (namespace and name from its metadata).
   [[nodiscard]] virtual absl::StatusOr<Json> Apply(const Resource& r, const Json& object) = 0;
+  // What the server would say to Apply, with nothing stored (dryRun=All): its
+  // validation and admission, nothing else.
+  [[nodiscard]] virtual absl::Status DryRunApply(const Resource& r, const Json& object) = 0;
   // A JSON merge patch, on the object or (status = true) its status subresource.
   [[nodiscard]] virtual absl::StatusOr<Json> MergePatch(const Resource& r, const std::string& ns,
                                                         const std::string& name, const Json& patch,

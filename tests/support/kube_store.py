@@ -73,6 +73,52 @@ BUILTIN = [
 
 
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+
+
+def label_error(path, value):
+    return (f'{path}: Invalid value: "{value}": a lowercase RFC 1123 label must consist of lower case '
+            "alphanumeric characters or '-', and must start and end with an alphanumeric character")
+
+
+def core_errors(kind, obj):
+    """What the API server's own validation refuses in pods and Services (the
+    part the operator's objects can get wrong), with its messages."""
+    errors = []
+    if kind.group != "":
+        return errors
+    name = obj["metadata"]["name"]
+    spec = obj.get("spec") or {}
+    if kind.plural == "services" and not (DNS_1035.match(name) and len(name) <= 63):
+        errors.append(f'metadata.name: Invalid value: "{name}": a DNS-1035 label must consist of lower case '
+                      "alphanumeric characters or '-', start with an alphabetic character, and end with an "
+                      "alphanumeric character")
+    if kind.plural != "pods":
+        return errors
+    if not spec.get("containers"):
+        errors.append("spec.containers: Required value")
+    volumes = set()
+    for i, volume in enumerate(spec.get("volumes") or []):
+        path, volume_name = f"spec.volumes[{i}].name", volume.get("name", "")
+        if not (DNS_LABEL.match(volume_name) and len(volume_name) <= 63):
+            errors.append(label_error(path, volume_name))
+        elif volume_name in volumes:
+            errors.append(f'{path}: Duplicate value: "{volume_name}"')
+        volumes.add(volume_name)
+    containers = set()
+    for field in ("initContainers", "containers"):
+        for i, container in enumerate(spec.get(field) or []):
+            path, container_name = f"spec.{field}[{i}].name", container.get("name", "")
+            if not (DNS_LABEL.match(container_name) and len(container_name) <= 63):
+                errors.append(label_error(path, container_name))
+            elif container_name in containers:
+                errors.append(f'{path}: Duplicate value: "{container_name}"')
+            containers.add(container_name)
+            for j, mount in enumerate(container.get("volumeMounts") or []):
+                if mount.get("name") not in volumes:
+                    errors.append(f'spec.{field}[{i}].volumeMounts[{j}].name: Not found: "{mount.get("name")}"')
+    return errors
 
 
 # ---------------------------------------------------------------- schema validation
@@ -292,6 +338,10 @@ class Store:
                                                "not change fields other than `spec.containers[*].image`, ...")
         if kind.plural == "pods" and old is None:
             obj.setdefault("status", {"phase": "Pending"})
+        errors = core_errors(kind, obj)
+        if errors:
+            message = errors[0] if len(errors) == 1 else "[" + ", ".join(errors) + "]"
+            raise ApiError(422, "Invalid", f'{kind.kind} "{name}" is invalid: {message}')
         if kind.schema is not None:
             self.validate_custom(kind, obj)
 

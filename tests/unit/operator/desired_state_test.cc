@@ -61,6 +61,14 @@ TEST(DesiredState, WithoutAControllerTheGatewayReadsItsPolicyFromAConfigMap) {
   EXPECT_EQ(member["spec"]["volumes"].size(), 2u);  // members take the policy from their gateway
 }
 
+// The spec check refuses template volumes with these names (api::kInjectedVolumes).
+TEST(DesiredState, InjectedVolumesAreTheOnesTheSpecReserves) {
+  const Json pod = WorkerPod({"ml", "resnet"}, Spec(), 1, 0, {{"eu", "x:1"}}, "");
+  std::vector<std::string> names;
+  for (const Json& v : pod["spec"]["volumes"]) names.push_back(v["name"]);
+  EXPECT_EQ(names, std::vector<std::string>(std::begin(api::kInjectedVolumes), std::end(api::kInjectedVolumes)));
+}
+
 // The worker library's environment: ranks are global (the DCs in spec order), so
 // that exactly one worker of the job is rank 0.
 TEST(DesiredState, WorkersGetAGlobalRank) {

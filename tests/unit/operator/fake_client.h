@@ -83,6 +83,10 @@ class FakeClient final : public Client {
     const Json& meta = object["metadata"];
     return Store(r.Path(meta.value("namespace", ""), meta.value("name", "")), object);
   }
+  absl::Status DryRunApply(const Resource&, const Json&) override {
+    std::lock_guard<std::mutex> lock(mu);
+    return Check("dry-run");
+  }
   absl::StatusOr<Json> MergePatch(const Resource& r, const std::string& ns, const std::string& name, const Json& patch,
                                   bool) override {
     std::lock_guard<std::mutex> lock(mu);

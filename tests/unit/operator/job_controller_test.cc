@@ -258,6 +258,30 @@ TEST_F(JobControllerTest, AnUnknownClusterCreatesNothingAndSaysWhich) {
   EXPECT_TRUE(Writes(*member_).empty()) << Json(Writes(*member_)).dump();
 }
 
+// A spec a member's API server would refuse, in a way the operator's own checks do
+// not look at (a mount of a volume the pod lacks), is found by the dry run: the job
+// fails with the server's reason, and nothing of it exists in any member.
+TEST_F(JobControllerTest, AnObjectAMemberWouldRefuseCreatesNothingAnywhere) {
+  Json job = Json::parse(kJob);
+  job["spec"]["dataCenters"][1]["template"]["spec"]["containers"][0]["volumeMounts"] =
+      Json::parse(R"([{"name": "scratch", "mountPath": "/scratch"}])");
+  ASSERT_TRUE(host_->Create(kube::kGeoTrainingJobs, "default", job).ok());
+  ASSERT_TRUE(Eventually([&] { return jobs_->Get("default", "j").has_value(); }));
+  absl::StatusOr<std::optional<std::chrono::milliseconds>> result = controller_->Reconcile("default/j");
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(Status()["phase"], "Failed");
+  const std::string message = Condition("InvalidSpec")["message"];
+  EXPECT_EQ(message.rfind("spec.dataCenters[1]: cluster 'm' would refuse Pod j-b-0: ", 0), 0u) << message;
+  EXPECT_NE(message.find(R"(: Pod "j-b-0" is invalid: spec.containers[0].volumeMounts[0].name: Not found: "scratch")"),
+            std::string::npos)
+      << message;
+  for (const Resource* r : {&kube::kPods, &kube::kServices, &kube::kSecrets, &kube::kConfigMaps}) {
+    absl::StatusOr<kube::ListResult> left = member_->List(*r, "default", "geostorm.io/job-name=j");
+    ASSERT_TRUE(left.ok()) << left.status();
+    EXPECT_TRUE(left->items.empty()) << r->plural << ": " << Json(left->items).dump();
+  }
+}
+
 // runPolicy: failed workers come back until backoffLimit, then the job fails.
 TEST_F(JobControllerTest, RecreatesFailedWorkersUntilTheBackoffLimit) {
   ASSERT_TRUE(host_->Create(kube::kGeoTrainingJobs, "default", TwoWorkerJob(R"({"backoffLimit": 1})")).ok());

@@ -53,7 +53,7 @@ TEST(JobSpec, ErrorsNameTheField) {
 
   spec = Valid();
   spec["dataCenters"][0]["replicas"] = "two";
-  EXPECT_EQ(ErrorOf(spec), "spec.dataCenters[0].replicas: wrong type (string)");
+  EXPECT_EQ(ErrorOf(spec), "spec.dataCenters[0].replicas: want an integer, got \"two\"");
 
   spec = Valid();
   spec["dataCenters"][1]["template"]["spec"]["containers"][0]["name"] = "geostorm-sidecar";
@@ -91,9 +91,63 @@ TEST(JobSpec, ErrorsNameTheField) {
   spec["sync"]["globalLearningRate"] = 0;
   EXPECT_EQ(ErrorOf(spec), "spec.sync.globalLearningRate: must be positive");
 
-  EXPECT_NE(ErrorOf(Valid(), std::string(60, 'j')).find("would be longer than 63 characters"), std::string::npos);
+  // A name too long with any DC is the job name's fault; one too long with this DC, the DC's.
+  EXPECT_EQ(ErrorOf(Valid(), std::string(54, 'j')),
+            "metadata.name: '" + std::string(54, 'j') +
+                "' is too long: the names of its Services add '-<dc>-gateway' and must fit in 63 characters");
+  spec = Valid();
+  spec["dataCenters"][1]["name"] = "us-east-coast";
+  EXPECT_EQ(ErrorOf(spec, std::string(50, 'j')),
+            "spec.dataCenters[1].name: '" + std::string(50, 'j') +
+                "-us-east-coast-gateway' would be longer than 63 characters");
+  EXPECT_EQ(ErrorOf(Valid(), "9lives"),
+            "metadata.name: '9lives' must start with a letter: it begins its Services' names (DNS-1035)");
   EXPECT_EQ(ErrorOf(Valid(), "Bad_Name"), "metadata.name: 'Bad_Name' is not a DNS label");
   EXPECT_EQ(ErrorOf(Json::object()), "spec.dataCenters: at least two data centers (one needs no WAN synchronisation)");
+}
+
+// What the member API servers would refuse in the pods and Services made from a
+// spec is refused here first, naming the spec's field: no job is half created.
+TEST(JobSpec, RefusesWhatAMemberWouldRefuseInItsObjects) {
+  auto with = [](const std::string& path, const Json& value) {
+    Json spec = Valid();
+    spec[Json::json_pointer(path)] = value;
+    return ErrorOf(spec);
+  };
+  const std::string pod = "/dataCenters/0/template/spec";
+  const std::string at = "spec.dataCenters[0].template.spec";
+  EXPECT_EQ(with(pod + "/containers/0/name", "Trainer_1"), at + ".containers[0].name: 'Trainer_1' is not a DNS label");
+  EXPECT_EQ(with(pod + "/initContainers", Json::parse(R"([{"name": "t", "image": "x"}])")),
+            at + ".initContainers[0].name: duplicate 't'");
+  EXPECT_EQ(with(pod + "/volumes", Json::parse(R"([{"name": "data", "emptyDir": {}}, {"name": "data"}])")),
+            at + ".volumes[1].name: duplicate 'data'");
+  for (const char* injected : kInjectedVolumes) {
+    EXPECT_EQ(with(pod + "/volumes", Json::parse(R"([{"name": ")" + std::string(injected) + R"(", "emptyDir": {}}])")),
+              at + ".volumes[0].name: '" + injected + "' is the injected sidecar's");
+  }
+  EXPECT_EQ(with(pod + "/volumes", Json::parse(R"([{"name": "Data"}])")), at + ".volumes[0].name: 'Data' is not a DNS label");
+  EXPECT_EQ(with(pod + "/restartPolicy", "Sometimes"), at + ".restartPolicy: unknown \"Sometimes\"; want Never or OnFailure");
+}
+
+// A schema-less API server lets any JSON through: every wrong type is an error
+// naming its field, never an exception or a silently truncated number.
+TEST(JobSpec, WrongTypesAreErrorsNamingTheField) {
+  auto with = [](const std::string& path, const Json& value) {
+    Json spec = Valid();
+    spec[Json::json_pointer(path)] = value;
+    return ErrorOf(spec);
+  };
+  EXPECT_EQ(with("/dataCenters/0/replicas", 2.5), "spec.dataCenters[0].replicas: want an integer, got 2.5");
+  EXPECT_EQ(with("/dataCenters/0/replicas", 1e30), "spec.dataCenters[0].replicas: want an integer, got 1e+30");
+  EXPECT_EQ(with("/dataCenters/0/replicas", 4294967297), "spec.dataCenters[0].replicas: want an integer, got 4294967297");
+  EXPECT_EQ(with("/sync", "fast"), "spec.sync: must be an object, not string");
+  EXPECT_EQ(with("/sidecar", Json::array()), "spec.sidecar: must be an object, not array");
+  EXPECT_EQ(with("/dataCenters/0/template/spec/containers", Json::object()),
+            "spec.dataCenters[0].template.spec.containers: must be a list");
+  EXPECT_EQ(with("/dataCenters/0/template/spec/containers/0/ports", Json::parse(R"([{"containerPort": "http"}])")),
+            "spec.dataCenters[0].template.spec.containers[0].ports[0].containerPort: required: an integer");
+  EXPECT_EQ(with("/dataCenters/0/template/spec/restartPolicy", 3),
+            "spec.dataCenters[0].template.spec.restartPolicy: unknown 3; want Never or OnFailure");
 }
 
 TEST(JobSpec, Durations) {
