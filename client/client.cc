@@ -29,7 +29,7 @@ Client::~Client() = default;
 
 absl::StatusOr<Client> Client::Connect(const std::string& address) {
   grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(-1);
+  args.SetMaxReceiveMessageSize(wire::kMaxMessageBytes);
   args.SetMaxSendMessageSize(-1);
   auto impl = std::make_unique<Impl>();
   auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);

@@ -114,7 +114,7 @@ class SidecarImpl final : public Sidecar {
     }
     worker_api_ = std::make_unique<WorkerServer>(config_, uplink, board_.get());
     grpc::ServerBuilder builder;
-    builder.SetMaxReceiveMessageSize(-1);
+    builder.SetMaxReceiveMessageSize(wire::kMaxMessageBytes);
     builder.SetMaxSendMessageSize(-1);
     if (data_plane_) {
       builder.AddListeningPort(config_.listen, creds.server, &data_port_);

@@ -34,6 +34,11 @@
 
 namespace geostorm::wire {
 
+// The largest message any geostorm process receives: the largest chunk a policy
+// may have (core::kMaxChunkBytes) and room for its header. gRPC refuses anything
+// larger with RESOURCE_EXHAUSTED before it is buffered.
+inline constexpr int kMaxMessageBytes = (64 << 20) + (1 << 20);
+
 template <typename Header, int kField>
 struct Framed {
   Header header;                      // the bulk field is left unset here

@@ -147,6 +147,13 @@ absl::Status CheckShape(const Policy& p, const NetworkView* view) {
   }
   if (p.chunk_bytes <= 0) return absl::InvalidArgumentError("chunk_bytes must be positive");
   if (p.model_bytes <= 0) return absl::InvalidArgumentError("model_bytes must be positive");
+  if (p.chunk_bytes > kMaxChunkBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("chunk_bytes ", p.chunk_bytes, " is over the limit of ",
+                                                   kMaxChunkBytes));
+  }
+  if (p.num_chunks() > kMaxChunks) {
+    return absl::InvalidArgumentError(absl::StrCat(p.num_chunks(), " chunks is over the limit of ", kMaxChunks));
+  }
   if (p.shards.empty()) return absl::InvalidArgumentError("policy has no shards");
   for (double seconds : {p.predicted_seconds, p.t_min_seconds}) {
     if (!(seconds >= 0 && std::isfinite(seconds))) {

@@ -20,6 +20,11 @@
 
 namespace geostorm::core {
 
+// Limits on a policy (CheckPolicyShape): the gateways size their tables and
+// their gRPC messages by them (wire::kMaxMessageBytes holds the largest chunk).
+inline constexpr int64_t kMaxChunkBytes = 64 << 20;
+inline constexpr int64_t kMaxChunks = 1 << 22;
+
 enum class Phase { kReduce, kBroadcast };
 
 struct ShardPlan {

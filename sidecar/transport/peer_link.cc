@@ -14,7 +14,7 @@ constexpr double kWindowSeconds = 0.04;
 
 grpc::ChannelArguments PeerChannelArguments() {
   grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(-1);
+  args.SetMaxReceiveMessageSize(wire::kMaxMessageBytes);
   args.SetMaxSendMessageSize(-1);
   // A restarted peer must be redialled within a fraction of an iteration timeout,
   // not after gRPC's default backoff of up to two minutes.

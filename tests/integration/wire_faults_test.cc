@@ -103,6 +103,19 @@ TEST(WireFaults, GatewayRefusesBadChunksCountsThemAndStillSumsExactly) {
   stranger.set_sender("mallory");
   EXPECT_NE(send(stranger).error().find("'mallory' is not a reduce child of east"), std::string::npos);
 
+  // A message over the limit is refused by gRPC before it is buffered, and ends
+  // only its own stream.
+  {
+    grpc::ClientContext big_context;
+    auto big = stub->Exchange(&big_context);
+    v1::Chunk huge = west(1, 3);
+    huge.mutable_payload()->resize(wire::kMaxMessageBytes);
+    big->Write(huge);
+    v1::Ack ack;
+    EXPECT_FALSE(big->Read(&ack));
+    EXPECT_EQ(big->Finish().error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  }
+
   // The refusals changed nothing: with west's second chunk and east's own worker,
   // the sum is exact (east contributes 1.0 everywhere, west 3.0).
   EXPECT_TRUE(send(west(1, 3)).accepted());

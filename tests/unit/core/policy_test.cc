@@ -202,6 +202,19 @@ TEST(PolicyCodec, NamesThatAreNotDcNamesAreRefused) {
   EXPECT_FALSE(FromProto(proto).ok());
 }
 
+// A gateway sizes its tables and messages by the chunk size and count: both have
+// limits, whatever the rest of the policy says.
+TEST(PolicyValidation, ChunkSizeAndCountHaveLimits) {
+  Policy p = PlannedPolicy();
+  p.chunk_bytes = kMaxChunkBytes + 1;
+  EXPECT_NE(CheckPolicyShape(p).message().find("chunk_bytes 67108865 is over the limit of 67108864"),
+            std::string::npos);
+  p = PlannedPolicy();
+  p.chunk_bytes = 16;
+  p.model_bytes = 16 * (kMaxChunks + 1);
+  EXPECT_NE(CheckPolicyShape(p).message().find("4194305 chunks is over the limit of 4194304"), std::string::npos);
+}
+
 // Found by fuzz.policy: a float where an integer belongs was cast (undefined
 // behaviour out of range), and a wider integer truncated without a word.
 TEST(PolicyCodec, NumbersMustFitTheirFields) {
