@@ -4,7 +4,6 @@
 #include <cpprest/http_client.h>
 #include <cpprest/uri_builder.h>
 
-
 #include "absl/strings/str_cat.h"
 #include "control/link_source.h"
 

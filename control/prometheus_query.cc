@@ -12,8 +12,8 @@ using Json = nlohmann::json;
 
 absl::StatusOr<LinkValues> ParsePrometheusQuery(const std::string& body) {
   if (body.size() > kMaxPrometheusAnswerBytes) {
-    return absl::ResourceExhaustedError(absl::StrCat("a Prometheus answer of ", body.size(), " bytes, over the limit of ",
-                                                     kMaxPrometheusAnswerBytes));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("a Prometheus answer of ", body.size(), " bytes, over the limit of ", kMaxPrometheusAnswerBytes));
   }
   const Json j = Json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (!j.is_object() || !j.contains("status") || j["status"] != "success" || !j.contains("data") ||

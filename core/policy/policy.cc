@@ -148,8 +148,8 @@ absl::Status CheckShape(const Policy& p, const NetworkView* view) {
   if (p.chunk_bytes <= 0) return absl::InvalidArgumentError("chunk_bytes must be positive");
   if (p.model_bytes <= 0) return absl::InvalidArgumentError("model_bytes must be positive");
   if (p.chunk_bytes > kMaxChunkBytes) {
-    return absl::InvalidArgumentError(absl::StrCat("chunk_bytes ", p.chunk_bytes, " is over the limit of ",
-                                                   kMaxChunkBytes));
+    return absl::InvalidArgumentError(
+        absl::StrCat("chunk_bytes ", p.chunk_bytes, " is over the limit of ", kMaxChunkBytes));
   }
   if (p.num_chunks() > kMaxChunks) {
     return absl::InvalidArgumentError(absl::StrCat(p.num_chunks(), " chunks is over the limit of ", kMaxChunks));
@@ -157,8 +157,8 @@ absl::Status CheckShape(const Policy& p, const NetworkView* view) {
   if (p.shards.empty()) return absl::InvalidArgumentError("policy has no shards");
   for (double seconds : {p.predicted_seconds, p.t_min_seconds}) {
     if (!(seconds >= 0 && std::isfinite(seconds))) {
-      return absl::InvalidArgumentError(absl::StrCat("predicted and T_min seconds must be finite, not negative: ",
-                                                     p.predicted_seconds, ", ", p.t_min_seconds));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "predicted and T_min seconds must be finite, not negative: ", p.predicted_seconds, ", ", p.t_min_seconds));
     }
   }
   int64_t next = 0;

@@ -93,7 +93,8 @@ class Parser {
     for (const YAML::Node& dc : dcs) {
       const std::string name = Read<std::string>(source_, dc, "dataCenters[]", "a name");
       if (!IsDcName(name)) {
-        Fail(source_, dc, "dataCenters[]", absl::StrCat("'", absl::CHexEscape(name), "' is not a DC name: ", kDcNameRule));
+        Fail(source_, dc, "dataCenters[]",
+             absl::StrCat("'", absl::CHexEscape(name), "' is not a DC name: ", kDcNameRule));
       }
       if (t.IndexOf(name) >= 0) Fail(source_, dc, "dataCenters[]", absl::StrCat("duplicate DC '", name, "'"));
       t.data_centers.push_back(name);
@@ -239,8 +240,8 @@ uint64_t SplitMix64(uint64_t& state) {
 
 bool IsDcName(const std::string& name) {
   return !name.empty() && name.size() <= 63 && std::all_of(name.begin(), name.end(), [](char c) {
-           return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
-         });
+    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+  });
 }
 
 int Topology::IndexOf(const std::string& dc) const {

@@ -14,8 +14,7 @@ std::vector<std::pair<const kube::Resource*, Json>> DcObjects(const JobRef& job,
   std::vector<std::pair<const kube::Resource*, Json>> objects = {
       {&kube::kServices, HeadlessService(job, spec, dc)},
       {&kube::kServices, GatewayService(job, spec, dc)},
-      {&kube::kSecrets,
-       TlsSecret(job, dc, certificates.at(CertificateStore::kCaKey).cert_pem, certificates.at(dc))}};
+      {&kube::kSecrets, TlsSecret(job, dc, certificates.at(CertificateStore::kCaKey).cert_pem, certificates.at(dc))}};
   if (!policy_json.empty()) objects.emplace_back(&kube::kConfigMaps, PolicyConfigMap(job, dc, policy_json));
   return objects;
 }
@@ -43,11 +42,10 @@ absl::Status DryRunJob(const JobRef& job, const api::JobSpec& spec,
         // The client's message is "<request>: <the server's reason>"; the request says nothing to a user.
         const std::string message(s.message());
         const size_t reason = message.find(": ");
-        return absl::InvalidArgumentError(
-            absl::StrCat("spec.dataCenters[", i, "]: cluster '", member.name.empty() ? "(host)" : member.name,
-                         "' would refuse ", object["kind"].get<std::string>(), " ",
-                         object["metadata"]["name"].get<std::string>(), ": ",
-                         reason == std::string::npos ? message : message.substr(reason + 2)));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "spec.dataCenters[", i, "]: cluster '", member.name.empty() ? "(host)" : member.name, "' would refuse ",
+            object["kind"].get<std::string>(), " ", object["metadata"]["name"].get<std::string>(), ": ",
+            reason == std::string::npos ? message : message.substr(reason + 2)));
       }
       RETURN_IF_ERROR(s);
     }

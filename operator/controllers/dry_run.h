@@ -35,8 +35,8 @@ std::vector<std::pair<const kube::Resource*, Json>> DcObjects(const JobRef& job,
 // in each member, as creating would (namespaces are shared, never the job's own).
 [[nodiscard]] absl::Status DryRunJob(const JobRef& job, const api::JobSpec& spec,
                                      const std::vector<std::shared_ptr<const MemberCluster>>& members,
-                                     const std::map<std::string, KeyPair>& certificates,
-                                     const std::string& policy_json, const std::string& controller_address);
+                                     const std::map<std::string, KeyPair>& certificates, const std::string& policy_json,
+                                     const std::string& controller_address);
 
 }  // namespace geostorm::controllers
 

@@ -12,8 +12,8 @@ absl::Status WatchStream::Feed(std::string_view bytes) {
     const size_t newline = bytes.find('\n');
     pending_.append(bytes.substr(0, newline));
     if (pending_.size() > max_event_bytes_) {
-      ended_ = absl::DataLossError(absl::StrCat(what_, ": a watch event longer than ", max_event_bytes_,
-                                                " bytes: ", pending_.substr(0, 200)));
+      ended_ = absl::DataLossError(
+          absl::StrCat(what_, ": a watch event longer than ", max_event_bytes_, " bytes: ", pending_.substr(0, 200)));
     } else if (newline == std::string_view::npos) {
       break;
     } else {

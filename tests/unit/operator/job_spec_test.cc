@@ -97,9 +97,8 @@ TEST(JobSpec, ErrorsNameTheField) {
                 "' is too long: the names of its Services add '-<dc>-gateway' and must fit in 63 characters");
   spec = Valid();
   spec["dataCenters"][1]["name"] = "us-east-coast";
-  EXPECT_EQ(ErrorOf(spec, std::string(50, 'j')),
-            "spec.dataCenters[1].name: '" + std::string(50, 'j') +
-                "-us-east-coast-gateway' would be longer than 63 characters");
+  EXPECT_EQ(ErrorOf(spec, std::string(50, 'j')), "spec.dataCenters[1].name: '" + std::string(50, 'j') +
+                                                     "-us-east-coast-gateway' would be longer than 63 characters");
   EXPECT_EQ(ErrorOf(Valid(), "9lives"),
             "metadata.name: '9lives' must start with a letter: it begins its Services' names (DNS-1035)");
   EXPECT_EQ(ErrorOf(Valid(), "Bad_Name"), "metadata.name: 'Bad_Name' is not a DNS label");
@@ -125,8 +124,10 @@ TEST(JobSpec, RefusesWhatAMemberWouldRefuseInItsObjects) {
     EXPECT_EQ(with(pod + "/volumes", Json::parse(R"([{"name": ")" + std::string(injected) + R"(", "emptyDir": {}}])")),
               at + ".volumes[0].name: '" + injected + "' is the injected sidecar's");
   }
-  EXPECT_EQ(with(pod + "/volumes", Json::parse(R"([{"name": "Data"}])")), at + ".volumes[0].name: 'Data' is not a DNS label");
-  EXPECT_EQ(with(pod + "/restartPolicy", "Sometimes"), at + ".restartPolicy: unknown \"Sometimes\"; want Never or OnFailure");
+  EXPECT_EQ(with(pod + "/volumes", Json::parse(R"([{"name": "Data"}])")),
+            at + ".volumes[0].name: 'Data' is not a DNS label");
+  EXPECT_EQ(with(pod + "/restartPolicy", "Sometimes"),
+            at + ".restartPolicy: unknown \"Sometimes\"; want Never or OnFailure");
 }
 
 // A schema-less API server lets any JSON through: every wrong type is an error
@@ -139,7 +140,8 @@ TEST(JobSpec, WrongTypesAreErrorsNamingTheField) {
   };
   EXPECT_EQ(with("/dataCenters/0/replicas", 2.5), "spec.dataCenters[0].replicas: want an integer, got 2.5");
   EXPECT_EQ(with("/dataCenters/0/replicas", 1e30), "spec.dataCenters[0].replicas: want an integer, got 1e+30");
-  EXPECT_EQ(with("/dataCenters/0/replicas", 4294967297), "spec.dataCenters[0].replicas: want an integer, got 4294967297");
+  EXPECT_EQ(with("/dataCenters/0/replicas", 4294967297),
+            "spec.dataCenters[0].replicas: want an integer, got 4294967297");
   EXPECT_EQ(with("/sync", "fast"), "spec.sync: must be an object, not string");
   EXPECT_EQ(with("/sidecar", Json::array()), "spec.sidecar: must be an object, not array");
   EXPECT_EQ(with("/dataCenters/0/template/spec/containers", Json::object()),
