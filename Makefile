@@ -9,7 +9,7 @@ JOBS ?= $(shell nproc)
 TOPOLOGY ?= examples/topologies/klonet-9dc.yaml
 MODEL_MB ?= 100
 
-.PHONY: run test deps configure build lint fuzz fuzz-build format bench bench-wan bench-meter bench-operator bench-training clean
+.PHONY: run test deps configure build lint fuzz fuzz-build test-asan format bench bench-wan bench-meter bench-operator bench-training clean
 
 run: build
 	$(BUILD)/bin/geostorm simulate --topology $(TOPOLOGY) --model-mb $(MODEL_MB)
@@ -37,6 +37,14 @@ fuzz-build: deps
 	@[ -f $(FUZZ_BUILD)/build.ninja ] || CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -G Ninja \
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGEOSTORM_FUZZ=ON
 	cmake --build $(FUZZ_BUILD) -j $(JOBS)
+
+# The unit and integration suites, and the processes they start, under ASan and UBSan
+# (a full build of its own, in build-asan).
+test-asan: deps
+	@[ -f build-asan/build.ninja ] || cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DGEOSTORM_SANITIZE=address,undefined
+	cmake --build build-asan -j $(JOBS)
+	cd build-asan && ctest --output-on-failure -j $(JOBS) -L 'unit|integration' -LE 'e2e|root|training|helm|dashboards'
 
 fuzz: fuzz-build
 	cd $(FUZZ_BUILD) && GEOSTORM_FUZZ_SECONDS=$(FUZZ_SECONDS) ctest --output-on-failure -j $(JOBS) -L fuzz
@@ -69,4 +77,4 @@ bench-training: build
 	python3 bench/training/time_to_accuracy.py --build $(BUILD) --out bench/results/training-klonet-9dc
 
 clean:
-	rm -rf $(BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(FUZZ_BUILD) build-asan
