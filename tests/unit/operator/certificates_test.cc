@@ -31,7 +31,9 @@ TEST(Certificates, CaSignsALeafWithItsNames) {
   EXPECT_EQ(X509_check_ca(ca_cert), 1);
   EXPECT_EQ(X509_check_ca(leaf_cert), 0);
   absl::StatusOr<KeyPair> other = MakeCertificateAuthority("other ca");
-  EXPECT_NE(X509_verify(leaf_cert, X509_get0_pubkey(Read(other->cert_pem))), 1);
+  X509* other_cert = Read(other->cert_pem);
+  EXPECT_NE(X509_verify(leaf_cert, X509_get0_pubkey(other_cert)), 1);
+  X509_free(other_cert);
   X509_free(ca_cert);
   X509_free(leaf_cert);
   EXPECT_FALSE(MakeCertificate({"not pem", "not pem"}, "x", {}).ok());
