@@ -98,23 +98,20 @@ def core_errors(kind, obj):
         return errors
     if not spec.get("containers"):
         errors.append("spec.containers: Required value")
+    def check_name(path, value, seen):
+        if not (DNS_LABEL.match(value) and len(value) <= 63):
+            errors.append(label_error(path, value))
+        elif value in seen:
+            errors.append(f'{path}: Duplicate value: "{value}"')
+        seen.add(value)
+
     volumes = set()
     for i, volume in enumerate(spec.get("volumes") or []):
-        path, volume_name = f"spec.volumes[{i}].name", volume.get("name", "")
-        if not (DNS_LABEL.match(volume_name) and len(volume_name) <= 63):
-            errors.append(label_error(path, volume_name))
-        elif volume_name in volumes:
-            errors.append(f'{path}: Duplicate value: "{volume_name}"')
-        volumes.add(volume_name)
+        check_name(f"spec.volumes[{i}].name", volume.get("name", ""), volumes)
     containers = set()
     for field in ("initContainers", "containers"):
         for i, container in enumerate(spec.get(field) or []):
-            path, container_name = f"spec.{field}[{i}].name", container.get("name", "")
-            if not (DNS_LABEL.match(container_name) and len(container_name) <= 63):
-                errors.append(label_error(path, container_name))
-            elif container_name in containers:
-                errors.append(f'{path}: Duplicate value: "{container_name}"')
-            containers.add(container_name)
+            check_name(f"spec.{field}[{i}].name", container.get("name", ""), containers)
             for j, mount in enumerate(container.get("volumeMounts") or []):
                 if mount.get("name") not in volumes:
                     errors.append(f'spec.{field}[{i}].volumeMounts[{j}].name: Not found: "{mount.get("name")}"')
