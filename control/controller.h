@@ -4,7 +4,8 @@
 //      reports); when the source fails it keeps the last good matrix and policy,
 //      and says so (log, status, metrics);
 //   2. asks the gateways to probe links whose estimates went stale;
-//   3. re-plans (Replan: hysteresis on predicted time, or a link gone), and rolls
+//   3. re-plans (Replan: hysteresis on predicted time, or a link gone; estimates
+//      the reported iteration times contradict are not planned around), and rolls
 //      a new policy out through the ControlService.
 // Metrics (prometheus-cpp, on the registry given):
 //   geostorm_controller_policy_versions_published_total{job}
@@ -37,11 +38,13 @@ struct ControllerConfig {
   std::string job = "job";
   ReplanOptions replan;
   std::chrono::milliseconds interval{10000};
-  double stale_after_seconds = 30;
+  double stale_after_seconds = 10;
   // A new policy runs this many iterations before the next may replace it: the link
   // estimates must first show how the links carry it, or the controller chases its
   // own moves (93 rollouts in four minutes on klonet-9dc-dynamic without it).
   uint64_t settle_iterations = 3;
+  // ...unless it runs this many times slower than it was predicted to.
+  double misplanned_ratio = 2.0;
   // Tests of the rollout protocol: roll a different policy out as soon as the last
   // one is decided and the job has moved on an iteration (cycling strategies).
   bool force_every_iteration = false;
@@ -78,6 +81,9 @@ class Controller {
   std::unique_ptr<LinkSource> source_;
   LinkMatrix matrix_;
   std::vector<core::DirectedLink> planned_;  // the rates the policy in force was planned on
+  // The rates at which the last check kept policy kept_version_ (0: none).
+  std::vector<core::DirectedLink> kept_rates_;
+  uint64_t kept_version_ = 0;
   std::unique_ptr<Metrics> metrics_;
   mutable std::mutex mu_;
   ControllerStatus status_;

@@ -19,15 +19,12 @@ LinkMatrix::LinkMatrix(core::Topology topology) : topology_(std::move(topology))
 int LinkMatrix::Update(const std::vector<LinkSample>& samples, Clock::time_point now) {
   int ignored = 0;
   for (const LinkSample& s : samples) {
-    const int from = topology_.IndexOf(s.src);
-    const int to = topology_.IndexOf(s.dst);
-    auto it = std::find_if(topology_.links.begin(), topology_.links.end(),
-                           [&](const core::DirectedLink& l) { return l.from == from && l.to == to; });
-    if (from < 0 || to < 0 || it == topology_.links.end() || s.bytes_per_second < 0) {
+    const int link = IndexOf(topology_.IndexOf(s.src), topology_.IndexOf(s.dst));
+    if (link < 0 || s.bytes_per_second < 0) {
       ++ignored;
       continue;
     }
-    Entry& e = entries_[static_cast<size_t>(it - topology_.links.begin())];
+    Entry& e = entries_[static_cast<size_t>(link)];
     const auto measured_at =
         now - std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(std::max(0.0, s.age_seconds)));
     if (e.measured && measured_at <= e.measured_at) continue;  // nothing newer
@@ -36,6 +33,13 @@ int LinkMatrix::Update(const std::vector<LinkSample>& samples, Clock::time_point
     e.measured_at = measured_at;
   }
   return ignored;
+}
+
+int LinkMatrix::IndexOf(int from, int to) const {
+  if (from < 0 || to < 0) return -1;
+  auto it = std::find_if(topology_.links.begin(), topology_.links.end(),
+                         [&](const core::DirectedLink& l) { return l.from == from && l.to == to; });
+  return it == topology_.links.end() ? -1 : static_cast<int>(it - topology_.links.begin());
 }
 
 std::vector<core::DirectedLink> LinkMatrix::Links() const {
@@ -76,24 +80,41 @@ double LinkMatrix::MaxAge(Clock::time_point now) const {
   return age;
 }
 
+std::vector<core::DirectedLink> RatesToPlanOn(const LinkMatrix& matrix, const std::vector<core::DirectedLink>& planned,
+                                              double rate_tolerance) {
+  std::vector<core::DirectedLink> links = matrix.Links();
+  if (planned.size() != links.size()) return links;
+  for (size_t i = 0; i < links.size(); ++i) {
+    const double was = planned[i].mbps;
+    if (was > 0 && links[i].mbps > 0 && std::abs(links[i].mbps - was) <= rate_tolerance * was) links[i].mbps = was;
+  }
+  return links;
+}
+
 absl::StatusOr<Decision> Replan(const LinkMatrix& matrix, const std::vector<core::DirectedLink>& planned,
-                                const core::Policy& current, const ReplanOptions& options) {
+                                const core::Policy& current, double observed_seconds, const ReplanOptions& options) {
   std::unique_ptr<core::Planner> planner = core::MakePlanner(options.strategy);
   if (!planner) return absl::InvalidArgumentError(absl::StrCat("unknown strategy '", options.strategy, "'"));
-  Decision d;
-  d.links = matrix.Links();
-  if (planned.size() != d.links.size()) return absl::InvalidArgumentError("planned rates do not match the topology");
-  for (size_t i = 0; i < d.links.size(); ++i) {
-    const double was = planned[i].mbps;
-    if (was > 0 && d.links[i].mbps > 0 && std::abs(d.links[i].mbps - was) <= options.rate_tolerance * was) {
-      d.links[i].mbps = was;
-    }
+  if (planned.size() != matrix.topology().links.size()) {
+    return absl::InvalidArgumentError("planned rates do not match the topology");
   }
+  Decision d;
+  d.links = RatesToPlanOn(matrix, planned, options.rate_tolerance);
   absl::StatusOr<core::NetworkView> view =
       core::BuildView(matrix.topology(), d.links, planner->overlay(), options.model_bytes, options.chunk_bytes);
   if (!view.ok()) return view.status();
   absl::StatusOr<core::SimResult> now = core::Simulate(*view, current);
   d.current_seconds = now.ok() ? now->iteration_seconds : std::numeric_limits<double>::infinity();
+  // The simulator leaves out overheads, so the policy in force runs no faster than
+  // it predicts. When it ran clearly faster than the matrix says it can, some
+  // estimate is too low, and a plan around it would be a plan around nothing.
+  if (now.ok() && observed_seconds > 0 && observed_seconds * (1 + options.observed_slack) < d.current_seconds) {
+    d.contradicted = true;
+    d.reason = absl::StrFormat(
+        "keeping policy v%d: the measured links say it takes %.3f s, but it ran in %.3f s (some estimate is too low)",
+        current.version, d.current_seconds, observed_seconds);
+    return d;
+  }
   absl::StatusOr<core::Policy> candidate = planner->Plan(*view, options.plan);
   if (!candidate.ok()) return candidate.status();
   d.candidate = *std::move(candidate);

@@ -65,6 +65,13 @@ void LinkMeter::OnAck(int64_t bytes, Clock::time_point now, Clock::time_point wr
   // lump's time without all of its bytes), unless it is twice as long as asked:
   // after a rise of the rate, every gap may look like one inside a lump.
   if (sample_busy_ >= min_sample && (gap >= at_once || sample_busy_ >= 2 * min_sample)) TakeSample(now);
+  // What a sample gathered before the link last went idle for long may be of
+  // another rate: start it afresh.
+  if (Seconds(now) - sample_touched_ > kStaleSampleSeconds) {
+    sample_bytes_ = 0;
+    sample_busy_ = 0;
+  }
+  sample_touched_ = Seconds(now);
   sample_bytes_ += bytes;
   sample_busy_ += gap;
   if (outstanding_ == 0 && sample_busy_ >= min_sample) TakeSample(now);  // nothing more comes
@@ -126,6 +133,13 @@ double LinkMeter::age_seconds(Clock::time_point now) const {
   std::lock_guard<std::mutex> lock(mu_);
   if (estimate_ == 0) return std::numeric_limits<double>::infinity();
   return std::chrono::duration<double>(now - sampled_at_).count();
+}
+
+int64_t LinkMeter::probe_bytes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (estimate_ == 0) return kUnmeasuredProbeBytes;
+  const double sample = 1.2 * std::chrono::duration<double>(min_sample_).count();
+  return std::min(kMaxProbeBytes, kBurstBytes + static_cast<int64_t>(4 * estimate_ * sample));
 }
 
 }  // namespace geostorm::sidecar

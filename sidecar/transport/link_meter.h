@@ -52,6 +52,10 @@ class LinkMeter {
   double busy_seconds_total() const;
   // Seconds since the estimate last took a sample; infinity before the first.
   double age_seconds(Clock::time_point now = Clock::now()) const;
+  // How many bytes of filler a probe of this idle link needs for the estimate to
+  // take a fresh sample: past the burst that is not counted, enough for one if the
+  // link's rate has risen four times over (about five if it has kept its rate).
+  int64_t probe_bytes() const;
 
  private:
   static double Seconds(Clock::time_point t);
@@ -67,11 +71,15 @@ class LinkMeter {
   int64_t acked_total_ = 0;
   double sample_busy_ = 0;
   int64_t sample_bytes_ = 0;
+  double sample_touched_ = 0;  // seconds: when the sample last grew
+  static constexpr double kStaleSampleSeconds = 1.0;
   double estimate_ = 0;
   Clock::time_point sampled_at_{};
   // Bytes taken as a burst at the start of the current run; -1 once it counts.
   int64_t burst_bytes_ = 0;
   static constexpr int64_t kBurstBytes = 64 << 10;
+  static constexpr int64_t kUnmeasuredProbeBytes = 1 << 20;
+  static constexpr int64_t kMaxProbeBytes = 8 << 20;
   static constexpr double kAtOnceSeconds = 0.001;  // at once, before there is an estimate
   struct Ack {
     bool remote = false;  // timed on the receiver's clock

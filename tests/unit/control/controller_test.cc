@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <prometheus/registry.h>
+
 #include "core/planner/planner.h"
 
 namespace geostorm::control {
@@ -113,6 +115,64 @@ TEST_F(ControllerTest, ANewPolicyRunsItsSettleIterationsBeforeTheNext) {
   service_->reports["a"].iteration = 13;
   controller->ReconcileOnce();
   EXPECT_EQ(service_->rollouts.size(), 1u) << controller->status().last_decision;
+}
+
+TEST_F(ControllerTest, APolicyRunningFarSlowerThanPredictedNeedNotSettle) {
+  config_.settle_iterations = 3;
+  std::unique_ptr<Controller> controller = Make(std::make_unique<ScriptedSource>());
+  service_->current.policy.version = 2;
+  service_->current.activate_at = 10;
+  GatewayReport& a = service_->reports["a"];
+  a.iteration = 11;
+  a.policy_version = 2;
+  source_->next = Matrix(100, 5);
+  controller->ReconcileOnce();  // no iteration time yet: it settles
+  EXPECT_TRUE(service_->rollouts.empty());
+  EXPECT_NE(controller->status().last_decision.find("until it has run"), std::string::npos)
+      << controller->status().last_decision;
+  a.iteration_seconds = 20 * service_->current.policy.predicted_seconds;  // as slow as a->b at 5 Mbit/s makes it
+  controller->ReconcileOnce();
+  EXPECT_EQ(service_->rollouts.size(), 1u) << controller->status().last_decision;
+}
+
+TEST_F(ControllerTest, ASlowEstimateThatTheIterationsContradictIsNotPlannedAround) {
+  std::unique_ptr<Controller> controller = Make(std::make_unique<ScriptedSource>());
+  const core::Policy& current = service_->current.policy;
+  GatewayReport& a = service_->reports["a"];
+  a.policy_version = current.version;
+  a.iteration_seconds = current.predicted_seconds;  // it ran as planned
+  source_->next = Matrix(100, 5);
+  controller->ReconcileOnce();
+  EXPECT_TRUE(service_->rollouts.empty());
+  EXPECT_NE(controller->status().last_decision.find("too low"), std::string::npos)
+      << controller->status().last_decision;
+  a.iteration_seconds = 20 * current.predicted_seconds;  // then as slowly as the estimate says
+  controller->ReconcileOnce();
+  EXPECT_EQ(service_->rollouts.size(), 1u) << controller->status().last_decision;
+}
+
+TEST_F(ControllerTest, RatesAlreadyCheckedAreNotPlannedAgain) {
+  auto registry = std::make_shared<prometheus::Registry>();
+  source_ = nullptr;
+  auto source = std::make_unique<ScriptedSource>();
+  ScriptedSource* script = source.get();
+  Controller controller(config_, topology_, service_.get(), std::move(source), registry);
+  const auto replans = [&] {
+    for (const prometheus::MetricFamily& f : registry->Collect()) {
+      if (f.name == "geostorm_controller_replan_duration_seconds") return f.metric.at(0).histogram.sample_count;
+    }
+    return uint64_t{0};
+  };
+  script->next = Matrix(100, 100);
+  controller.ReconcileOnce();
+  script->next = Matrix(100, 110);  // within the tolerance: the same rates to plan on
+  const std::string again = controller.ReconcileOnce();
+  EXPECT_EQ(replans(), 1u);
+  EXPECT_NE(again.find("keeping policy"), std::string::npos) << again;
+  script->next = Matrix(100, 5);
+  controller.ReconcileOnce();
+  EXPECT_EQ(replans(), 2u);
+  EXPECT_EQ(service_->rollouts.size(), 1u);
 }
 
 TEST_F(ControllerTest, LinksWithoutFreshEstimatesAreProbed) {

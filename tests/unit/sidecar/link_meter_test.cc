@@ -159,5 +159,35 @@ TEST(LinkMeter, ChunksReadInLumpsAreTimedFromLumpToLump) {
   EXPECT_NEAR(AfterRounds(20, reads), 1e6, 0.01e6);
 }
 
+// An idle link last measured at 1 MB/s now carries 4 MB/s. A probe of
+// probe_bytes(), written at once and read one chunk per 4.1 ms after a 32 kB
+// burst, gives the estimate a fresh sample of the new rate.
+TEST(LinkMeter, AProbeOfProbeBytesTimesALinkWhoseRateRoseFourTimes) {
+  using std::chrono::microseconds;
+  constexpr int64_t kChunk = 16'384;
+  LinkMeter meter(std::chrono::milliseconds(250), 0.3);
+  EXPECT_EQ(meter.probe_bytes(), 1 << 20);  // nothing known yet
+  const auto t0 = LinkMeter::Clock::time_point{};
+  const auto run = [&](int64_t start_us, int64_t bytes, double bytes_per_us) {
+    const auto written = t0 + microseconds(start_us);
+    const int64_t chunks = (bytes + kChunk - 1) / kChunk;
+    for (int64_t k = 0; k < chunks; ++k) meter.OnSend(kChunk, written);
+    for (int64_t k = 0; k < chunks; ++k) {
+      const int64_t read =
+          start_us + 500 +
+          static_cast<int64_t>(static_cast<double>(std::max<int64_t>(0, k - 2) * kChunk) / bytes_per_us);
+      meter.OnAck(kChunk, t0 + microseconds(read + 500), written, read);
+    }
+  };
+  run(0, 2'000'000, 1.0);  // 1 MB/s for 2 s
+  ASSERT_NEAR(meter.bytes_per_second(), 1e6, 0.02e6);
+  const int64_t probe = meter.probe_bytes();
+  EXPECT_GT(probe, 4 * 250'000);  // a 250 ms sample at four times the rate
+  EXPECT_LT(probe, 8 * 250'000);
+  run(60'000'000, probe, 4.0);  // a minute later, at 4 MB/s
+  EXPECT_LT(meter.age_seconds(t0 + microseconds(61'000'000)), 1.0);
+  EXPECT_GT(meter.bytes_per_second(), 1.8e6);
+}
+
 }  // namespace
 }  // namespace geostorm::sidecar
