@@ -6,6 +6,7 @@
 #include <prometheus/registry.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <limits>
 #include <thread>
 
@@ -109,11 +110,12 @@ std::string Controller::ReconcileOnce() {
   const core::Activation in_force = service_->Current();
   const core::Policy& current = in_force.policy;
   uint64_t highest = 0;
-  double observed = 0;  // the policy in force's slowest gateway, at its last iteration
+  double slowest = 0;  // the policy in force's slowest gateway, at its last iteration
   for (const auto& [dc, r] : service_->Reports()) {
     highest = std::max(highest, r.iteration);
-    if (r.policy_version == current.version) observed = std::max(observed, r.iteration_seconds);
+    if (r.policy_version == current.version) slowest = std::max(slowest, r.iteration_seconds);
   }
+  const double observed = Observed(current.version, highest, slowest);
   // A policy that runs far slower than predicted was planned on wrong estimates (a
   // link unused since the rates changed, say): its settle iterations would only
   // repeat the mistake.
@@ -155,6 +157,22 @@ std::string Controller::ReconcileOnce() {
   }
   UpdateMetrics();
   return outcome;
+}
+
+double Controller::Observed(uint64_t version, uint64_t iteration, double slowest) {
+  if (version != observed_version_) {
+    observed_version_ = version;
+    observed_.clear();
+  }
+  if (slowest > 0 && (observed_.empty() || iteration != observed_.back().first)) {
+    observed_.emplace_back(iteration, slowest);
+    if (observed_.size() > kObservedIterations) observed_.pop_front();
+  }
+  std::vector<double> seconds;
+  for (const auto& [i, s] : observed_) seconds.push_back(s);
+  if (seconds.empty()) return 0;
+  std::nth_element(seconds.begin(), seconds.begin() + seconds.size() / 2, seconds.end());
+  return seconds[seconds.size() / 2];
 }
 
 bool Controller::Publish(core::Policy policy, const std::string& reason) {

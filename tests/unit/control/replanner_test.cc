@@ -14,7 +14,7 @@ constexpr int64_t kChunk = 1 << 16;
 
 struct Fixture {
   core::Topology topology = core::fixtures::MustLoad("mesh-5dc-hetero.yaml");
-  ReplanOptions options{"netstorm", 0.10, kModel, kChunk, 0.30, 0.10, {}};
+  ReplanOptions options{"netstorm", 0.10, kModel, kChunk, 0.30, 0.03, {}};
   core::Policy current = *core::PlanTopology(topology, "netstorm", kModel, kChunk);
 
   // Every link measured at `scale` times its configured rate, except `overrides`.
