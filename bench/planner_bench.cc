@@ -28,7 +28,7 @@ BENCHMARK_CAPTURE(BM_Plan, star, "star")->Arg(16)->Arg(64)->Arg(256)->Unit(bench
 void BM_Replan(benchmark::State& state) {
   const int n = static_cast<int>(state.range(0));
   const geostorm::core::Topology topology = geostorm::core::RandomMesh(n, 7, 20, 1000);
-  geostorm::control::ReplanOptions options{"netstorm", 0.10, 100'000'000, 1 << 20, 0.30, 0.03, {}};
+  geostorm::control::ReplanOptions options{"netstorm", 0.10, 100'000'000, 1 << 20, 0.30, {}};
   const auto current = geostorm::core::PlanTopology(topology, "netstorm", options.model_bytes, options.chunk_bytes);
   if (!current.ok()) return state.SkipWithError(std::string(current.status().message()).c_str());
   std::vector<geostorm::control::LinkSample> samples;
@@ -39,7 +39,7 @@ void BM_Replan(benchmark::State& state) {
   for (auto _ : state) {
     geostorm::control::LinkMatrix matrix(topology);
     matrix.Update(samples, geostorm::control::Clock::now());
-    auto decision = geostorm::control::Replan(matrix, topology.links, *current, 0, options);
+    auto decision = geostorm::control::Replan(matrix, topology.links, *current, options);
     if (!decision.ok()) state.SkipWithError(std::string(decision.status().message()).c_str());
     benchmark::DoNotOptimize(decision);
   }

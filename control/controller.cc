@@ -6,7 +6,6 @@
 #include <prometheus/registry.h>
 #include <spdlog/spdlog.h>
 
-#include <algorithm>
 #include <limits>
 #include <thread>
 
@@ -115,11 +114,10 @@ std::string Controller::ReconcileOnce() {
     highest = std::max(highest, r.iteration);
     if (r.policy_version == current.version) slowest = std::max(slowest, r.iteration_seconds);
   }
-  const double observed = Observed(current.version, highest, slowest);
   // A policy that runs far slower than predicted was planned on wrong estimates (a
   // link unused since the rates changed, say): its settle iterations would only
   // repeat the mistake.
-  const bool misplanned = observed > config_.misplanned_ratio * current.predicted_seconds;
+  const bool misplanned = slowest > config_.misplanned_ratio * current.predicted_seconds;
   const bool settling =
       !misplanned && current.version > 1 && highest < in_force.activate_at + config_.settle_iterations;
   // The planner is the costly part (about 0.7 CPU-s at 9 DCs): on the rates the
@@ -129,9 +127,9 @@ std::string Controller::ReconcileOnce() {
     UpdateMetrics();
     return status().last_decision;
   }
-  absl::StatusOr<Decision> d = Replan(matrix_, planned_, current, observed, config_.replan);
+  absl::StatusOr<Decision> d = Replan(matrix_, planned_, current, config_.replan);
   if (metrics_) metrics_->replan.Observe(std::chrono::duration<double>(Clock::now() - started).count());
-  kept_version_ = d.ok() && !d->publish && !d->contradicted ? current.version : 0;
+  kept_version_ = d.ok() && !d->publish ? current.version : 0;
   kept_rates_ = std::move(rates);
   std::string outcome;
   if (!d.ok()) {
@@ -157,22 +155,6 @@ std::string Controller::ReconcileOnce() {
   }
   UpdateMetrics();
   return outcome;
-}
-
-double Controller::Observed(uint64_t version, uint64_t iteration, double slowest) {
-  if (version != observed_version_) {
-    observed_version_ = version;
-    observed_.clear();
-  }
-  if (slowest > 0 && (observed_.empty() || iteration != observed_.back().first)) {
-    observed_.emplace_back(iteration, slowest);
-    if (observed_.size() > kObservedIterations) observed_.pop_front();
-  }
-  std::vector<double> seconds;
-  for (const auto& [i, s] : observed_) seconds.push_back(s);
-  if (seconds.empty()) return 0;
-  std::nth_element(seconds.begin(), seconds.begin() + seconds.size() / 2, seconds.end());
-  return seconds[seconds.size() / 2];
 }
 
 bool Controller::Publish(core::Policy policy, const std::string& reason) {

@@ -4,8 +4,7 @@
 //      reports); when the source fails it keeps the last good matrix and policy,
 //      and says so (log, status, metrics);
 //   2. asks the gateways to probe links whose estimates went stale;
-//   3. re-plans (Replan: hysteresis on predicted time, or a link gone; estimates
-//      the reported iteration times contradict are not planned around), and rolls
+//   3. re-plans (Replan: hysteresis on predicted time, or a link gone), and rolls
 //      a new policy out through the ControlService.
 // Metrics (prometheus-cpp, on the registry given):
 //   geostorm_controller_policy_versions_published_total{job}
@@ -20,7 +19,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -76,9 +74,6 @@ class Controller {
   bool Publish(core::Policy policy, const std::string& reason);  // true when committed
   void ForceLoop(const std::atomic<bool>& stop);
   void UpdateMetrics();
-  // The median of the slowest gateway's time over the last few iterations of the
-  // policy in force (one iteration can be slow for reasons of its own); 0: none yet.
-  double Observed(uint64_t version, uint64_t iteration, double slowest);
 
   const ControllerConfig config_;
   ControlService* const service_;
@@ -88,9 +83,6 @@ class Controller {
   // The rates at which the last check kept policy kept_version_ (0: none).
   std::vector<core::DirectedLink> kept_rates_;
   uint64_t kept_version_ = 0;
-  static constexpr size_t kObservedIterations = 3;
-  uint64_t observed_version_ = 0;
-  std::deque<std::pair<uint64_t, double>> observed_;  // (iteration, slowest gateway's seconds)
   std::unique_ptr<Metrics> metrics_;
   mutable std::mutex mu_;
   ControllerStatus status_;

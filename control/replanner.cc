@@ -92,7 +92,7 @@ std::vector<core::DirectedLink> RatesToPlanOn(const LinkMatrix& matrix, const st
 }
 
 absl::StatusOr<Decision> Replan(const LinkMatrix& matrix, const std::vector<core::DirectedLink>& planned,
-                                const core::Policy& current, double observed_seconds, const ReplanOptions& options) {
+                                const core::Policy& current, const ReplanOptions& options) {
   std::unique_ptr<core::Planner> planner = core::MakePlanner(options.strategy);
   if (!planner) return absl::InvalidArgumentError(absl::StrCat("unknown strategy '", options.strategy, "'"));
   if (planned.size() != matrix.topology().links.size()) {
@@ -105,16 +105,6 @@ absl::StatusOr<Decision> Replan(const LinkMatrix& matrix, const std::vector<core
   if (!view.ok()) return view.status();
   absl::StatusOr<core::SimResult> now = core::Simulate(*view, current);
   d.current_seconds = now.ok() ? now->iteration_seconds : std::numeric_limits<double>::infinity();
-  // The simulator leaves out overheads, so the policy in force runs no faster than
-  // it predicts. When it ran clearly faster than the matrix says it can, some
-  // estimate is too low, and a plan around it would be a plan around nothing.
-  if (now.ok() && observed_seconds > 0 && observed_seconds * (1 + options.observed_slack) < d.current_seconds) {
-    d.contradicted = true;
-    d.reason = absl::StrFormat(
-        "keeping policy v%d: the measured links say it takes %.3f s, but it ran in %.3f s (some estimate is too low)",
-        current.version, d.current_seconds, observed_seconds);
-    return d;
-  }
   absl::StatusOr<core::Policy> candidate = planner->Plan(*view, options.plan);
   if (!candidate.ok()) return candidate.status();
   d.candidate = *std::move(candidate);

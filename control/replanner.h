@@ -6,14 +6,12 @@
 // as stale, for the controller to have it probed. On a physical topology only
 // direct links are measured (gateways talk to their neighbours).
 //
-// Replan() guards against noisy estimates three ways. On the links: an estimate
-// within rate_tolerance of the rate the policy in force was planned on is taken as
-// that rate (passive estimates jitter). Against what ran: when the policy in force
-// ran clearly faster than the matrix predicts it can, some estimate is too low
-// (a lightly used link timed on a few chunks, say), and it does not re-plan. On the
-// decision: it publishes only when the new plan's predicted time beats the current
-// policy's, on the same rates, by at least min_improvement, or when the current
-// policy uses a link that went away (a fresh estimate of 0).
+// Replan() has two kinds of hysteresis. On the links: an estimate within
+// rate_tolerance of the rate the policy in force was planned on is taken as that
+// rate (passive estimates jitter). On the decision: it publishes only when the new
+// plan's predicted time beats the current policy's, on the same rates, by at least
+// min_improvement, or when the current policy uses a link that went away (a fresh
+// estimate of 0).
 // Pure: no I/O, thread-compatible.
 #ifndef GEOSTORM_CONTROL_REPLANNER_H_
 #define GEOSTORM_CONTROL_REPLANNER_H_
@@ -77,11 +75,6 @@ struct ReplanOptions {
   // Passive estimates are noisy. A link whose estimate is within this fraction of
   // the rate the policy in force was planned on keeps that rate.
   double rate_tolerance = 0.30;
-  // The policy in force may run this much faster than the matrix predicts before
-  // the matrix is taken as contradicted by what the gateways report. Small: the
-  // simulator leaves overheads out, so live runs were 5-77% slower than predicted
-  // (bench/results/klonet-9dc.md), never faster.
-  double observed_slack = 0.03;
   core::PlanOptions plan;  // for example, multipath off for an ablation
 };
 
@@ -92,7 +85,6 @@ struct Decision {
   core::Policy candidate;
   double current_seconds = 0;  // the current policy, predicted on the matrix; inf when it cannot run
   double candidate_seconds = 0;
-  bool contradicted = false;  // the policy in force ran faster than the matrix allows: not re-planned
 };
 
 // The matrix's links, each within `rate_tolerance` of the rate the policy in force
@@ -101,11 +93,9 @@ std::vector<core::DirectedLink> RatesToPlanOn(const LinkMatrix& matrix, const st
                                               double rate_tolerance);
 
 // `planned`: the rates the policy in force was planned on (the topology's links,
-// at first). `observed_seconds`: the policy in force's last iteration time, as its
-// slowest gateway reported it (0: none yet).
+// at first).
 [[nodiscard]] absl::StatusOr<Decision> Replan(const LinkMatrix& matrix, const std::vector<core::DirectedLink>& planned,
-                                              const core::Policy& current, double observed_seconds,
-                                              const ReplanOptions& options);
+                                              const core::Policy& current, const ReplanOptions& options);
 
 }  // namespace geostorm::control
 

@@ -135,30 +135,8 @@ TEST_F(ControllerTest, APolicyRunningFarSlowerThanPredictedNeedNotSettle) {
   EXPECT_EQ(service_->rollouts.size(), 1u) << controller->status().last_decision;
 }
 
-TEST_F(ControllerTest, ASlowEstimateThatTheIterationsContradictIsNotPlannedAround) {
-  std::unique_ptr<Controller> controller = Make(std::make_unique<ScriptedSource>());
-  const core::Policy& current = service_->current.policy;
-  GatewayReport& a = service_->reports["a"];
-  a.policy_version = current.version;
-  source_->next = Matrix(100, 5);
-  // Three iterations as planned, then as slowly as the estimate of a -> b says: the
-  // median of the last three decides.
-  const std::vector<double> ran = {1, 1, 1, 20, 20};
-  for (size_t i = 0; i < ran.size(); ++i) {
-    a.iteration = i;
-    a.iteration_seconds = ran[i] * current.predicted_seconds;
-    controller->ReconcileOnce();
-    EXPECT_EQ(service_->rollouts.size(), i < 4 ? 0u : 1u) << i << ": " << controller->status().last_decision;
-    if (i < 4) {
-      EXPECT_NE(controller->status().last_decision.find("too low"), std::string::npos)
-          << controller->status().last_decision;
-    }
-  }
-}
-
 TEST_F(ControllerTest, RatesAlreadyCheckedAreNotPlannedAgain) {
   auto registry = std::make_shared<prometheus::Registry>();
-  source_ = nullptr;
   auto source = std::make_unique<ScriptedSource>();
   ScriptedSource* script = source.get();
   Controller controller(config_, topology_, service_.get(), std::move(source), registry);

@@ -14,7 +14,7 @@ constexpr int64_t kChunk = 1 << 16;
 
 struct Fixture {
   core::Topology topology = core::fixtures::MustLoad("mesh-5dc-hetero.yaml");
-  ReplanOptions options{"netstorm", 0.10, kModel, kChunk, 0.30, 0.03, {}};
+  ReplanOptions options{"netstorm", 0.10, kModel, kChunk, 0.30, {}};
   core::Policy current = *core::PlanTopology(topology, "netstorm", kModel, kChunk);
 
   // Every link measured at `scale` times its configured rate, except `overrides`.
@@ -42,7 +42,7 @@ TEST(Replan, KeepsThePolicyWhenTheLinksAreAsPlanned) {
   Fixture f;
   LinkMatrix m(f.topology);
   m.Update(f.Measured(1.0), Clock::now());
-  absl::StatusOr<Decision> d = Replan(m, f.topology.links, f.current, 0, f.options);
+  absl::StatusOr<Decision> d = Replan(m, f.topology.links, f.current, f.options);
   ASSERT_TRUE(d.ok()) << d.status();
   EXPECT_FALSE(d->publish) << d->reason;
   EXPECT_NE(d->reason.find("keeping policy"), std::string::npos);
@@ -52,7 +52,7 @@ TEST(Replan, KeepsThePolicyWhenAllLinksSlowDownAlike) {
   Fixture f;
   LinkMatrix m(f.topology);
   m.Update(f.Measured(0.5), Clock::now());  // the same plan is still best
-  absl::StatusOr<Decision> d = Replan(m, f.topology.links, f.current, 0, f.options);
+  absl::StatusOr<Decision> d = Replan(m, f.topology.links, f.current, f.options);
   ASSERT_TRUE(d.ok()) << d.status();
   EXPECT_FALSE(d->publish) << d->reason;
   EXPECT_NEAR(d->current_seconds, 2 * f.current.predicted_seconds, 0.05 * f.current.predicted_seconds);
@@ -64,11 +64,11 @@ TEST(Replan, IgnoresJitterWithinTheRateTolerance) {
   for (size_t i = 0; i < samples.size(); ++i) samples[i].bytes_per_second *= i % 2 ? 0.75 : 1.25;
   LinkMatrix m(f.topology);
   m.Update(samples, Clock::now());
-  absl::StatusOr<Decision> d = Replan(m, f.topology.links, f.current, 0, f.options);
+  absl::StatusOr<Decision> d = Replan(m, f.topology.links, f.current, f.options);
   ASSERT_TRUE(d.ok()) << d.status();
   EXPECT_FALSE(d->publish) << d->reason;
   f.options.rate_tolerance = 0;  // taken at face value, the same jitter asks for a new plan
-  d = Replan(m, f.topology.links, f.current, 0, f.options);
+  d = Replan(m, f.topology.links, f.current, f.options);
   ASSERT_TRUE(d.ok()) << d.status();
   EXPECT_TRUE(d->publish) << d->reason;
 }
@@ -79,7 +79,7 @@ TEST(Replan, PublishesWhenATreeLinkCollapses) {
   const double mbps = f.topology.links[0].mbps;  // any rate; a tenth of it below
   LinkMatrix m(f.topology);
   m.Update(f.Measured(1.0, {{{from, to}, mbps / 10}}), Clock::now());
-  absl::StatusOr<Decision> d = Replan(m, f.topology.links, f.current, 0, f.options);
+  absl::StatusOr<Decision> d = Replan(m, f.topology.links, f.current, f.options);
   ASSERT_TRUE(d.ok()) << d.status();
   EXPECT_TRUE(d->publish) << d->reason;
   EXPECT_LE(d->candidate_seconds, 0.9 * d->current_seconds);
@@ -90,7 +90,7 @@ TEST(Replan, PublishesWhenALinkOfThePolicyIsGone) {
   const auto [from, to] = f.BusiestTreeLink();
   LinkMatrix m(f.topology);
   m.Update(f.Measured(1.0, {{{from, to}, 0.0}}), Clock::now());
-  absl::StatusOr<Decision> d = Replan(m, f.topology.links, f.current, 0, f.options);
+  absl::StatusOr<Decision> d = Replan(m, f.topology.links, f.current, f.options);
   ASSERT_TRUE(d.ok()) << d.status();
   EXPECT_TRUE(d->publish);
   EXPECT_NE(d->reason.find("cannot run on the measured links"), std::string::npos) << d->reason;
@@ -99,24 +99,6 @@ TEST(Replan, PublishesWhenALinkOfThePolicyIsGone) {
       for (auto edge : core::TreeEdges(s, phase)) EXPECT_NE(edge, std::make_pair(from, to));
     }
   }
-}
-
-TEST(Replan, TrustsWhatRanOverEstimatesThatSayItCannotRunThatFast) {
-  Fixture f;
-  const auto [from, to] = f.BusiestTreeLink();
-  LinkMatrix m(f.topology);
-  m.Update(f.Measured(1.0, {{{from, to}, f.topology.links[0].mbps / 10}}), Clock::now());
-  // It ran as planned: the slow estimate is wrong, and nothing is planned around it.
-  absl::StatusOr<Decision> d = Replan(m, f.topology.links, f.current, f.current.predicted_seconds, f.options);
-  ASSERT_TRUE(d.ok()) << d.status();
-  EXPECT_FALSE(d->publish) << d->reason;
-  EXPECT_TRUE(d->contradicted);
-  EXPECT_NE(d->reason.find("some estimate is too low"), std::string::npos) << d->reason;
-  // It ran as slowly as the estimate says: re-planned.
-  d = Replan(m, f.topology.links, f.current, d->current_seconds, f.options);
-  ASSERT_TRUE(d.ok()) << d.status();
-  EXPECT_TRUE(d->publish) << d->reason;
-  EXPECT_FALSE(d->contradicted);
 }
 
 TEST(LinkMatrix, KeepsOldEstimatesWithTheirAgeAndListsStaleLinks) {
