@@ -120,17 +120,8 @@ std::string Controller::ReconcileOnce() {
   const bool misplanned = slowest > config_.misplanned_ratio * current.predicted_seconds;
   const bool settling =
       !misplanned && current.version > 1 && highest < in_force.activate_at + config_.settle_iterations;
-  // The planner is the costly part (about 0.7 CPU-s at 9 DCs): on the rates the
-  // last check kept the policy in force for, its answer is the same.
-  std::vector<core::DirectedLink> rates = RatesToPlanOn(matrix_, planned_, config_.replan.rate_tolerance);
-  if (current.version == kept_version_ && rates == kept_rates_) {
-    UpdateMetrics();
-    return status().last_decision;
-  }
   absl::StatusOr<Decision> d = Replan(matrix_, planned_, current, config_.replan);
   if (metrics_) metrics_->replan.Observe(std::chrono::duration<double>(Clock::now() - started).count());
-  kept_version_ = d.ok() && !d->publish ? current.version : 0;
-  kept_rates_ = std::move(rates);
   std::string outcome;
   if (!d.ok()) {
     outcome = absl::StrCat("re-plan failed: ", d.status().message());

@@ -80,9 +80,6 @@ class Controller {
   std::unique_ptr<LinkSource> source_;
   LinkMatrix matrix_;
   std::vector<core::DirectedLink> planned_;  // the rates the policy in force was planned on
-  // The rates at which the last check kept policy kept_version_ (0: none).
-  std::vector<core::DirectedLink> kept_rates_;
-  uint64_t kept_version_ = 0;
   std::unique_ptr<Metrics> metrics_;
   mutable std::mutex mu_;
   ControllerStatus status_;

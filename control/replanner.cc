@@ -19,12 +19,15 @@ LinkMatrix::LinkMatrix(core::Topology topology) : topology_(std::move(topology))
 int LinkMatrix::Update(const std::vector<LinkSample>& samples, Clock::time_point now) {
   int ignored = 0;
   for (const LinkSample& s : samples) {
-    const int link = IndexOf(topology_.IndexOf(s.src), topology_.IndexOf(s.dst));
-    if (link < 0 || s.bytes_per_second < 0) {
+    const int from = topology_.IndexOf(s.src);
+    const int to = topology_.IndexOf(s.dst);
+    auto it = std::find_if(topology_.links.begin(), topology_.links.end(),
+                           [&](const core::DirectedLink& l) { return l.from == from && l.to == to; });
+    if (from < 0 || to < 0 || it == topology_.links.end() || s.bytes_per_second < 0) {
       ++ignored;
       continue;
     }
-    Entry& e = entries_[static_cast<size_t>(link)];
+    Entry& e = entries_[static_cast<size_t>(it - topology_.links.begin())];
     const auto measured_at =
         now - std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(std::max(0.0, s.age_seconds)));
     if (e.measured && measured_at <= e.measured_at) continue;  // nothing newer
@@ -33,13 +36,6 @@ int LinkMatrix::Update(const std::vector<LinkSample>& samples, Clock::time_point
     e.measured_at = measured_at;
   }
   return ignored;
-}
-
-int LinkMatrix::IndexOf(int from, int to) const {
-  if (from < 0 || to < 0) return -1;
-  auto it = std::find_if(topology_.links.begin(), topology_.links.end(),
-                         [&](const core::DirectedLink& l) { return l.from == from && l.to == to; });
-  return it == topology_.links.end() ? -1 : static_cast<int>(it - topology_.links.begin());
 }
 
 std::vector<core::DirectedLink> LinkMatrix::Links() const {
@@ -80,26 +76,19 @@ double LinkMatrix::MaxAge(Clock::time_point now) const {
   return age;
 }
 
-std::vector<core::DirectedLink> RatesToPlanOn(const LinkMatrix& matrix, const std::vector<core::DirectedLink>& planned,
-                                              double rate_tolerance) {
-  std::vector<core::DirectedLink> links = matrix.Links();
-  if (planned.size() != links.size()) return links;
-  for (size_t i = 0; i < links.size(); ++i) {
-    const double was = planned[i].mbps;
-    if (was > 0 && links[i].mbps > 0 && std::abs(links[i].mbps - was) <= rate_tolerance * was) links[i].mbps = was;
-  }
-  return links;
-}
-
 absl::StatusOr<Decision> Replan(const LinkMatrix& matrix, const std::vector<core::DirectedLink>& planned,
                                 const core::Policy& current, const ReplanOptions& options) {
   std::unique_ptr<core::Planner> planner = core::MakePlanner(options.strategy);
   if (!planner) return absl::InvalidArgumentError(absl::StrCat("unknown strategy '", options.strategy, "'"));
-  if (planned.size() != matrix.topology().links.size()) {
-    return absl::InvalidArgumentError("planned rates do not match the topology");
-  }
   Decision d;
-  d.links = RatesToPlanOn(matrix, planned, options.rate_tolerance);
+  d.links = matrix.Links();
+  if (planned.size() != d.links.size()) return absl::InvalidArgumentError("planned rates do not match the topology");
+  for (size_t i = 0; i < d.links.size(); ++i) {
+    const double was = planned[i].mbps;
+    if (was > 0 && d.links[i].mbps > 0 && std::abs(d.links[i].mbps - was) <= options.rate_tolerance * was) {
+      d.links[i].mbps = was;
+    }
+  }
   absl::StatusOr<core::NetworkView> view =
       core::BuildView(matrix.topology(), d.links, planner->overlay(), options.model_bytes, options.chunk_bytes);
   if (!view.ok()) return view.status();

@@ -61,8 +61,6 @@ class LinkMatrix {
     bool measured = false;
     Clock::time_point measured_at;
   };
-  int IndexOf(int from, int to) const;  // into topology_.links, or -1
-
   core::Topology topology_;
   std::vector<Entry> entries_;  // parallel to topology_.links
 };
@@ -87,13 +85,8 @@ struct Decision {
   double candidate_seconds = 0;
 };
 
-// The matrix's links, each within `rate_tolerance` of the rate the policy in force
-// was planned on (`planned`, parallel to the topology's links) taken at that rate.
-std::vector<core::DirectedLink> RatesToPlanOn(const LinkMatrix& matrix, const std::vector<core::DirectedLink>& planned,
-                                              double rate_tolerance);
-
 // `planned`: the rates the policy in force was planned on (the topology's links,
-// at first).
+// at first); each measured link outside the tolerance band replaces its rate.
 [[nodiscard]] absl::StatusOr<Decision> Replan(const LinkMatrix& matrix, const std::vector<core::DirectedLink>& planned,
                                               const core::Policy& current, const ReplanOptions& options);
 

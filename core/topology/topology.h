@@ -32,9 +32,6 @@ struct DirectedLink {
   int to = 0;
   double mbps = 0;
 };
-inline bool operator==(const DirectedLink& a, const DirectedLink& b) {
-  return a.from == b.from && a.to == b.to && a.mbps == b.mbps;
-}
 
 struct DynamicSpec {
   double period_seconds = 0;

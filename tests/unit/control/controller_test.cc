@@ -4,8 +4,6 @@
 
 #include <gtest/gtest.h>
 
-#include <prometheus/registry.h>
-
 #include "core/planner/planner.h"
 
 namespace geostorm::control {
@@ -133,29 +131,6 @@ TEST_F(ControllerTest, APolicyRunningFarSlowerThanPredictedNeedNotSettle) {
   a.iteration_seconds = 20 * service_->current.policy.predicted_seconds;  // as slow as a->b at 5 Mbit/s makes it
   controller->ReconcileOnce();
   EXPECT_EQ(service_->rollouts.size(), 1u) << controller->status().last_decision;
-}
-
-TEST_F(ControllerTest, RatesAlreadyCheckedAreNotPlannedAgain) {
-  auto registry = std::make_shared<prometheus::Registry>();
-  auto source = std::make_unique<ScriptedSource>();
-  ScriptedSource* script = source.get();
-  Controller controller(config_, topology_, service_.get(), std::move(source), registry);
-  const auto replans = [&] {
-    for (const prometheus::MetricFamily& f : registry->Collect()) {
-      if (f.name == "geostorm_controller_replan_duration_seconds") return f.metric.at(0).histogram.sample_count;
-    }
-    return uint64_t{0};
-  };
-  script->next = Matrix(100, 100);
-  controller.ReconcileOnce();
-  script->next = Matrix(100, 110);  // within the tolerance: the same rates to plan on
-  const std::string again = controller.ReconcileOnce();
-  EXPECT_EQ(replans(), 1u);
-  EXPECT_NE(again.find("keeping policy"), std::string::npos) << again;
-  script->next = Matrix(100, 5);
-  controller.ReconcileOnce();
-  EXPECT_EQ(replans(), 2u);
-  EXPECT_EQ(service_->rollouts.size(), 1u);
 }
 
 TEST_F(ControllerTest, LinksWithoutFreshEstimatesAreProbed) {
