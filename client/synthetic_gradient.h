@@ -39,7 +39,9 @@ class SyntheticGradient {
   int64_t FirstWrong(uint64_t t, absl::Span<const float> sum) const;
 
  private:
-  uint64_t Noise(uint64_t t, int64_t i) const;
+  static uint64_t Seed(uint64_t t);  // per iteration
+  uint64_t Noise(uint64_t seed, int64_t i) const;
+  float SumAt(uint64_t seed, int64_t i) const;
 
   const int64_t workers_;
   const uint64_t bound_;  // noise is in [0, bound_)

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "CLI/CLI.hpp"
+#include "absl/synchronization/mutex.h"
 #include "control/sync_schedule.h"
 #include "core/policy/policy_codec.h"
 #include "sidecar/engine/aggregator.h"
@@ -32,6 +33,9 @@ absl::StatusOr<geostorm::core::Policy> LoadPolicy(const std::string& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Debian builds abseil with its Mutex deadlock detector on; gRPC takes absl
+  // Mutexes on every call, and the detector's lock graph was 2-5% of the CPU.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   CLI::App app{"geostorm-sidecar: chunked aggregate-forward of gradients between data centers"};
   geostorm::sidecar::SidecarConfig c;
   std::string policy_file;
