@@ -334,10 +334,12 @@ class LocalRun {
       const auto done = std::count_if(iterations.begin(), iterations.end(),
                                       [&](const auto& entry) { return entry.second.gateways == dcs(); });
       Progress(static_cast<int>(done), flags_.iterations, &shown);
+      if (done > 0 && cpu_from_.total == 0) cpu_from_ = CpuTimes::Now();  // start-up and planning left out
       if (interrupted) break;
       if (std::none_of(workers_.begin(), workers_.end(), [](bp::child& c) { return c.running(); })) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
+    cpu_to_ = CpuTimes::Now();
     if (::isatty(STDERR_FILENO)) std::cerr << "\n";
   }
 
@@ -401,6 +403,8 @@ class LocalRun {
     summary["predicted_s"] = predicted;
     summary["rollouts_committed"] = committed;
     summary["failed_workers"] = failed_workers;
+    const double cpu_busy = cpu_from_.total > 0 ? BusyShare(cpu_from_, cpu_to_) : -1;
+    if (cpu_busy >= 0) summary["cpu_busy"] = cpu_busy;  // after the first iteration, every DC's processes
     std::ofstream(out_ + "/summary.json") << summary.dump(2) << "\n";
     std::printf("%d/%d iterations finished on every DC; median %.3f s, p90 %.3f s per call, %.3f s apart\n",
                 static_cast<int>(times.size()), flags_.iterations, median, Quantile(times, 0.9), Quantile(gaps, 0.5));
@@ -413,6 +417,12 @@ class LocalRun {
           "where the WAN's rates do not apply and the CPU bounds the time.\n",
           t_min, predicted);
     }
+    if (flags_.wan && cpu_busy >= kCpuBound) {
+      std::printf(
+          "the machine's CPUs were %.0f%% busy during the iterations: the times above are bounded by\n"
+          "the CPU that every DC shares here, not only by the emulated WAN\n",
+          100 * cpu_busy);
+    }
     std::printf("policies committed: %lld; summary in %s/summary.json\n", static_cast<long long>(committed),
                 out_.c_str());
     if (failed_workers > 0) {
@@ -424,6 +434,7 @@ class LocalRun {
   }
 
   static constexpr const char* kJob = "local";
+  static constexpr double kCpuBound = 0.9;  // busy share above which the CPU is the bottleneck
   const LocalFlags& flags_;
   core::Topology topology_;
   int64_t model_ = 0, chunk_ = 0;
@@ -431,7 +442,8 @@ class LocalRun {
   core::Policy initial_;
   std::string out_, control_address_;
   Clock::time_point started_ = Clock::now();
-  double started_epoch_ = 0;  // the same moment, on the clock of the event files
+  double started_epoch_ = 0;    // the same moment, on the clock of the event files
+  CpuTimes cpu_from_, cpu_to_;  // from the first iteration done everywhere to the last worker's exit
   std::unique_ptr<testbed::EmulatedWan> wan_;
   std::unique_ptr<control::FileStateStore> store_;
   std::unique_ptr<control::ControlService> service_;

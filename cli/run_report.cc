@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -53,6 +54,25 @@ double Predict(const core::Topology& topology, const core::Policy& policy, int64
   if (!view.ok()) return 0;
   absl::StatusOr<core::SimResult> sim = core::Simulate(*view, policy);
   return sim.ok() ? sim->iteration_seconds : 0;
+}
+
+CpuTimes CpuTimes::Now() {
+  // "cpu  user nice system idle iowait irq softirq steal ...": idle and iowait are idle.
+  std::ifstream stat("/proc/stat");
+  std::string label;
+  CpuTimes t;
+  if (!(stat >> label) || label != "cpu") return t;
+  int64_t ticks = 0;
+  for (int field = 0; field < 8 && stat >> ticks; ++field) {
+    t.total += ticks;
+    if (field != 3 && field != 4) t.busy += ticks;
+  }
+  return t;
+}
+
+double BusyShare(const CpuTimes& from, const CpuTimes& to) {
+  const int64_t total = to.total - from.total;
+  return total > 0 ? static_cast<double>(to.busy - from.busy) / static_cast<double>(total) : -1;
 }
 
 }  // namespace geostorm::cli

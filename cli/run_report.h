@@ -25,6 +25,17 @@ double TMinAt(const core::Topology& topology, int64_t period, int64_t model, int
 // The simulator's iteration time for a policy on the topology's (period 0) rates; 0 when it cannot.
 double Predict(const core::Topology& topology, const core::Policy& policy, int64_t model, int64_t chunk);
 
+// The machine's CPU time from /proc/stat, all cores: every DC of a local run
+// shares them, so when they are nearly all busy the run's times are bounded by
+// the CPU and not only by the (emulated) WAN.
+struct CpuTimes {
+  int64_t busy = 0;       // ticks; steal counts, as time the run could not have
+  int64_t total = 0;      // ticks
+  static CpuTimes Now();  // zeros when /proc/stat cannot be read
+};
+// The share of the CPU time between the two that was busy; -1 when unknown.
+double BusyShare(const CpuTimes& from, const CpuTimes& to);
+
 }  // namespace geostorm::cli
 
 #endif  // GEOSTORM_CLI_RUN_REPORT_H_

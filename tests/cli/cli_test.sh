@@ -80,6 +80,7 @@ done = [i["done_at_s"] for i in s["iterations"]]
 assert 0 < done[0] < done[1] < done[2], done
 assert abs(s["throughput_s"] - max(done[1] - done[0], done[2] - done[1])) < 1e-6, s  # the upper median
 assert s["failed_iterations"] == [], s
+assert 0 < s["cpu_busy"] <= 1, s  # the machine's, from the first iteration done to the end
 PY
 expect_error "local without topology" "--topology is required" local --model-mb 1
 expect_error "local bad topology" "bad.yaml:3:1: bad YAML" local --topology "$tmp/bad.yaml"
