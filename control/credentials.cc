@@ -50,4 +50,8 @@ absl::StatusOr<Credentials> MakeCredentials(const TlsFiles& files, bool insecure
   return Credentials{grpc::SslServerCredentials(server), grpc::SslCredentials(channel)};
 }
 
+std::string DataCenterIdentity(const std::string& job, const std::string& dc, bool insecure) {
+  return insecure ? "" : absl::StrCat(dc, ".", job, ".geostorm");
+}
+
 }  // namespace geostorm::control

@@ -28,6 +28,11 @@ struct Credentials {
 // Errors name the flag (--tls-cert, --tls-key, --tls-ca) that is missing or unreadable.
 [[nodiscard]] absl::StatusOr<Credentials> MakeCredentials(const TlsFiles& files, bool insecure);
 
+// The name a DC's sidecar certificate carries (as a DNS subject alternative name),
+// "<dc>.<job>.geostorm", and that a sidecar dialling that DC over TLS requires: a
+// certificate from the job's CA for another DC is refused. Empty when `insecure`.
+std::string DataCenterIdentity(const std::string& job, const std::string& dc, bool insecure = false);
+
 }  // namespace geostorm::control
 
 #endif  // GEOSTORM_CONTROL_CREDENTIALS_H_

@@ -5,6 +5,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "control/credentials.h"
 #include "control/event_log.h"
 #include "core/status_macros.h"
 #include "sidecar/metrics.h"
@@ -90,8 +91,8 @@ absl::Status Gateway::Init(const std::shared_ptr<grpc::ChannelCredentials>& cred
   std::vector<std::string> senders = {"other"};  // the names refusals are counted under
   for (const auto& [dc, address] : config_.peers) {
     senders.push_back(dc);
-    links_[dc] =
-        std::make_unique<PeerLink>(dc, address, credentials, config_.max_queue_bytes, config_.min_window_bytes);
+    links_[dc] = std::make_unique<PeerLink>(dc, address, credentials, config_.max_queue_bytes, config_.min_window_bytes,
+                                            control::DataCenterIdentity(config_.job, dc, config_.insecure));
   }
   if (shared_.metrics) shared_.metrics->StartRefusals(senders);
   if (rollout) {

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "absl/strings/str_cat.h"
+#include "control/credentials.h"
 #include "control/event_log.h"
 #include "sidecar/gateway.h"
 #include "sidecar/metrics.h"
@@ -20,8 +21,9 @@ Member::Member(const SidecarConfig& config, std::chrono::milliseconds timeout,
       metrics_(metrics),
       events_(events),
       timeout_ms_(timeout.count()),
-      link_(std::make_unique<MemberLink>(config.gateway, credentials, config.max_queue_bytes,
-                                         [this](const wire::WireChunk& c) { OnResult(c); })) {}
+      link_(std::make_unique<MemberLink>(
+          config.gateway, credentials, config.max_queue_bytes, [this](const wire::WireChunk& c) { OnResult(c); },
+          control::DataCenterIdentity(config.job, config.data_center, config.insecure))) {}
 
 Member::~Member() { link_.reset(); }  // its reader thread calls OnResult
 

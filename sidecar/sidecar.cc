@@ -14,6 +14,7 @@
 #include "sidecar/metrics.h"
 #include "sidecar/result_board.h"
 #include "sidecar/rollout_client.h"
+#include "sidecar/transport/peer_link.h"
 #include "sidecar/worker_server.h"
 
 namespace geostorm::sidecar {
@@ -145,7 +146,10 @@ class SidecarImpl final : public Sidecar {
     context.set_wait_for_ready(true);
     v1::JobInfo job;
     const grpc::Status s =
-        wire::DataPlaneStub(grpc::CreateChannel(config_.gateway, credentials)).Describe(&context, {}, &job);
+        wire::DataPlaneStub(grpc::CreateCustomChannel(config_.gateway, credentials,
+                                                      PeerChannelArguments(control::DataCenterIdentity(
+                                                          config_.job, config_.data_center, config_.insecure))))
+            .Describe(&context, {}, &job);
     if (!s.ok()) {
       return absl::UnavailableError(
           absl::StrCat("--gateway ", config_.gateway, ": could not learn the job's shape: ", s.error_message()));

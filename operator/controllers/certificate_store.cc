@@ -4,6 +4,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "control/credentials.h"
 #include "core/status_macros.h"
 #include "operator/controllers/desired_state.h"
 
@@ -41,11 +42,13 @@ absl::StatusOr<std::map<std::string, KeyPair>> CertificateStore::Ensure(const Js
   }
   const JobRef ref{ns, job_name};
   for (const api::DataCenterSpec& dc : spec.data_centers) {
-    if (pairs.count(dc.name)) continue;
+    // A certificate minted before sidecars checked their peers' DC names is minted again.
+    const std::string identity = control::DataCenterIdentity(SidecarJobName(ref), dc.name);
+    if (pairs.count(dc.name) && CertifiesName(pairs[dc.name].cert_pem, identity)) continue;
     const std::string gateway = GatewayServiceName(ref, dc.name);
     const std::string headless = absl::StrCat(job_name, "-", dc.name);
     ASSIGN_OR_RETURN(pairs[dc.name], MakeCertificate(pairs[kCaKey], absl::StrCat(job_name, "-", dc.name),
-                                                     {gateway, absl::StrCat(gateway, ".", ns, ".svc"),
+                                                     {identity, gateway, absl::StrCat(gateway, ".", ns, ".svc"),
                                                       absl::StrCat(gateway, ".", ns, ".svc.cluster.local"),
                                                       absl::StrCat("*.", headless, ".", ns, ".svc"),
                                                       absl::StrCat("*.", headless, ".", ns, ".svc.cluster.local")}));

@@ -121,4 +121,10 @@ absl::StatusOr<KeyPair> MakeCertificate(const KeyPair& ca, const std::string& co
                  })};
 }
 
+bool CertifiesName(const std::string& cert_pem, const std::string& name) {
+  Bio bio(BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size())));
+  Cert cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+  return cert && X509_check_host(cert.get(), name.data(), name.size(), 0, nullptr) == 1;
+}
+
 }  // namespace geostorm::controllers

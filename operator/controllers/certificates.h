@@ -23,6 +23,8 @@ struct KeyPair {
 // `names` are DNS names or IP addresses.
 [[nodiscard]] absl::StatusOr<KeyPair> MakeCertificate(const KeyPair& ca, const std::string& common_name,
                                                       const std::vector<std::string>& names, int days = 825);
+// Whether the PEM certificate is for the DNS name `name` (false when it is not PEM).
+bool CertifiesName(const std::string& cert_pem, const std::string& name);
 
 }  // namespace geostorm::controllers
 

@@ -26,7 +26,7 @@ Json SidecarContainer(const JobRef& job, const api::JobSpec& spec, size_t dc_ind
                       const std::map<std::string, std::string>& peers, const std::string& controller_address) {
   const api::DataCenterSpec& dc = spec.data_centers[dc_index];
   std::vector<std::string> args = {"--job",
-                                   absl::StrCat(job.ns, ".", job.name),
+                                   SidecarJobName(job),
                                    "--dc",
                                    dc.name,
                                    "--worker-listen",
@@ -77,6 +77,8 @@ Json SidecarContainer(const JobRef& job, const api::JobSpec& spec, size_t dc_ind
 }
 
 }  // namespace
+
+std::string SidecarJobName(const JobRef& job) { return absl::StrCat(job.ns, ".", job.name); }
 
 std::string JobSelector(const JobRef& job) {
   return absl::StrCat(kJobNamespaceLabel, "=", job.ns, ",", kJobNameLabel, "=", job.name);
@@ -164,7 +166,7 @@ Json WorkerPod(const JobRef& job, const api::JobSpec& spec, size_t dc_index, int
   int rank = replica;
   for (size_t i = 0; i < dc_index; ++i) rank += spec.data_centers[i].replicas;
   const Json env = {{{"name", "GEOSTORM_SIDECAR"}, {"value", absl::StrCat("unix:", kSocketDir, "/worker.sock")}},
-                    {{"name", "GEOSTORM_JOB"}, {"value", absl::StrCat(job.ns, ".", job.name)}},
+                    {{"name", "GEOSTORM_JOB"}, {"value", SidecarJobName(job)}},
                     {{"name", "GEOSTORM_DC"}, {"value", dc.name}},
                     {{"name", "GEOSTORM_DC_INDEX"}, {"value", std::to_string(dc_index)}},
                     {{"name", "GEOSTORM_DCS"}, {"value", std::to_string(spec.data_centers.size())}},

@@ -39,6 +39,8 @@ struct JobRef {
 
 // "geostorm.io/job-namespace=ns,geostorm.io/job-name=name": everything of one job.
 std::string JobSelector(const JobRef& job);
+// "ns.name": the job as its sidecars and its policy controller name it (--job).
+std::string SidecarJobName(const JobRef& job);
 // The job's key in the work queue ("ns/name"), read back from an object's labels.
 std::optional<std::string> JobKeyOf(const Json& object);
 

@@ -69,7 +69,7 @@ absl::StatusOr<JobPolicyView> PolicyRunners::Ensure(const kube::Json& job, const
     absl::StatusOr<control::Credentials> credentials = control::MakeCredentials(files, options_.insecure);
     if (!credentials.ok()) return credentials.status();
 
-    const std::string job_name = absl::StrCat(ref.ns, ".", ref.name);
+    const std::string job_name = SidecarJobName(ref);
     runner->store = std::make_unique<TopologyPolicyStore>(host_, ref, job, PlanFingerprint(spec));
     control::ControlServiceConfig service_config;
     service_config.job = job_name;

@@ -6,8 +6,9 @@
 namespace geostorm::sidecar {
 
 MemberLink::MemberLink(const std::string& gateway, const std::shared_ptr<grpc::ChannelCredentials>& credentials,
-                       int64_t max_queue_bytes, std::function<void(const wire::WireChunk&)> on_result)
-    : channel_(grpc::CreateCustomChannel(gateway, credentials, PeerChannelArguments())),
+                       int64_t max_queue_bytes, std::function<void(const wire::WireChunk&)> on_result,
+                       const std::string& identity)
+    : channel_(grpc::CreateCustomChannel(gateway, credentials, PeerChannelArguments(identity))),
       max_queue_bytes_(max_queue_bytes),
       on_result_(std::move(on_result)) {
   thread_ = std::thread([this] { Run(); });

@@ -29,7 +29,8 @@ namespace geostorm::sidecar {
 class MemberLink {
  public:
   MemberLink(const std::string& gateway, const std::shared_ptr<grpc::ChannelCredentials>& credentials,
-             int64_t max_queue_bytes, std::function<void(const wire::WireChunk&)> on_result);
+             int64_t max_queue_bytes, std::function<void(const wire::WireChunk&)> on_result,
+             const std::string& identity = "");  // as for PeerLink
   ~MemberLink();
 
   // Queues a chunk for the gateway. Blocks while the queue is full, up to

@@ -12,8 +12,9 @@ constexpr double kWindowSeconds = 0.04;
 
 }  // namespace
 
-grpc::ChannelArguments PeerChannelArguments() {
+grpc::ChannelArguments PeerChannelArguments(const std::string& identity) {
   grpc::ChannelArguments args;
+  if (!identity.empty()) args.SetSslTargetNameOverride(identity);
   args.SetMaxReceiveMessageSize(wire::kMaxMessageBytes);
   args.SetMaxSendMessageSize(-1);
   // A restarted peer must be redialled within a fraction of an iteration timeout,
@@ -25,12 +26,12 @@ grpc::ChannelArguments PeerChannelArguments() {
 }
 
 PeerLink::PeerLink(std::string peer, std::string address, const std::shared_ptr<grpc::ChannelCredentials>& credentials,
-                   int64_t max_queue_bytes, int64_t min_window_bytes)
+                   int64_t max_queue_bytes, int64_t min_window_bytes, const std::string& identity)
     : peer_(std::move(peer)),
       address_(std::move(address)),
       max_queue_bytes_(max_queue_bytes),
       min_window_bytes_(min_window_bytes) {
-  channel_ = grpc::CreateCustomChannel(address_, credentials, PeerChannelArguments());
+  channel_ = grpc::CreateCustomChannel(address_, credentials, PeerChannelArguments(identity));
   thread_ = std::thread([this] { Run(); });
 }
 

@@ -26,13 +26,14 @@ namespace geostorm::sidecar {
 using wire::WireChunk;
 
 // Channel settings for sidecar-to-sidecar links: no message size limit, and
-// quick redials.
-grpc::ChannelArguments PeerChannelArguments();
+// quick redials. With `identity`, a TLS peer's certificate must carry that name
+// (control::DataCenterIdentity) rather than the host of the address dialled.
+grpc::ChannelArguments PeerChannelArguments(const std::string& identity = "");
 
 class PeerLink {
  public:
   PeerLink(std::string peer, std::string address, const std::shared_ptr<grpc::ChannelCredentials>& credentials,
-           int64_t max_queue_bytes, int64_t min_window_bytes);
+           int64_t max_queue_bytes, int64_t min_window_bytes, const std::string& identity = "");
   ~PeerLink();
 
   // Queues a chunk. Blocks while the queue is full, up to `timeout`; returns false

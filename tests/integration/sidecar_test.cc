@@ -182,22 +182,53 @@ TEST(MutualTls, SidecarsWithCertificatesFromTheJobCaSumExactly) {
   ExpectExactRun(spec);
 }
 
-TEST(MutualTls, APeerWithACertificateFromAnotherCaIsRefused) {
-  testing::TempDir certs;
-  const testing::Certificates good = testing::MakeCertificates(certs.path(), "job");
-  const testing::Certificates rogue = testing::MakeCertificates(certs.path(), "rogue");
+// DC east (the job's certificate) and DC west (`west`, trusting the job's CA) run
+// one iteration; the workers' exit codes, east's first.
+std::vector<int> RunWithWestPresenting(const testing::Certificates& job_certificate,
+                                       const testing::Certificates& west) {
   JobSpec spec;
   spec.topology = kTwoDcs;
   spec.strategy = "star";
   spec.timeout_ms = 2000;
-  spec.sidecar_flags = {"--tls-cert", good.cert, "--tls-key", good.key, "--tls-ca", good.ca};
+  spec.sidecar_flags = {"--tls-cert",        job_certificate.cert, "--tls-key",
+                        job_certificate.key, "--tls-ca",           job_certificate.ca};
   LocalJob job(spec);
   job.StartGateway(0);
-  // DC 1 trusts the job's CA but presents a certificate the job's CA never signed:
-  // neither side accepts the other, so the iteration fails on both workers.
-  job.StartGatewayWithFlags(1, {"--tls-cert", rogue.cert, "--tls-key", rogue.key, "--tls-ca", good.ca});
+  job.StartGatewayWithFlags(1, {"--tls-cert", west.cert, "--tls-key", west.key, "--tls-ca", job_certificate.ca});
   job.StartWorkers(0, 1);
-  for (int code : job.WaitWorkers(std::chrono::seconds(20))) EXPECT_EQ(code, 3) << job.WorkerLogs();
+  std::vector<int> codes = job.WaitWorkers(std::chrono::seconds(20));
+  EXPECT_EQ(codes.size(), 2u);
+  codes.resize(2);
+  return codes;
+}
+
+TEST(MutualTls, APeerWithACertificateFromAnotherCaIsRefused) {
+  testing::TempDir certs;
+  // West presents a certificate the job's CA never signed: neither side accepts the
+  // other, and the iteration fails on both workers.
+  const std::vector<int> codes = RunWithWestPresenting(testing::MakeCertificates(certs.path(), "job"),
+                                                       testing::MakeCertificates(certs.path(), "rogue"));
+  EXPECT_EQ(codes, (std::vector<int>{3, 3}));
+}
+
+TEST(MutualTls, AnExpiredCertificateIsRefused) {
+  testing::TempDir certs;
+  const testing::Certificates job = testing::MakeCertificates(certs.path(), "job");
+  const std::vector<int> codes = RunWithWestPresenting(
+      job, testing::MakeCertificate(job, certs.path(), "expired", "IP:127.0.0.1,DNS:localhost,DNS:*.job.geostorm", -1));
+  EXPECT_EQ(codes, (std::vector<int>{3, 3}));
+}
+
+TEST(MutualTls, APeerWithAnotherDcsCertificateIsRefused) {
+  testing::TempDir certs;
+  const testing::Certificates job = testing::MakeCertificates(certs.path(), "job");
+  // From the job's CA and for the address dialled (127.0.0.1), but for DC east: east,
+  // dialling west, wants west.job.geostorm and refuses it, so west never gets the sum
+  // (east, the root, gets west's contribution over west's link to it).
+  const std::vector<int> codes = RunWithWestPresenting(
+      job,
+      testing::MakeCertificate(job, certs.path(), "impostor", "IP:127.0.0.1,DNS:localhost,DNS:east.job.geostorm", 1));
+  EXPECT_EQ(codes[1], 3);
 }
 
 }  // namespace

@@ -20,17 +20,25 @@ std::string Bin(const std::string& name) { return std::string(GEOSTORM_BIN_DIR) 
 std::string TopologyFile(const std::string& name) { return std::string(GEOSTORM_DATA_DIR) + "/" + name; }
 
 Certificates MakeCertificates(const std::string& dir, const std::string& name) {
-  const std::string base = dir + "/" + name;
-  const std::string script =
-      absl::StrCat("set -e; cd ", dir, "; ", "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=", name,
-                   "-ca -keyout ", base, "-ca.key -out ", base, "-ca.pem 2>/dev/null; ",
-                   "openssl req -newkey rsa:2048 -nodes -subj /CN=geostorm-sidecar -keyout ", base, ".key -out ", base,
-                   ".csr 2>/dev/null; ",
-                   "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\nextendedKeyUsage=serverAuth,clientAuth\\n' > ",
-                   base, ".ext; ", "openssl x509 -req -in ", base, ".csr -CA ", base, "-ca.pem -CAkey ", base,
-                   "-ca.key -CAcreateserial -days 1 -extfile ", base, ".ext -out ", base, ".pem 2>/dev/null");
+  const std::string ca = dir + "/" + name + "-ca";
+  const std::string script = absl::StrCat("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=", name,
+                                          "-ca -keyout ", ca, ".key -out ", ca, ".pem 2>/dev/null");
   EXPECT_EQ(std::system(script.c_str()), 0) << script;
-  return {base + "-ca.pem", base + ".pem", base + ".key"};
+  return MakeCertificate({ca + ".pem", "", ""}, dir, name, "IP:127.0.0.1,DNS:localhost,DNS:*.job.geostorm", 1);
+}
+
+Certificates MakeCertificate(const Certificates& from, const std::string& dir, const std::string& name,
+                             const std::string& subject_alt_names, int days) {
+  const std::string base = dir + "/" + name;
+  const std::string ca_key = from.ca.substr(0, from.ca.size() - 4) + ".key";  // beside its .pem
+  const std::string script =
+      absl::StrCat("set -e; openssl req -newkey rsa:2048 -nodes -subj /CN=", name, " -keyout ", base, ".key -out ",
+                   base, ".csr 2>/dev/null; printf 'subjectAltName=", subject_alt_names,
+                   "\\nextendedKeyUsage=serverAuth,clientAuth\\n' > ", base, ".ext; openssl x509 -req -in ", base,
+                   ".csr -CA ", from.ca, " -CAkey ", ca_key, " -CAcreateserial -days ", days, " -extfile ", base,
+                   ".ext -out ", base, ".pem 2>/dev/null");
+  EXPECT_EQ(std::system(script.c_str()), 0) << script;
+  return {from.ca, base + ".pem", base + ".key"};
 }
 
 LocalJob::LocalJob(const JobSpec& spec) : spec_(spec) {

@@ -32,12 +32,17 @@ struct JobSpec {
   bool with_controller = false;                             // gateways use --controller, not --policy
 };
 
-// A CA and a certificate for 127.0.0.1 signed by it, made with the openssl tool
-// in `dir`: the PEM files of a job's mTLS.
+// A CA and a certificate signed by it for 127.0.0.1 and every DC of job "job"
+// (*.job.geostorm, see control::DataCenterIdentity), made with the openssl tool in
+// `dir`: the PEM files of a job's mTLS.
 struct Certificates {
   std::string ca, cert, key;
 };
 Certificates MakeCertificates(const std::string& dir, const std::string& name);
+// Another certificate from the CA of `from`, for `subject_alt_names` (openssl's
+// syntax, "DNS:a,IP:1.2.3.4"), valid for `days`; negative: expired that long ago.
+Certificates MakeCertificate(const Certificates& from, const std::string& dir, const std::string& name,
+                             const std::string& subject_alt_names, int days);
 
 class LocalJob {
  public:

@@ -18,7 +18,7 @@ Json Job() {
           {"metadata", {{"namespace", "default"}, {"name", "resnet"}, {"uid", "u-1"}}}};
 }
 
-api::JobSpec Spec(std::vector<std::string> dcs) {
+api::JobSpec Spec(const std::vector<std::string>& dcs) {
   api::JobSpec spec;
   for (const std::string& dc : dcs) {
     api::DataCenterSpec d;
@@ -51,6 +51,29 @@ TEST(CertificateStore, MintsOnceThenReusesWhatTheSecretHolds) {
   ASSERT_TRUE(grown.ok());
   EXPECT_EQ(grown->at(CertificateStore::kCaKey).cert_pem, first->at(CertificateStore::kCaKey).cert_pem);
   EXPECT_FALSE(grown->at("ap").cert_pem.empty());
+  EXPECT_EQ(api.calls["apply"], 2);
+}
+
+TEST(CertificateStore, EachDcsCertificateNamesItsDcAndOneThatDoesNotIsMintedAgain) {
+  kube::FakeClient api;
+  CertificateStore store(api, "");
+  absl::StatusOr<std::map<std::string, KeyPair>> first = store.Ensure(Job(), Spec({"eu", "us"}));
+  ASSERT_TRUE(first.ok()) << first.status();
+  // What the sidecars check when they dial a DC (control::DataCenterIdentity of job "default.resnet").
+  EXPECT_TRUE(CertifiesName(first->at("eu").cert_pem, "eu.default.resnet.geostorm"));
+  EXPECT_FALSE(CertifiesName(first->at("eu").cert_pem, "us.default.resnet.geostorm"));
+
+  // A certificate from before the DC names: the job's CA signed it, but it names the gateway only.
+  absl::StatusOr<KeyPair> old =
+      MakeCertificate(first->at(CertificateStore::kCaKey), "resnet-eu", {"resnet-eu-gateway"});
+  ASSERT_TRUE(old.ok()) << old.status();
+  SecretData(api)["eu.crt"] = absl::Base64Escape(old->cert_pem);
+  SecretData(api)["eu.key"] = absl::Base64Escape(old->key_pem);
+  absl::StatusOr<std::map<std::string, KeyPair>> renewed = CertificateStore(api, "").Ensure(Job(), Spec({"eu", "us"}));
+  ASSERT_TRUE(renewed.ok()) << renewed.status();
+  EXPECT_TRUE(CertifiesName(renewed->at("eu").cert_pem, "eu.default.resnet.geostorm"));
+  EXPECT_EQ(renewed->at(CertificateStore::kCaKey).cert_pem, first->at(CertificateStore::kCaKey).cert_pem);
+  EXPECT_EQ(renewed->at("us").key_pem, first->at("us").key_pem);  // already right: kept
   EXPECT_EQ(api.calls["apply"], 2);
 }
 

@@ -28,6 +28,9 @@ TEST(Certificates, CaSignsALeafWithItsNames) {
   EXPECT_EQ(X509_check_host(leaf_cert, "resnet-eu-gateway", 0, 0, nullptr), 1);
   EXPECT_EQ(X509_check_host(leaf_cert, "resnet-eu-0.resnet-eu.ml.svc", 0, 0, nullptr), 1);
   EXPECT_EQ(X509_check_host(leaf_cert, "resnet-us-gateway", 0, 0, nullptr), 0);
+  EXPECT_TRUE(CertifiesName(leaf->cert_pem, "resnet-eu-gateway"));
+  EXPECT_FALSE(CertifiesName(leaf->cert_pem, "resnet-us-gateway"));
+  EXPECT_FALSE(CertifiesName("not pem", "resnet-eu-gateway"));
   EXPECT_EQ(X509_check_ca(ca_cert), 1);
   EXPECT_EQ(X509_check_ca(leaf_cert), 0);
   absl::StatusOr<KeyPair> other = MakeCertificateAuthority("other ca");
