@@ -329,6 +329,7 @@ class LocalRun {
   // The progress bar, from the gateways' event files, until every worker is done.
   void WatchProgress() {
     int shown = 0;
+    cpu_launched_ = CpuTimes::Now();
     for (;;) {
       const auto iterations = ReadIterations(EventFiles());
       const auto done = std::count_if(iterations.begin(), iterations.end(),
@@ -403,8 +404,10 @@ class LocalRun {
     summary["predicted_s"] = predicted;
     summary["rollouts_committed"] = committed;
     summary["failed_workers"] = failed_workers;
-    const double cpu_busy = cpu_from_.total > 0 ? BusyShare(cpu_from_, cpu_to_) : -1;
-    if (cpu_busy >= 0) summary["cpu_busy"] = cpu_busy;  // after the first iteration, every DC's processes
+    // After the first iteration; a run too short for that to span a tick, all of it.
+    double cpu_busy = cpu_from_.total > 0 ? BusyShare(cpu_from_, cpu_to_) : -1;
+    if (cpu_busy < 0) cpu_busy = BusyShare(cpu_launched_, cpu_to_);
+    if (cpu_busy >= 0) summary["cpu_busy"] = cpu_busy;
     std::ofstream(out_ + "/summary.json") << summary.dump(2) << "\n";
     std::printf("%d/%d iterations finished on every DC; median %.3f s, p90 %.3f s per call, %.3f s apart\n",
                 static_cast<int>(times.size()), flags_.iterations, median, Quantile(times, 0.9), Quantile(gaps, 0.5));
@@ -442,8 +445,10 @@ class LocalRun {
   core::Policy initial_;
   std::string out_, control_address_;
   Clock::time_point started_ = Clock::now();
-  double started_epoch_ = 0;    // the same moment, on the clock of the event files
-  CpuTimes cpu_from_, cpu_to_;  // from the first iteration done everywhere to the last worker's exit
+  double started_epoch_ = 0;  // the same moment, on the clock of the event files
+  // The machine's CPU (every DC's processes) when the workers were launched, when the
+  // first iteration was done everywhere, and when the last worker exited.
+  CpuTimes cpu_launched_, cpu_from_, cpu_to_;
   std::unique_ptr<testbed::EmulatedWan> wan_;
   std::unique_ptr<control::FileStateStore> store_;
   std::unique_ptr<control::ControlService> service_;

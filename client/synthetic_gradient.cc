@@ -44,7 +44,8 @@ void SyntheticGradient::Fill(int worker, uint64_t t, absl::Span<float> out) cons
 float SyntheticGradient::Sum(uint64_t t, int64_t i) const { return SumAt(Seed(t), i); }
 
 float SyntheticGradient::SumAt(uint64_t seed, int64_t i) const {
-  return static_cast<float>(workers_ * (workers_ + 1) / 2 + workers_ * static_cast<int64_t>(Noise(seed, i)));
+  const int64_t sum = workers_ * (workers_ + 1) / 2 + workers_ * static_cast<int64_t>(Noise(seed, i));
+  return static_cast<float>(sum);
 }
 
 int64_t SyntheticGradient::FirstWrong(uint64_t t, absl::Span<const float> sum) const {

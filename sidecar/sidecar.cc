@@ -2,9 +2,13 @@
 
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "control/event_log.h"
 #include "core/status_macros.h"
@@ -32,10 +36,23 @@ bool IsDcOf(const core::Policy& p, const std::string& dc) {
   return std::find(p.data_centers.begin(), p.data_centers.end(), dc) != p.data_centers.end();
 }
 
+// The worker API has no TLS: it is served on a Unix socket or on loopback only.
+bool IsLocalOnly(const std::string& address) {
+  if (absl::StartsWith(address, "unix:") || absl::StartsWith(address, "unix-abstract:")) return true;
+  const size_t colon = address.rfind(':');
+  const std::string host = colon == std::string::npos ? "" : address.substr(0, colon);
+  return host == "127.0.0.1" || host == "localhost" || host == "[::1]";
+}
+
 // What can be checked of a configuration before anything is started.
 absl::Status CheckConfig(const SidecarConfig& config) {
   const core::Policy& p = config.policy;
   if (config.data_center.empty()) return absl::InvalidArgumentError("--dc: the DC name is required");
+  if (!config.worker_listen.empty() && !IsLocalOnly(config.worker_listen)) {
+    return absl::InvalidArgumentError(absl::StrCat("--worker-listen ", config.worker_listen,
+                                                   ": the worker API has no TLS, so it is served only on a Unix "
+                                                   "socket (unix:PATH) or on loopback (127.0.0.1, [::1], localhost)"));
+  }
   if (!config.controller.empty()) {  // the policy comes from the controller: checked when it arrives
     if (!config.gateway.empty()) {
       return absl::InvalidArgumentError("--controller: only gateways talk to the controller");
@@ -129,6 +146,15 @@ class SidecarImpl final : public Sidecar {
     server_ = builder.BuildAndStart();
     if (!server_ || (data_plane_ && data_port_ == 0)) {
       return absl::UnavailableError(absl::StrCat("cannot listen on ", member ? config_.worker_listen : config_.listen));
+    }
+    // Only this user and its group (the pod's fsGroup) may connect to the worker
+    // socket; in a pod it also lives in an emptyDir that no other pod sees.
+    if (absl::StartsWith(config_.worker_listen, "unix:")) {
+      const std::string path = config_.worker_listen.substr(5);
+      if (::chmod(path.c_str(), 0660) != 0) {
+        return absl::PermissionDeniedError(
+            absl::StrCat("--worker-listen: cannot restrict ", path, " to its owner and group: ", std::strerror(errno)));
+      }
     }
     if (events_) events_->Started({{"data", data_port_}, {"metrics", metrics_port()}});
     spdlog::info("sidecar {} ({}) of job {} serving; policy v{} ({}), {} chunks, iteration timeout {} ms",

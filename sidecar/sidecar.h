@@ -31,7 +31,7 @@ struct SidecarConfig {
   std::string controller;                    // host:port: take policies from the controller (gateways)
   std::map<std::string, std::string> peers;  // peer gateway DC -> host:port
   std::string listen = "127.0.0.1:0";        // DataPlane (gateways only)
-  std::string worker_listen;                 // Worker API: unix:/path or host:port
+  std::string worker_listen;                 // Worker API: unix:/path, or loopback host:port
   std::string gateway;                       // set: run as a member of that gateway
   std::string member_id;                     // a member's name in its gateway's logs
   int local_workers = 1;                     // W: workers of this DC (gateway)

@@ -90,6 +90,9 @@ class Parser {
     const YAML::Node dcs = root["dataCenters"];
     if (!dcs) Fail(source_, root, "dataCenters", "missing");
     if (!dcs.IsSequence()) Fail(source_, dcs, "dataCenters", "expected a list of names");
+    if (dcs.size() > kMaxDataCenters) {
+      Fail(source_, dcs, "dataCenters", absl::StrCat(dcs.size(), " DCs; at most ", kMaxDataCenters));
+    }
     for (const YAML::Node& dc : dcs) {
       const std::string name = Read<std::string>(source_, dc, "dataCenters[]", "a name");
       if (!IsDcName(name)) {
@@ -290,7 +293,13 @@ Topology RandomMesh(int n, uint64_t seed, int64_t min_mbps, int64_t max_mbps) {
   return t;
 }
 
+absl::Status TooLarge(const std::string& source) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(source, ": a topology is at most ", kMaxTopologyBytes >> 20, " MiB; this one is larger"));
+}
+
 absl::StatusOr<Topology> ParseTopology(const std::string& text, const std::string& source) {
+  if (text.size() > kMaxTopologyBytes) return TooLarge(source);
   try {
     return Parser(source).Parse(YAML::Load(text));
   } catch (const ParseError& e) {
@@ -304,9 +313,13 @@ absl::StatusOr<Topology> ParseTopology(const std::string& text, const std::strin
 absl::StatusOr<Topology> LoadTopologyFile(const std::string& path) {
   std::ifstream in(path);
   if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open topology file"));
-  std::stringstream text;
-  text << in.rdbuf();
-  return ParseTopology(text.str(), path);
+  std::string text;
+  char block[1 << 16];
+  while (in.read(block, sizeof(block)) || in.gcount() > 0) {  // not all of an endless file
+    text.append(block, static_cast<size_t>(in.gcount()));
+    if (text.size() > kMaxTopologyBytes) return TooLarge(path);
+  }
+  return ParseTopology(text, path);
 }
 
 }  // namespace geostorm::core

@@ -65,6 +65,11 @@ struct Topology {
 bool IsDcName(const std::string& name);
 inline constexpr char kDcNameRule[] = "1 to 63 letters, digits, '.', '_' or '-'";
 
+// Limits of a topology: a larger document is refused before it is parsed, and more
+// DCs are refused (the planners and the simulator hold DC-by-DC tables).
+inline constexpr size_t kMaxTopologyBytes = 16 << 20;
+inline constexpr size_t kMaxDataCenters = 1024;
+
 // Parses a topology document. `source` names it in error messages (a file name).
 // Example:
 //   absl::StatusOr<Topology> t = ParseTopology(text, "klonet-9dc.yaml");

@@ -182,6 +182,9 @@ absl::StatusOr<double> ParseDuration(const std::string& text) {
 absl::StatusOr<JobSpec> ParseJobSpec(const std::string& job_name, const Json& spec_json) {
   JobSpec spec;
   if (!spec_json.is_object()) return Invalid("spec", "required");
+  if (const size_t size = spec_json.dump().size(); size > kMaxSpecBytes) {
+    return Invalid("spec", absl::StrCat(size, " bytes; at most ", kMaxSpecBytes >> 20, " MiB"));
+  }
   if (!IsDnsLabel(job_name)) return Invalid("metadata.name", absl::StrCat("'", job_name, "' is not a DNS label"));
   if (!absl::ascii_isalpha(static_cast<unsigned char>(job_name[0]))) {
     return Invalid("metadata.name",

@@ -61,6 +61,10 @@ inline constexpr char kSidecarName[] = "geostorm-sidecar";
 // The volumes the operator adds to every worker pod (controllers/desired_state.h).
 inline constexpr const char* kInjectedVolumes[] = {"geostorm-run", "geostorm-tls", "geostorm-policy"};
 
+// A spec larger than this (as compact JSON) is refused: the pod templates of a few
+// DCs take kilobytes, and the API server keeps no object over 1.5 MiB anyway.
+inline constexpr size_t kMaxSpecBytes = 1 << 20;
+
 // `job_name` is checked too: it prefixes every object the job makes.
 [[nodiscard]] absl::StatusOr<JobSpec> ParseJobSpec(const std::string& job_name, const Json& spec);
 

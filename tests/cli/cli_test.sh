@@ -98,6 +98,8 @@ expect_sidecar_error() {
 expect_sidecar_error "sidecar queue bound not a number" "--max-queue-mb" --max-queue-mb lots
 expect_sidecar_error "sidecar metrics address not ours" "--metrics 192.0.2.1:9100: cannot serve /metrics there" \
   --metrics 192.0.2.1:9100 --peer b=127.0.0.1:1 --peer c=127.0.0.1:1 --peer d=127.0.0.1:1
+expect_sidecar_error "sidecar worker API off loopback" "--worker-listen 0.0.0.0:9000: the worker API has no TLS" \
+  --worker-listen 0.0.0.0:9000 --peer b=127.0.0.1:1 --peer c=127.0.0.1:1 --peer d=127.0.0.1:1
 expect_sidecar_error "sidecar events file unwritable" "--events: cannot open '/nonexistent/e.jsonl'" \
   --events /nonexistent/e.jsonl --peer b=127.0.0.1:1 --peer c=127.0.0.1:1 --peer d=127.0.0.1:1
 # mTLS is the default; plaintext is asked for, and said.

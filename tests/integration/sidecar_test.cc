@@ -2,6 +2,8 @@
 // exact sum of every worker's gradient, every iteration, for every strategy.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 
@@ -169,6 +171,21 @@ TEST(Faults, KilledPeerFailsTheIterationInTimeAndTheJobRecovers) {
                        << job.GatewayLog(0) << "\ngateway 2:\n"
                        << job.GatewayLog(2);
   }
+}
+
+TEST(WorkerSocket, OnlyItsOwnerAndGroupMayConnect) {
+  JobSpec spec;
+  spec.topology = kTwoDcs;
+  spec.strategy = "star";
+  LocalJob job(spec);
+  job.StartGateway(0);
+  ASSERT_GT(job.gateway_metrics_port(0), 0) << job.GatewayLog(0);  // serving, so the socket is made
+  const std::string path = job.WorkerSocket(0, 0).substr(5);       // past "unix:"
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0) << path;
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0660u);  // rw for the owner and the pod's group, nothing for others
+  EXPECT_EQ(st.st_uid, ::getuid());
 }
 
 TEST(MutualTls, SidecarsWithCertificatesFromTheJobCaSumExactly) {

@@ -79,9 +79,9 @@ class LocalJob {
   std::string GatewayAddress(int i) const;  // a Unix socket, fixed across restarts
   // Sum over the gateways of a Prometheus series whose line matches `series`.
   double SumMetric(const std::string& series) const;
+  std::string WorkerSocket(int dc, int w) const;  // "unix:PATH"
 
  private:
-  std::string WorkerSocket(int dc, int w) const;
   std::string ControllerAddress() const;
   std::string ControllerEventFile() const;
   std::string Log(const std::string& what, int dc, int w) const;

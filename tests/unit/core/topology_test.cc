@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
 #include "core/network_view.h"
 
 namespace geostorm::core {
@@ -115,6 +119,21 @@ TEST(Topology, ErrorsNameTheFieldAndLine) {
   EXPECT_TRUE(FailsWith("kind: mesh\ndataCenters: [a, b]\n", "no rate and no defaultMbps"));
   EXPECT_TRUE(
       FailsWith("kind: physical\ndataCenters: [a, b]\nlinks:\n  - {a: a, b: b}\n", "field 'links[0].mbps': missing"));
+}
+
+TEST(Topology, LimitsOfSizeAndDcsAreErrors) {
+  std::string dcs = "[dc0";
+  for (size_t i = 1; i <= kMaxDataCenters; ++i) absl::StrAppend(&dcs, ", dc", i);
+  EXPECT_TRUE(FailsWith(absl::StrCat("kind: mesh\ndefaultMbps: 1\ndataCenters: ", dcs, "]\n"),
+                        absl::StrCat("field 'dataCenters': ", kMaxDataCenters + 1, " DCs; at most ", kMaxDataCenters)));
+  const std::string huge = absl::StrCat("kind: mesh\n# ", std::string(kMaxTopologyBytes, 'x'), "\n");
+  EXPECT_TRUE(FailsWith(huge, "test.yaml: a topology is at most 16 MiB"));
+  const std::string file = ::testing::TempDir() + "huge-topology.yaml";
+  std::ofstream(file) << huge;
+  absl::StatusOr<Topology> t = LoadTopologyFile(file);
+  std::remove(file.c_str());
+  ASSERT_FALSE(t.ok());
+  EXPECT_EQ(t.status().message(), file + ": a topology is at most 16 MiB; this one is larger");
 }
 
 TEST(Topology, BadYamlNamesTheLine) {

@@ -44,6 +44,11 @@ TEST(JobSpec, ParsesWithDefaults) {
 
 TEST(JobSpec, ErrorsNameTheField) {
   Json spec = Valid();
+  spec["dataCenters"][0]["template"]["metadata"]["annotations"]["note"] = std::string(kMaxSpecBytes, 'x');
+  EXPECT_EQ(ErrorOf(spec).rfind("spec: ", 0), 0u) << ErrorOf(spec);
+  EXPECT_NE(ErrorOf(spec).find(" bytes; at most 1 MiB"), std::string::npos) << ErrorOf(spec);
+
+  spec = Valid();
   spec["dataCenters"][1]["name"] = "eu";
   EXPECT_EQ(ErrorOf(spec), "spec.dataCenters[1].name: duplicate 'eu'");
 
