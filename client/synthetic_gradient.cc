@@ -30,15 +30,15 @@ uint64_t SyntheticGradient::Noise(uint64_t seed, int64_t i) const {
   return ((Mix(seed ^ static_cast<uint64_t>(i)) >> 32) * bound_) >> 32;
 }
 
-float SyntheticGradient::Value(int worker, uint64_t t, int64_t i) const {
-  return static_cast<float>(worker + 1 + static_cast<int64_t>(Noise(Seed(t), i)));
+float SyntheticGradient::Value(int worker, uint64_t t, int64_t i) const { return ValueAt(worker, Seed(t), i); }
+
+float SyntheticGradient::ValueAt(int worker, uint64_t seed, int64_t i) const {
+  return static_cast<float>(worker + 1 + static_cast<int64_t>(Noise(seed, i)));
 }
 
 void SyntheticGradient::Fill(int worker, uint64_t t, absl::Span<float> out) const {
   const uint64_t seed = Seed(t);
-  for (size_t i = 0; i < out.size(); ++i) {
-    out[i] = static_cast<float>(worker + 1 + static_cast<int64_t>(Noise(seed, static_cast<int64_t>(i))));
-  }
+  for (size_t i = 0; i < out.size(); ++i) out[i] = ValueAt(worker, seed, static_cast<int64_t>(i));
 }
 
 float SyntheticGradient::Sum(uint64_t t, int64_t i) const { return SumAt(Seed(t), i); }

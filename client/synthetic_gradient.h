@@ -41,6 +41,8 @@ class SyntheticGradient {
  private:
   static uint64_t Seed(uint64_t t);  // per iteration
   uint64_t Noise(uint64_t seed, int64_t i) const;
+  // Value and Sum with the iteration's seed made once per gradient, not per element.
+  float ValueAt(int worker, uint64_t seed, int64_t i) const;
   float SumAt(uint64_t seed, int64_t i) const;
 
   const int64_t workers_;
