@@ -330,14 +330,14 @@ size_t Gateway::EarliestFinish(const std::vector<std::vector<std::string>>& path
 }
 
 // Filler on each named link, behind any real traffic: enough for its meter to take
-// fresh samples (LinkMeter::probe_bytes).
+// fresh samples (LinkMeter::NextProbeBytes).
 void Gateway::SendProbes(const std::vector<std::string>& peers) {
   const int64_t chunk_bytes = config_.policy.BytesOf(0, 1);
   auto zeros = std::make_shared<wire::Floats>(static_cast<size_t>(chunk_bytes / 4), 0.0f);
   for (const std::string& peer : peers) {
     auto it = links_.find(peer);
-    if (it == links_.end() || it->second->queued_bytes() > 0) continue;  // busy links are measured already
-    const int64_t chunks = (it->second->meter().probe_bytes() + chunk_bytes - 1) / chunk_bytes;
+    if (it == links_.end()) continue;
+    const int64_t chunks = (it->second->meter().NextProbeBytes() + chunk_bytes - 1) / chunk_bytes;
     for (int64_t i = 0; i < chunks; ++i) {
       Envelope e{ChunkKind::kProbe, 0, 0, 0, 0, 1, config_.data_center, {}, zeros};
       WireChunk wire = wire::EncodeChunk(config_.job, config_.policy.chunk_bytes, e);

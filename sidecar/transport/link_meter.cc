@@ -79,23 +79,28 @@ void LinkMeter::OnAck(int64_t bytes, Clock::time_point now, Clock::time_point wr
 
 void LinkMeter::TakeSample(Clock::time_point now) {
   const double rate = static_cast<double>(sample_bytes_) / sample_busy_;
+  sample_busy_ = 0;
+  sample_bytes_ = 0;
   // Two samples in a row off by more than kShift on the same side: the link's rate
   // has changed (a reroute, cross traffic, a new tc rate), and the estimate jumps
-  // to them instead of creeping there by the smoothing (7 samples to within 10%).
+  // there instead of creeping by the smoothing (7 samples to within 10%): to their
+  // mean when it rose, to the higher of them when it fell. A lone sample far below
+  // is not taken: a lost segment stalls a TCP stream for a retransmission timeout
+  // (200 ms or more), which only ever makes a sample slower than the link.
   const int side = estimate_ == 0 ? 0 : rate > estimate_ * (1 + kShift) ? 1 : rate < estimate_ * (1 - kShift) ? -1 : 0;
   if (estimate_ == 0) {
     estimate_ = rate;
   } else if (side != 0 && side == shifted_side_) {
-    estimate_ = (rate + shifted_rate_) / 2;
+    estimate_ = side > 0 ? (rate + shifted_rate_) / 2 : std::max(rate, shifted_rate_);
     shifted_side_ = 0;
   } else {
-    estimate_ = smoothing_ * rate + (1 - smoothing_) * estimate_;
     shifted_side_ = side;
     shifted_rate_ = rate;
+    if (side < 0) return;  // not yet: the estimate neither moves nor gets younger
+    estimate_ = smoothing_ * rate + (1 - smoothing_) * estimate_;
   }
-  sample_busy_ = 0;
-  sample_bytes_ = 0;
   sampled_at_ = now;
+  probed_ = false;
 }
 
 void LinkMeter::OnLost(int64_t bytes, Clock::time_point now) {
@@ -107,6 +112,12 @@ void LinkMeter::OnLost(int64_t bytes, Clock::time_point now) {
   // The next stream may reach another process, with its own clock.
   previous_ = {};
   min_delay_ = std::numeric_limits<double>::infinity();
+}
+
+void LinkMeter::OnWithdrawn(int64_t bytes, Clock::time_point now) {
+  std::lock_guard<std::mutex> lock(mu_);
+  AdvanceBusy(now);
+  outstanding_ = outstanding_ > bytes ? outstanding_ - bytes : 0;
 }
 
 double LinkMeter::bytes_per_second() const {
@@ -135,11 +146,19 @@ double LinkMeter::age_seconds(Clock::time_point now) const {
   return std::chrono::duration<double>(now - sampled_at_).count();
 }
 
-int64_t LinkMeter::probe_bytes() const {
+int64_t LinkMeter::NextProbeBytes() {
   std::lock_guard<std::mutex> lock(mu_);
-  if (estimate_ == 0) return kUnmeasuredProbeBytes;
+  if (outstanding_ > 0) return 0;
+  fruitless_probes_ = probed_ ? std::min(fruitless_probes_ + 1, 8) : 0;
+  probed_ = true;
   const double sample = 1.2 * std::chrono::duration<double>(min_sample_).count();
-  return std::min(kMaxProbeBytes, kBurstBytes + static_cast<int64_t>(4 * estimate_ * sample));
+  const double bytes = estimate_ == 0 ? kUnmeasuredProbeBytes : kBurstBytes + 4 * estimate_ * sample;
+  return std::min(kMaxProbeBytes, static_cast<int64_t>(bytes * (1 << fruitless_probes_)));
+}
+
+bool LinkMeter::probe_pending() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return probed_;
 }
 
 }  // namespace geostorm::sidecar

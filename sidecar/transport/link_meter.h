@@ -17,7 +17,9 @@
 //     rate and is not counted.
 // Smoothed: EWMA over samples of at least `min_sample`; but two samples in a row
 // more than 20% off on the same side are a change of the link's rate, and the
-// estimate jumps to their mean (bench/wan/meter_step.py measures the reaction).
+// estimate jumps to them (bench/wan/meter_step.py measures the reaction). One sample more than 20% low alone is not taken: a TCP stream that
+// lost a segment stalls for a retransmission timeout, and a sample that holds the
+// stall is slower than the link.
 // Thread-safe.
 #ifndef GEOSTORM_SIDECAR_TRANSPORT_LINK_METER_H_
 #define GEOSTORM_SIDECAR_TRANSPORT_LINK_METER_H_
@@ -45,6 +47,9 @@ class LinkMeter {
              int64_t received_us = 0);
   // Bytes that will never be acknowledged (the stream broke).
   void OnLost(int64_t bytes, Clock::time_point now = Clock::now());
+  // Bytes handed to the link and taken back before they were written (the rest of
+  // a probe that is no longer needed).
+  void OnWithdrawn(int64_t bytes, Clock::time_point now = Clock::now());
 
   double bytes_per_second() const;  // 0 until the first sample
   int64_t outstanding_bytes() const;
@@ -52,10 +57,16 @@ class LinkMeter {
   double busy_seconds_total() const;
   // Seconds since the estimate last took a sample; infinity before the first.
   double age_seconds(Clock::time_point now = Clock::now()) const;
-  // How many bytes of filler a probe of this idle link needs for the estimate to
+  // How many bytes of filler to send now to probe this link, for the estimate to
   // take a fresh sample: past the burst that is not counted, enough for one if the
   // link's rate has risen four times over (about five if it has kept its rate).
-  int64_t probe_bytes() const;
+  // When the last probe gave no sample, the link is faster still, and each probe
+  // in a row that gives none doubles the reach (8, 16, ... times), up to 8 MiB.
+  // 0 while the link still has bytes outstanding: what it carries measures it.
+  int64_t NextProbeBytes();
+  // A probe was sized and the estimate has taken no sample since: the rest of a
+  // probe that is no longer pending need not be sent.
+  bool probe_pending() const;
 
  private:
   static double Seconds(Clock::time_point t);
@@ -80,6 +91,8 @@ class LinkMeter {
   static constexpr int64_t kBurstBytes = 64 << 10;
   static constexpr int64_t kUnmeasuredProbeBytes = 1 << 20;
   static constexpr int64_t kMaxProbeBytes = 8 << 20;
+  int fruitless_probes_ = 0;      // probes in a row that gave no sample
+  bool probed_ = false;           // a probe was sent since the last sample
   static constexpr double kAtOnceSeconds = 0.001;  // at once, before there is an estimate
   struct Ack {
     bool remote = false;  // timed on the receiver's clock

@@ -128,6 +128,14 @@ bool PeerLink::Stream() {
     if (stopping_ || broken) break;
     auto chunk = std::make_shared<WireChunk>(std::move(queue_.front().second));
     queue_.pop_front();
+    if (chunk->header.kind() == v1::CHUNK_PROBE && !meter_.probe_pending()) {
+      // The meter has its sample: the rest of the probe would only take the link.
+      queued_bytes_ -= chunk->bytes();
+      lock.unlock();
+      meter_.OnWithdrawn(chunk->bytes());
+      changed_.notify_all();
+      continue;
+    }
     in_flight.emplace_back(chunk, LinkMeter::Clock::now());
     in_flight_bytes += chunk->bytes();
     lock.unlock();

@@ -44,6 +44,7 @@ class PeerLink {
 
   const std::string& peer() const { return peer_; }
   const LinkMeter& meter() const { return meter_; }
+  LinkMeter& meter() { return meter_; }
   int64_t queued_bytes() const;
 
  private:

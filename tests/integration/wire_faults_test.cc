@@ -255,5 +255,50 @@ TEST(Backpressure, SlowReceiverBlocksTheSenderWithinTheQueueBound) {
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
 }
 
+// A link that delivers one chunk every 5 ms (3.3 MB/s), stamping each with when
+// it was read, as the gateway's DataPlane does.
+class PacedReceiver final : public v1::DataPlane::Service {
+ public:
+  grpc::Status Exchange(grpc::ServerContext*, grpc::ServerReaderWriter<v1::Ack, v1::Chunk>* stream) override {
+    v1::Chunk chunk;
+    while (stream->Read(&chunk)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      ++received;
+      v1::Ack ack;
+      ack.set_accepted(true);
+      ack.set_received_us(std::chrono::duration_cast<std::chrono::microseconds>(
+                              std::chrono::steady_clock::now().time_since_epoch())
+                              .count());
+      if (!stream->Write(ack)) break;
+    }
+    return grpc::Status::OK;
+  }
+  std::atomic<int> received{0};
+};
+
+TEST(PeerLinkProbe, TheRestOfAProbeIsNotSentOnceTheMeterHasItsSample) {
+  PacedReceiver receiver;
+  int port = 0;
+  std::unique_ptr<grpc::Server> server = Serve(&receiver, &port);
+  ASSERT_GT(port, 0);
+  auto link = std::make_unique<sidecar::PeerLink>("paced", absl::StrCat("127.0.0.1:", port),
+                                                  grpc::InsecureChannelCredentials(), 64 << 20, 256 << 10);
+  ASSERT_EQ(link->meter().NextProbeBytes(), 1 << 20);  // unmeasured: a probe is now pending
+  wire::WireChunk chunk;
+  chunk.header.set_kind(v1::CHUNK_PROBE);
+  chunk.set_payload(std::make_shared<wire::Floats>(4096, 0.0f));  // 16 kB
+  constexpr int kSent = 200;                                       // 3.3 MB, a second of the link
+  for (int i = 0; i < kSent; ++i) ASSERT_TRUE(link->Send(chunk, std::chrono::seconds(1), 1e9));
+  for (int i = 0; i < 300 && link->queued_bytes() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(link->queued_bytes(), 0);
+  EXPECT_EQ(link->meter().outstanding_bytes(), 0);
+  EXPECT_FALSE(link->meter().probe_pending());
+  EXPECT_NEAR(link->meter().bytes_per_second(), 16'384 / 0.005, 0.25 * 16'384 / 0.005);
+  // A 250 ms sample, the burst before it and the window after it: far from all.
+  EXPECT_LT(receiver.received, kSent / 2) << receiver.received << " probe chunks were read";
+  link.reset();
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+}
+
 }  // namespace
 }  // namespace geostorm
