@@ -6,6 +6,7 @@
 #include <prometheus/registry.h>
 #include <spdlog/spdlog.h>
 
+#include <cmath>
 #include <limits>
 #include <thread>
 
@@ -101,9 +102,21 @@ std::string Controller::ReconcileOnce() {
     return absl::StrCat("source failed: ", samples.status().message());
   }
   matrix_.Update(*samples, now);
+  // A link whose rate changed is a reason to look at the others, which may have
+  // changed too without carrying anything to show it: probe every link last
+  // measured before the change, and plan once they have answered (the next pass).
+  const bool changed = matrix_.last_change() > change_seen_;
+  change_seen_ = std::max(change_seen_, matrix_.last_change());
+  const double since_change = std::chrono::duration<double>(now - matrix_.last_change()).count();
+  const double stale_after =
+      changed ? std::min(config_.stale_after_seconds, since_change + config_.stale_after_change_seconds)
+              : config_.stale_after_seconds;
   std::map<std::string, std::vector<std::string>> probes;
-  for (const auto& [src, dst] : matrix_.Stale(now, config_.stale_after_seconds)) probes[src].push_back(dst);
+  for (const auto& [src, dst] : matrix_.Stale(now, stale_after)) probes[src].push_back(dst);
   for (const auto& [src, peers] : probes) service_->Probe(src, peers);
+  // Once: the next pass plans on whatever the probes brought by then.
+  const bool awaiting_probes = changed && !probes.empty() && !awaited_probes_;
+  awaited_probes_ = awaiting_probes;
 
   const auto started = Clock::now();
   const core::Activation in_force = service_->Current();
@@ -114,14 +127,15 @@ std::string Controller::ReconcileOnce() {
     highest = std::max(highest, r.iteration);
     if (r.policy_version == current.version) slowest = std::max(slowest, r.iteration_seconds);
   }
-  // A policy that runs far slower than predicted was planned on wrong estimates (a
-  // link unused since the rates changed, say): its settle iterations would only
-  // repeat the mistake.
-  const bool misplanned = slowest > config_.misplanned_ratio * current.predicted_seconds;
-  const bool settling =
-      !misplanned && current.version > 1 && highest < in_force.activate_at + config_.settle_iterations;
   absl::StatusOr<Decision> d = Replan(matrix_, planned_, current, config_.replan);
   if (metrics_) metrics_->replan.Observe(std::chrono::duration<double>(Clock::now() - started).count());
+  // A policy that runs, or on the links as now measured would run, far slower than
+  // predicted was planned on rates that are gone (a link unused since the rates
+  // changed, say): its settle iterations would only repeat the mistake.
+  const double limit = config_.misplanned_ratio * current.predicted_seconds;
+  const bool misplanned = slowest > limit || (d.ok() && d->current_seconds > limit);
+  const bool settling =
+      !misplanned && current.version > 1 && highest < in_force.activate_at + config_.settle_iterations;
   std::string outcome;
   if (!d.ok()) {
     outcome = absl::StrCat("re-plan failed: ", d.status().message());
@@ -129,6 +143,9 @@ std::string Controller::ReconcileOnce() {
   } else if (d->publish && settling) {
     outcome = absl::StrCat("keeping policy v", current.version, " until it has run ", config_.settle_iterations,
                            " iterations (a new plan: ", d->reason, ")");
+  } else if (d->publish && awaiting_probes && std::isfinite(d->current_seconds)) {
+    outcome = absl::StrCat("keeping policy v", current.version, " until ", probes.size(),
+                           " DCs have probed links not measured since a change (a new plan: ", d->reason, ")");
   } else if (d->publish) {
     std::vector<std::string> links;
     for (const LinkSample& l : matrix_.Measured(now)) {
@@ -212,7 +229,7 @@ void Controller::Run(const std::atomic<bool>& stop) {
   if (config_.force_every_iteration) return ForceLoop(stop);
   while (!stop) {
     const std::string outcome = ReconcileOnce();
-    spdlog::debug("job {}: reconcile: {}", config_.job, outcome);
+    spdlog::info("job {}: reconcile: {}", config_.job, outcome);
     const auto until = Clock::now() + config_.interval;
     while (!stop && Clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }

@@ -62,6 +62,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 1.0));
   app.add_option("--settle-iterations", config.settle_iterations, "iterations a new policy runs before the next");
   app.add_option("--stale-after-s", config.stale_after_seconds, "probe links not measured for this long");
+  app.add_option("--stale-after-change-s", config.stale_after_change_seconds,
+                 "after a link's rate changed, probe links last measured this long before the change");
   app.add_option("--lead", service_config.lead, "iterations between the highest reported and a new policy");
   app.add_option("--prepare-timeout-ms", prepare_timeout_ms, "abort a rollout not acknowledged by then");
   app.add_option("--sync-mode", service_config.sync_mode, "how workers synchronise; esync: schedule local steps")

@@ -31,7 +31,9 @@ int LinkMatrix::Update(const std::vector<LinkSample>& samples, Clock::time_point
     const auto measured_at =
         now - std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(std::max(0.0, s.age_seconds)));
     if (e.measured && measured_at <= e.measured_at) continue;  // nothing newer
-    e.mbps = s.bytes_per_second / core::kBytesPerMbit;
+    const double mbps = s.bytes_per_second / core::kBytesPerMbit;
+    if (e.measured && std::abs(mbps - e.mbps) > kChange * e.mbps) last_change_ = std::max(last_change_, measured_at);
+    e.mbps = mbps;
     e.measured = true;
     e.measured_at = measured_at;
   }

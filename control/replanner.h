@@ -54,6 +54,10 @@ class LinkMatrix {
   std::vector<LinkSample> Measured(Clock::time_point now) const;
   // The age of the oldest measured link, in seconds (0 before any measurement).
   double MaxAge(Clock::time_point now) const;
+  // When a link's estimate last moved by more than kChange of what it was (the
+  // epoch before any did). A first measurement is not a change.
+  Clock::time_point last_change() const { return last_change_; }
+  static constexpr double kChange = 0.25;
 
  private:
   struct Entry {
@@ -63,6 +67,7 @@ class LinkMatrix {
   };
   core::Topology topology_;
   std::vector<Entry> entries_;  // parallel to topology_.links
+  Clock::time_point last_change_{};
 };
 
 struct ReplanOptions {

@@ -148,7 +148,7 @@ double LinkMeter::age_seconds(Clock::time_point now) const {
 
 int64_t LinkMeter::NextProbeBytes() {
   std::lock_guard<std::mutex> lock(mu_);
-  if (outstanding_ > 0) return 0;
+  if (probed_ && outstanding_ > 0) return 0;  // the last probe is still under way
   fruitless_probes_ = probed_ ? std::min(fruitless_probes_ + 1, 8) : 0;
   probed_ = true;
   const double sample = 1.2 * std::chrono::duration<double>(min_sample_).count();

@@ -17,10 +17,9 @@
 //     rate and is not counted.
 // Smoothed: EWMA over samples of at least `min_sample`; but two samples in a row
 // more than 20% off on the same side are a change of the link's rate, and the
-// estimate jumps to them (bench/wan/meter_step.py measures the reaction). One sample more than 20% low alone is not taken: a TCP stream that
-// lost a segment stalls for a retransmission timeout, and a sample that holds the
-// stall is slower than the link.
-// Thread-safe.
+// estimate jumps to them (bench/wan/meter_step.py measures the reaction). One sample more than 20% low alone is not
+// taken: a TCP stream that lost a segment stalls for a retransmission timeout, and a sample that holds the stall is
+// slower than the link. Thread-safe.
 #ifndef GEOSTORM_SIDECAR_TRANSPORT_LINK_METER_H_
 #define GEOSTORM_SIDECAR_TRANSPORT_LINK_METER_H_
 
@@ -62,7 +61,8 @@ class LinkMeter {
   // link's rate has risen four times over (about five if it has kept its rate).
   // When the last probe gave no sample, the link is faster still, and each probe
   // in a row that gives none doubles the reach (8, 16, ... times), up to 8 MiB.
-  // 0 while the link still has bytes outstanding: what it carries measures it.
+  // A link that carries traffic is probed too, behind it: traffic that does not
+  // fill the link gives no sample. 0 while the last probe is still under way.
   int64_t NextProbeBytes();
   // A probe was sized and the estimate has taken no sample since: the rest of a
   // probe that is no longer pending need not be sent.
@@ -91,8 +91,8 @@ class LinkMeter {
   static constexpr int64_t kBurstBytes = 64 << 10;
   static constexpr int64_t kUnmeasuredProbeBytes = 1 << 20;
   static constexpr int64_t kMaxProbeBytes = 8 << 20;
-  int fruitless_probes_ = 0;      // probes in a row that gave no sample
-  bool probed_ = false;           // a probe was sent since the last sample
+  int fruitless_probes_ = 0;                       // probes in a row that gave no sample
+  bool probed_ = false;                            // a probe was sent since the last sample
   static constexpr double kAtOnceSeconds = 0.001;  // at once, before there is an estimate
   struct Ack {
     bool remote = false;  // timed on the receiver's clock

@@ -266,9 +266,9 @@ class PacedReceiver final : public v1::DataPlane::Service {
       ++received;
       v1::Ack ack;
       ack.set_accepted(true);
-      ack.set_received_us(std::chrono::duration_cast<std::chrono::microseconds>(
-                              std::chrono::steady_clock::now().time_since_epoch())
-                              .count());
+      ack.set_received_us(
+          std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
+              .count());
       if (!stream->Write(ack)) break;
     }
     return grpc::Status::OK;
@@ -287,7 +287,7 @@ TEST(PeerLinkProbe, TheRestOfAProbeIsNotSentOnceTheMeterHasItsSample) {
   wire::WireChunk chunk;
   chunk.header.set_kind(v1::CHUNK_PROBE);
   chunk.set_payload(std::make_shared<wire::Floats>(4096, 0.0f));  // 16 kB
-  constexpr int kSent = 200;                                       // 3.3 MB, a second of the link
+  constexpr int kSent = 200;                                      // 3.3 MB, a second of the link
   for (int i = 0; i < kSent; ++i) ASSERT_TRUE(link->Send(chunk, std::chrono::seconds(1), 1e9));
   for (int i = 0; i < 300 && link->queued_bytes() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_EQ(link->queued_bytes(), 0);

@@ -106,7 +106,7 @@ TEST_F(ControllerTest, ANewPolicyRunsItsSettleIterationsBeforeTheNext) {
   service_->current.policy.version = 2;  // a re-planned policy, active from iteration 10
   service_->current.activate_at = 10;
   service_->reports["a"].iteration = 11;
-  source_->next = Matrix(100, 5);
+  source_->next = Matrix(100, 60);  // the policy in force would now take 1.7 times its prediction
   const std::string outcome = controller->ReconcileOnce();
   EXPECT_TRUE(service_->rollouts.empty());
   EXPECT_NE(outcome.find("until it has run 3 iterations"), std::string::npos) << outcome;
@@ -123,12 +123,25 @@ TEST_F(ControllerTest, APolicyRunningFarSlowerThanPredictedNeedNotSettle) {
   GatewayReport& a = service_->reports["a"];
   a.iteration = 11;
   a.policy_version = 2;
-  source_->next = Matrix(100, 5);
+  source_->next = Matrix(100, 60);
   controller->ReconcileOnce();  // no iteration time yet: it settles
   EXPECT_TRUE(service_->rollouts.empty());
   EXPECT_NE(controller->status().last_decision.find("until it has run"), std::string::npos)
       << controller->status().last_decision;
-  a.iteration_seconds = 20 * service_->current.policy.predicted_seconds;  // as slow as a->b at 5 Mbit/s makes it
+  a.iteration_seconds = 3 * service_->current.policy.predicted_seconds;
+  controller->ReconcileOnce();
+  EXPECT_EQ(service_->rollouts.size(), 1u) << controller->status().last_decision;
+}
+
+// Before any iteration has shown it: the matrix as now measured already predicts
+// the policy in force at far more than its prediction (a -> b at a twentieth).
+TEST_F(ControllerTest, APolicyTheNewRatesMakeFarSlowerNeedNotSettle) {
+  config_.settle_iterations = 3;
+  std::unique_ptr<Controller> controller = Make(std::make_unique<ScriptedSource>());
+  service_->current.policy.version = 2;
+  service_->current.activate_at = 10;
+  service_->reports["a"].iteration = 11;
+  source_->next = Matrix(100, 5);
   controller->ReconcileOnce();
   EXPECT_EQ(service_->rollouts.size(), 1u) << controller->status().last_decision;
 }
@@ -144,6 +157,62 @@ TEST_F(ControllerTest, LinksWithoutFreshEstimatesAreProbed) {
   controller->ReconcileOnce();
   ASSERT_TRUE(service_->probes.count("c"));
   EXPECT_EQ(service_->probes["c"], std::vector<std::string>{"a"});
+}
+
+// One link's rate changed: the others may have changed too without carrying
+// anything to show it. Links not measured for stale_after_change are probed, and
+// the re-plan waits for them one pass.
+TEST_F(ControllerTest, AChangedLinkHasTheOthersProbedBeforeTheReplan) {
+  config_.stale_after_seconds = 10;
+  config_.stale_after_change_seconds = 2;
+  std::unique_ptr<Controller> controller = Make(std::make_unique<ScriptedSource>());
+  const auto aged = [](std::vector<LinkSample> samples) {
+    for (LinkSample& s : samples) {
+      if (s.src != "a" || s.dst != "b") s.age_seconds = 5;
+    }
+    return samples;
+  };
+  source_->next = aged(Matrix(100, 100));
+  controller->ReconcileOnce();
+  EXPECT_TRUE(service_->probes.empty());  // 5 s old, and nothing changed: fresh enough
+
+  source_->next = aged(Matrix(100, 5));  // a -> b at a twentieth
+  const std::string outcome = controller->ReconcileOnce();
+  EXPECT_TRUE(service_->rollouts.empty()) << outcome;
+  EXPECT_NE(outcome.find("have probed links not measured since a change"), std::string::npos) << outcome;
+  EXPECT_EQ(service_->probes["a"], std::vector<std::string>{"c"});
+  EXPECT_EQ(service_->probes["b"], (std::vector<std::string>{"a", "c"}));
+  EXPECT_EQ(service_->probes["c"], (std::vector<std::string>{"a", "b"}));
+
+  service_->probes.clear();
+  source_->next = Matrix(100, 5);  // the probes answered: every link fresh
+  controller->ReconcileOnce();
+  EXPECT_TRUE(service_->probes.empty());
+  EXPECT_EQ(service_->rollouts.size(), 1u) << controller->status().last_decision;
+}
+
+// The wait is for one pass only: links whose probes brought nothing back by then
+// (and further changes, which the probes' answers are) do not hold the plan again.
+TEST_F(ControllerTest, ThePlanWaitsForProbesOnePassOnly) {
+  config_.stale_after_change_seconds = 2;
+  std::unique_ptr<Controller> controller = Make(std::make_unique<ScriptedSource>());
+  const auto c_aged = [](std::vector<LinkSample> samples) {
+    for (LinkSample& s : samples) {
+      if (s.src == "c") s.age_seconds = 5;  // c's probes bring nothing back
+    }
+    return samples;
+  };
+  source_->next = c_aged(Matrix(100, 100));
+  controller->ReconcileOnce();
+  std::vector<LinkSample> samples = c_aged(Matrix(100, 5));
+  source_->next = samples;
+  controller->ReconcileOnce();
+  EXPECT_TRUE(service_->rollouts.empty());
+  EXPECT_EQ(service_->probes["c"], (std::vector<std::string>{"a", "b"}));
+  samples[0].bytes_per_second *= 2;  // and another change comes in
+  source_->next = samples;
+  controller->ReconcileOnce();
+  EXPECT_EQ(service_->rollouts.size(), 1u) << controller->status().last_decision;
 }
 
 }  // namespace

@@ -73,8 +73,8 @@ TEST(LinkMeter, AStepInTheRateIsFollowedInTwoSamplesAndOneSlowOutlierIsNotTaken)
   t = Saturate(meter, t, 1, milliseconds(10));           // the first ack only starts the clock
   t = Saturate(meter, t, 101, milliseconds(10));         // 4 samples at 10 MB/s
   EXPECT_NEAR(meter.bytes_per_second(), 10e6, 1e3);
-  const auto sampled = t - std::chrono::duration_cast<LinkMeter::Clock::duration>(
-                               std::chrono::duration<double>(meter.age_seconds(t)));
+  const auto sampled =
+      t - std::chrono::duration_cast<LinkMeter::Clock::duration>(std::chrono::duration<double>(meter.age_seconds(t)));
   // One slow sample (a stall, such as a retransmission timeout): not taken, and
   // the estimate is no younger for it. (It holds one ack at 10 MB/s.)
   t = Saturate(meter, t, 10, milliseconds(25));
@@ -198,6 +198,19 @@ TEST(LinkMeter, AProbeTimesALinkWhoseRateRoseFourTimes) {
   EXPECT_GT(meter.bytes_per_second(), 1.8e6);
 }
 
+// Traffic that does not fill a link gives no sample, so a link that carries some
+// is probed too (behind it); but not again while that probe is under way.
+TEST(LinkMeter, ALinkCarryingTrafficIsProbedOnceAtATime) {
+  LinkMeter meter;
+  const auto t0 = LinkMeter::Clock::time_point{};
+  meter.OnSend(16'384, t0);
+  EXPECT_EQ(meter.NextProbeBytes(), 1 << 20);
+  meter.OnSend(1 << 20, t0);
+  EXPECT_EQ(meter.NextProbeBytes(), 0);
+  meter.OnAck((1 << 20) + 16'384, t0 + std::chrono::seconds(1));
+  EXPECT_EQ(meter.NextProbeBytes(), 2 << 20);  // that one gave no sample
+}
+
 // Seven times faster: the first probe passes too quickly for a sample, so the next
 // reaches twice as far, and that one is timed. A link the plan avoids because it
 // once measured slow is not stuck at that estimate.
@@ -207,7 +220,7 @@ TEST(LinkMeter, AProbeThatGaveNoSampleIsFollowedByOneTwiceAsLarge) {
   const int64_t first = meter.NextProbeBytes();
   const auto t = LinkMeter::Clock::time_point{} + std::chrono::seconds(61);
   meter.OnSend(16'384, t - std::chrono::seconds(3));
-  EXPECT_EQ(meter.NextProbeBytes(), 0);  // busy: what it carries measures it
+  EXPECT_EQ(meter.NextProbeBytes(), 0);  // the probe is still under way
   meter.OnAck(16'384, t - std::chrono::seconds(2));
   WriteAtOnce(meter, 60'000'000, first, 7.0);
   EXPECT_GT(meter.age_seconds(t), 50.0);  // no sample: the estimate is as old as before
