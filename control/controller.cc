@@ -225,13 +225,28 @@ void Controller::ForceLoop(const std::atomic<bool>& stop) {
   }
 }
 
+bool Controller::Watch() {
+  absl::StatusOr<std::vector<LinkSample>> samples = source_->Read();
+  if (!samples.ok()) return false;  // the next pass says so
+  matrix_.Update(*samples, Clock::now());
+  return matrix_.last_change() > change_seen_;
+}
+
 void Controller::Run(const std::atomic<bool>& stop) {
   if (config_.force_every_iteration) return ForceLoop(stop);
   while (!stop) {
     const std::string outcome = ReconcileOnce();
     spdlog::info("job {}: reconcile: {}", config_.job, outcome);
-    const auto until = Clock::now() + config_.interval;
-    while (!stop && Clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    // Between passes the matrix is watched, and a change starts the next pass at
+    // once; after probes for a change, the next pass comes as soon as they can answer.
+    const auto until = Clock::now() + (awaited_probes_ ? config_.probe_wait : config_.interval);
+    auto watch = Clock::now() + config_.watch;
+    while (!stop && Clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      if (Clock::now() < watch) continue;
+      if (Watch()) break;
+      watch = Clock::now() + config_.watch;
+    }
   }
 }
 

@@ -7,6 +7,7 @@
 //      link's rate changed, every link not measured since shortly before;
 //   3. re-plans (Replan: hysteresis on predicted time, or a link gone), and rolls
 //      a new policy out through the ControlService.
+// Between passes it watches the matrix, and a change starts the next pass early.
 // Metrics (prometheus-cpp, on the registry given):
 //   geostorm_controller_policy_versions_published_total{job}
 //   geostorm_controller_rollouts_total{job,outcome="committed|aborted"}
@@ -38,6 +39,11 @@ struct ControllerConfig {
   std::string job = "job";
   ReplanOptions replan;
   std::chrono::milliseconds interval{10000};
+  // Between passes the link matrix is read this often, and a change of a link's
+  // rate starts the next pass at once.
+  std::chrono::milliseconds watch{500};
+  // After probes sent for a change, the next pass comes this soon.
+  std::chrono::milliseconds probe_wait{1000};
   double stale_after_seconds = 10;
   // When a link's estimate has moved (LinkMatrix::kChange), links last measured
   // more than this long before the change are probed too, and a new plan waits for
@@ -80,6 +86,7 @@ class Controller {
   bool Publish(core::Policy policy, const std::string& reason);  // true when committed
   void ForceLoop(const std::atomic<bool>& stop);
   void UpdateMetrics();
+  bool Watch();  // reads the matrix between passes: true when a link's rate changed
 
   const ControllerConfig config_;
   ControlService* const service_;

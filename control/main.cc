@@ -62,6 +62,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 1.0));
   app.add_option("--settle-iterations", config.settle_iterations, "iterations a new policy runs before the next");
   app.add_option("--stale-after-s", config.stale_after_seconds, "probe links not measured for this long");
+  int64_t watch_ms = config.watch.count();
+  app.add_option("--watch-ms", watch_ms, "between passes, read the link matrix this often for a change")
+      ->check(CLI::PositiveNumber);
   app.add_option("--stale-after-change-s", config.stale_after_change_seconds,
                  "after a link's rate changed, probe links last measured this long before the change");
   app.add_option("--lead", service_config.lead, "iterations between the highest reported and a new policy");
@@ -94,6 +97,7 @@ int main(int argc, char** argv) {
   if (config.replan.chunk_bytes <= 0)
     config.replan.chunk_bytes = geostorm::core::AutoChunkBytes(config.replan.model_bytes);
   config.interval = std::chrono::milliseconds(interval_ms);
+  config.watch = std::chrono::milliseconds(watch_ms);
   absl::StatusOr<geostorm::core::Policy> initial = geostorm::core::PlanTopology(
       *topology, config.replan.strategy, config.replan.model_bytes, config.replan.chunk_bytes);
   if (!initial.ok()) return Fail(std::string(initial.status().message()));

@@ -88,7 +88,9 @@ void LinkMeter::TakeSample(Clock::time_point now) {
   // is not taken: a lost segment stalls a TCP stream for a retransmission timeout
   // (200 ms or more), which only ever makes a sample slower than the link.
   const int side = estimate_ == 0 ? 0 : rate > estimate_ * (1 + kShift) ? 1 : rate < estimate_ * (1 - kShift) ? -1 : 0;
-  if (estimate_ == 0) {
+  // The first sample has no estimate to be checked against, and may have timed a
+  // stall or TCP's slow start: a faster second one replaces it.
+  if (estimate_ == 0 || (samples_ == 1 && side > 0)) {
     estimate_ = rate;
   } else if (side != 0 && side == shifted_side_) {
     estimate_ = side > 0 ? (rate + shifted_rate_) / 2 : std::max(rate, shifted_rate_);
@@ -101,6 +103,7 @@ void LinkMeter::TakeSample(Clock::time_point now) {
   }
   sampled_at_ = now;
   probed_ = false;
+  ++samples_;
 }
 
 void LinkMeter::OnLost(int64_t bytes, Clock::time_point now) {

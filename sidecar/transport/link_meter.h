@@ -17,9 +17,11 @@
 //     rate and is not counted.
 // Smoothed: EWMA over samples of at least `min_sample`; but two samples in a row
 // more than 20% off on the same side are a change of the link's rate, and the
-// estimate jumps to them (bench/wan/meter_step.py measures the reaction). One sample more than 20% low alone is not
-// taken: a TCP stream that lost a segment stalls for a retransmission timeout, and a sample that holds the stall is
-// slower than the link. Thread-safe.
+// estimate jumps to them (bench/wan/meter_step.py measures the reaction).
+// One sample more than 20% low alone is not taken: a TCP stream that lost a
+// segment stalls for a retransmission timeout, and a sample that holds the stall
+// is slower than the link. For the same reason a second sample faster than the
+// first replaces it. Thread-safe.
 #ifndef GEOSTORM_SIDECAR_TRANSPORT_LINK_METER_H_
 #define GEOSTORM_SIDECAR_TRANSPORT_LINK_METER_H_
 
@@ -62,7 +64,8 @@ class LinkMeter {
   // When the last probe gave no sample, the link is faster still, and each probe
   // in a row that gives none doubles the reach (8, 16, ... times), up to 8 MiB.
   // A link that carries traffic is probed too, behind it: traffic that does not
-  // fill the link gives no sample. 0 while the last probe is still under way.
+  // fill the link gives no sample (PeerLink keeps the probe's window small). 0
+  // while the last probe is still under way.
   int64_t NextProbeBytes();
   // A probe was sized and the estimate has taken no sample since: the rest of a
   // probe that is no longer pending need not be sent.
@@ -85,6 +88,7 @@ class LinkMeter {
   double sample_touched_ = 0;  // seconds: when the sample last grew
   static constexpr double kStaleSampleSeconds = 1.0;
   double estimate_ = 0;
+  int64_t samples_ = 0;  // taken into the estimate
   Clock::time_point sampled_at_{};
   // Bytes taken as a burst at the start of the current run; -1 once it counts.
   int64_t burst_bytes_ = 0;

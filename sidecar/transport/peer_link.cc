@@ -93,6 +93,7 @@ bool PeerLink::Stream() {
   std::deque<std::pair<std::shared_ptr<WireChunk>, LinkMeter::Clock::time_point>> in_flight;
   int64_t in_flight_bytes = 0;
   bool broken = false;
+  double min_rtt = 0;  // seconds from a write to its ack, the least seen on this stream (0: none yet)
   std::thread acks([&] {
     v1::Ack ack;
     while (stream->Read(&ack)) {
@@ -103,6 +104,8 @@ bool PeerLink::Stream() {
         if (!in_flight.empty()) {
           bytes = in_flight.front().first->bytes();
           written = in_flight.front().second;
+          const double rtt = std::chrono::duration<double>(LinkMeter::Clock::now() - written).count();
+          min_rtt = min_rtt > 0 ? std::min(min_rtt, rtt) : rtt;
           in_flight.pop_front();
           queued_bytes_ -= bytes;
           in_flight_bytes -= bytes;
@@ -120,10 +123,18 @@ bool PeerLink::Stream() {
     // Chunks wait here, in priority order, rather than in gRPC's and the kernel's
     // buffers, where a later, more urgent chunk could not overtake them. The window
     // is about kWindowSeconds of the measured rate, so fast links stay full.
-    const int64_t window =
-        std::max(min_window_bytes_, static_cast<int64_t>(meter_.bytes_per_second() * kWindowSeconds));
+    const double rate = meter_.bytes_per_second();
+    const int64_t window = std::max(min_window_bytes_, static_cast<int64_t>(rate * kWindowSeconds));
+    // Probe filler goes out only when nothing else waits, and keeps no more in
+    // flight than fills the link (two round trips of it, at least two chunks):
+    // traffic that comes after it waits behind no more than that.
+    const auto room = [&] {
+      const WireChunk& next = queue_.front().second;
+      if (next.header.kind() != v1::CHUNK_PROBE || min_rtt == 0 || rate == 0) return window;
+      return std::max(2 * next.bytes(), static_cast<int64_t>(2 * min_rtt * rate));
+    };
     changed_.wait(lock, [&] {
-      return stopping_ || broken || (!queue_.empty() && (in_flight.empty() || in_flight_bytes < window));
+      return stopping_ || broken || (!queue_.empty() && (in_flight.empty() || in_flight_bytes < room()));
     });
     if (stopping_ || broken) break;
     auto chunk = std::make_shared<WireChunk>(std::move(queue_.front().second));

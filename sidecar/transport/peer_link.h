@@ -4,6 +4,9 @@
 // stream, and a reader takes the peer's acknowledgements to feed the passive
 // LinkMeter. A broken stream is redialled with backoff, and the chunks it had not
 // acknowledged are sent again (the receiver refuses duplicates).
+// Probe filler (CHUNK_PROBE) keeps a smaller window, of two round trips, so the
+// traffic behind it waits little; what is left of a probe once the meter has its
+// sample is dropped.
 // Thread-safe.
 #ifndef GEOSTORM_SIDECAR_TRANSPORT_PEER_LINK_H_
 #define GEOSTORM_SIDECAR_TRANSPORT_PEER_LINK_H_

@@ -4,6 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <mutex>
+#include <thread>
+
 #include "core/planner/planner.h"
 
 namespace geostorm::control {
@@ -12,7 +16,11 @@ namespace {
 class ScriptedSource final : public LinkSource {
  public:
   std::string name() const override { return "script"; }
-  absl::StatusOr<std::vector<LinkSample>> Read() override { return next; }
+  absl::StatusOr<std::vector<LinkSample>> Read() override {
+    std::lock_guard<std::mutex> lock(mu);
+    return next;
+  }
+  std::mutex mu;  // for tests that change `next` while the loop runs
   absl::StatusOr<std::vector<LinkSample>> next = std::vector<LinkSample>{};
 };
 
@@ -213,6 +221,32 @@ TEST_F(ControllerTest, ThePlanWaitsForProbesOnePassOnly) {
   source_->next = samples;
   controller->ReconcileOnce();
   EXPECT_EQ(service_->rollouts.size(), 1u) << controller->status().last_decision;
+}
+
+// The loop watches the matrix between passes: a change starts the next pass at
+// once, not after the interval.
+TEST_F(ControllerTest, AChangeBetweenPassesStartsTheNextAtOnce) {
+  config_.interval = std::chrono::seconds(600);
+  config_.watch = std::chrono::milliseconds(50);
+  std::unique_ptr<Controller> controller = Make(std::make_unique<ScriptedSource>());
+  source_->next = Matrix(100, 100);
+  std::atomic<bool> stop{false};
+  std::thread loop([&] { controller->Run(stop); });
+  const auto wait_for = [&](const std::string& text) {
+    for (int i = 0; i < 200; ++i) {
+      if (controller->status().last_decision.find(text) != std::string::npos) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  };
+  EXPECT_TRUE(wait_for("keeping policy")) << controller->status().last_decision;
+  {
+    std::lock_guard<std::mutex> lock(source_->mu);
+    source_->next = Matrix(100, 5);
+  }
+  EXPECT_TRUE(wait_for("faster")) << controller->status().last_decision;  // in 10 s, not 600
+  stop = true;
+  loop.join();
 }
 
 }  // namespace

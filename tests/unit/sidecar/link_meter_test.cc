@@ -33,7 +33,7 @@ TEST(LinkMeter, AckClockedWhileAQueueStands) {
   EXPECT_EQ(meter.outstanding_bytes(), 0);
 }
 
-TEST(LinkMeter, SmoothsAndForgetsLostBytes) {
+TEST(LinkMeter, TakesSamplesAndForgetsLostBytes) {
   using std::chrono::milliseconds;
   LinkMeter meter(milliseconds(50), 0.5);
   const auto t0 = LinkMeter::Clock::time_point{};
@@ -42,14 +42,14 @@ TEST(LinkMeter, SmoothsAndForgetsLostBytes) {
   meter.OnAck(100, t0 + milliseconds(150));  // 1000 B/s
   meter.OnAck(100, t0 + milliseconds(200));  // 2000 B/s; it ends the first sample
   EXPECT_DOUBLE_EQ(meter.bytes_per_second(), 1000);
-  meter.OnAck(100, t0 + milliseconds(300));  // the end of the run ends the second: smoothed
-  EXPECT_DOUBLE_EQ(meter.bytes_per_second(), 1500);
+  meter.OnAck(100, t0 + milliseconds(300));  // the end of the run ends the second, faster: it replaces the first
+  EXPECT_DOUBLE_EQ(meter.bytes_per_second(), 2000);
   for (int i = 0; i < 3; ++i) meter.OnSend(500, t0 + milliseconds(400));
   meter.OnLost(1500, t0 + milliseconds(500));  // the stream broke: nothing stands any more
   EXPECT_EQ(meter.outstanding_bytes(), 0);
   for (int i = 0; i < 3; ++i) meter.OnSend(500, t0 + milliseconds(600));
   meter.OnAck(500, t0 + milliseconds(900));
-  EXPECT_DOUBLE_EQ(meter.bytes_per_second(), 1500);
+  EXPECT_DOUBLE_EQ(meter.bytes_per_second(), 2000);
 }
 
 // Saturated acks of `chunk` bytes every `gap`, from `t` on, `n` of them; returns the time after.
@@ -94,6 +94,19 @@ TEST(LinkMeter, AStepInTheRateIsFollowedInTwoSamplesAndOneSlowOutlierIsNotTaken)
   EXPECT_NEAR(meter.bytes_per_second(), 0.3 * 10e6 + 0.7 * 4e6, 0.4e6);
   t = Saturate(meter, t, 50, milliseconds(10));
   EXPECT_NEAR(meter.bytes_per_second(), 10e6, 0.4e6);
+}
+
+// The first sample timed a stall, or TCP's slow start: the second, faster one
+// replaces it instead of being smoothed in.
+TEST(LinkMeter, AFasterSecondSampleReplacesTheFirst) {
+  using std::chrono::milliseconds;
+  LinkMeter meter(milliseconds(245), 0.3);
+  auto t = LinkMeter::Clock::time_point{};
+  for (int i = 0; i < 3; ++i) meter.OnSend(100'000, t);
+  t = Saturate(meter, t, 1, milliseconds(10));
+  t = Saturate(meter, t, 10, milliseconds(25));  // 4 MB/s
+  t = Saturate(meter, t, 26, milliseconds(10));  // 10 MB/s (and one ack at 4)
+  EXPECT_GT(meter.bytes_per_second(), 9e6);
 }
 
 // A link at 1 MB/s, saturated with 100 kB chunks for 12 s. Its acknowledgements
