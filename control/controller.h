@@ -4,7 +4,7 @@
 //      reports); when the source fails it keeps the last good matrix and policy,
 //      and says so (log, status, metrics);
 //   2. asks the gateways to probe links whose estimates went stale, and after a
-//      link's rate changed, every link not measured since shortly before;
+//      link's rate changed, every link last measured before the change;
 //   3. re-plans (Replan: hysteresis on predicted time, or a link gone), and rolls
 //      a new policy out through the ControlService.
 // Between passes it watches the matrix, and a change starts the next pass early.
