@@ -107,9 +107,8 @@ void LinkMeter::TakeSample(Clock::time_point now) {
 }
 
 void LinkMeter::OnLost(int64_t bytes, Clock::time_point now) {
+  OnWithdrawn(bytes, now);
   std::lock_guard<std::mutex> lock(mu_);
-  AdvanceBusy(now);
-  outstanding_ = outstanding_ > bytes ? outstanding_ - bytes : 0;
   backlogged_ = false;
   burst_bytes_ = 0;
   // The next stream may reach another process, with its own clock.

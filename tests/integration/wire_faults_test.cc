@@ -159,13 +159,16 @@ TEST(WireFaults, GatewayRefusesBadChunksCountsThemAndStillSumsExactly) {
   context.TryCancel();
 }
 
-// A receiver that takes one chunk every 100 ms and notes their order.
-class SlowReceiver final : public v1::DataPlane::Service {
+// A receiver that takes one chunk every `pause` and notes their order. Each ack
+// says when the chunk was read, on the receiver's clock, as the gateway's
+// DataPlane does.
+class PacedReceiver final : public v1::DataPlane::Service {
  public:
+  explicit PacedReceiver(std::chrono::milliseconds pause) : pause_(pause) {}
   grpc::Status Exchange(grpc::ServerContext*, grpc::ServerReaderWriter<v1::Ack, v1::Chunk>* stream) override {
     v1::Chunk chunk;
     while (stream->Read(&chunk)) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      std::this_thread::sleep_for(pause_);
       {
         std::lock_guard<std::mutex> lock(mu);
         order.push_back(chunk.chunk());
@@ -173,6 +176,9 @@ class SlowReceiver final : public v1::DataPlane::Service {
       ++received;
       v1::Ack ack;
       ack.set_accepted(true);
+      ack.set_received_us(
+          std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
+              .count());
       if (!stream->Write(ack)) break;
     }
     return grpc::Status::OK;
@@ -180,6 +186,9 @@ class SlowReceiver final : public v1::DataPlane::Service {
   std::atomic<int> received{0};
   std::mutex mu;
   std::vector<int64_t> order;
+
+ private:
+  const std::chrono::milliseconds pause_;
 };
 
 std::unique_ptr<grpc::Server> Serve(grpc::Service* service, int* port) {
@@ -207,7 +216,7 @@ TEST(PeerLinkOrder, WaitingChunksLeaveLowestPriorityFirst) {
   // The writer may already hold the first chunk sent (the call cannot start
   // while the peer is down); every later one is ordered.
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  SlowReceiver receiver;
+  PacedReceiver receiver(std::chrono::milliseconds(100));
   grpc::ServerBuilder builder;
   builder.AddListeningPort(address, grpc::InsecureServerCredentials());
   builder.RegisterService(&receiver);
@@ -225,7 +234,7 @@ TEST(PeerLinkOrder, WaitingChunksLeaveLowestPriorityFirst) {
 }
 
 TEST(Backpressure, SlowReceiverBlocksTheSenderWithinTheQueueBound) {
-  SlowReceiver receiver;
+  PacedReceiver receiver(std::chrono::milliseconds(100));
   int port = 0;
   std::unique_ptr<grpc::Server> server = Serve(&receiver, &port);
   ASSERT_GT(port, 0);
@@ -255,29 +264,9 @@ TEST(Backpressure, SlowReceiverBlocksTheSenderWithinTheQueueBound) {
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
 }
 
-// A link that delivers one chunk every 5 ms (3.3 MB/s), stamping each with when
-// it was read, as the gateway's DataPlane does.
-class PacedReceiver final : public v1::DataPlane::Service {
- public:
-  grpc::Status Exchange(grpc::ServerContext*, grpc::ServerReaderWriter<v1::Ack, v1::Chunk>* stream) override {
-    v1::Chunk chunk;
-    while (stream->Read(&chunk)) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-      ++received;
-      v1::Ack ack;
-      ack.set_accepted(true);
-      ack.set_received_us(
-          std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
-              .count());
-      if (!stream->Write(ack)) break;
-    }
-    return grpc::Status::OK;
-  }
-  std::atomic<int> received{0};
-};
-
+// A link that delivers one 16 kB chunk every 5 ms (3.3 MB/s).
 TEST(PeerLinkProbe, TheRestOfAProbeIsNotSentOnceTheMeterHasItsSample) {
-  PacedReceiver receiver;
+  PacedReceiver receiver(std::chrono::milliseconds(5));
   int port = 0;
   std::unique_ptr<grpc::Server> server = Serve(&receiver, &port);
   ASSERT_GT(port, 0);

@@ -78,6 +78,15 @@ class ControllerTest : public ::testing::Test {
     return out;
   }
 
+  // A re-planned policy, v2, in force from iteration 10; gateway a has reached 11.
+  GatewayReport& ReplannedPolicyAtIteration11() {
+    service_->current.policy.version = 2;
+    service_->current.activate_at = 10;
+    GatewayReport& a = service_->reports["a"];
+    a.iteration = 11;
+    return a;
+  }
+
   core::Topology topology_;
   ControllerConfig config_;
   std::unique_ptr<RecordingService> service_;
@@ -111,9 +120,7 @@ TEST_F(ControllerTest, ASlowedLinkIsPlannedAroundOnceAndThenLeftAlone) {
 TEST_F(ControllerTest, ANewPolicyRunsItsSettleIterationsBeforeTheNext) {
   config_.settle_iterations = 3;
   std::unique_ptr<Controller> controller = Make(std::make_unique<ScriptedSource>());
-  service_->current.policy.version = 2;  // a re-planned policy, active from iteration 10
-  service_->current.activate_at = 10;
-  service_->reports["a"].iteration = 11;
+  ReplannedPolicyAtIteration11();
   source_->next = Matrix(100, 60);  // the policy in force would now take 1.7 times its prediction
   const std::string outcome = controller->ReconcileOnce();
   EXPECT_TRUE(service_->rollouts.empty());
@@ -126,10 +133,7 @@ TEST_F(ControllerTest, ANewPolicyRunsItsSettleIterationsBeforeTheNext) {
 TEST_F(ControllerTest, APolicyRunningFarSlowerThanPredictedNeedNotSettle) {
   config_.settle_iterations = 3;
   std::unique_ptr<Controller> controller = Make(std::make_unique<ScriptedSource>());
-  service_->current.policy.version = 2;
-  service_->current.activate_at = 10;
-  GatewayReport& a = service_->reports["a"];
-  a.iteration = 11;
+  GatewayReport& a = ReplannedPolicyAtIteration11();
   a.policy_version = 2;
   source_->next = Matrix(100, 60);
   controller->ReconcileOnce();  // no iteration time yet: it settles
@@ -146,9 +150,7 @@ TEST_F(ControllerTest, APolicyRunningFarSlowerThanPredictedNeedNotSettle) {
 TEST_F(ControllerTest, APolicyTheNewRatesMakeFarSlowerNeedNotSettle) {
   config_.settle_iterations = 3;
   std::unique_ptr<Controller> controller = Make(std::make_unique<ScriptedSource>());
-  service_->current.policy.version = 2;
-  service_->current.activate_at = 10;
-  service_->reports["a"].iteration = 11;
+  ReplannedPolicyAtIteration11();
   source_->next = Matrix(100, 5);
   controller->ReconcileOnce();
   EXPECT_EQ(service_->rollouts.size(), 1u) << controller->status().last_decision;
