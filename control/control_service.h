@@ -39,7 +39,11 @@ struct ControlServiceConfig {
   std::string job = "job";
   std::vector<std::string> gateways;  // the DCs whose gateways must take part
   std::chrono::milliseconds prepare_timeout{5000};
-  uint64_t lead = 2;  // iterations between the highest reported and activate_at
+  // Iterations between the highest reported and activate_at. Gateways report each
+  // iteration as they begin it, so 1 is the next one: a gateway that begins it
+  // before the Prepare arrives refuses, and the next pass tries again. The
+  // iterations right after a rate change are the slowest; each one of lead costs one.
+  uint64_t lead = 1;
   // Fault injection for tests: every update waits a random time up to this long.
   std::chrono::milliseconds inject_delay{0};
   // "esync": schedule each DC's local steps (a Schedule update whenever they change)

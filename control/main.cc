@@ -67,7 +67,8 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   app.add_option("--stale-after-change-s", config.stale_after_change_seconds,
                  "after a link's rate changed, probe links last measured this long before the change");
-  app.add_option("--lead", service_config.lead, "iterations between the highest reported and a new policy");
+  app.add_option("--lead", service_config.lead, "iterations between the highest reported and a new policy")
+      ->check(CLI::PositiveNumber);
   app.add_option("--prepare-timeout-ms", prepare_timeout_ms, "abort a rollout not acknowledged by then");
   app.add_option("--sync-mode", service_config.sync_mode, "how workers synchronise; esync: schedule local steps")
       ->check(CLI::IsMember(geostorm::control::SyncModeNames()));

@@ -69,11 +69,18 @@ class FakeGateway {
     return changed_.wait_for(lock, std::chrono::seconds(20), [&] { return updates_.size() >= n; });
   }
   void ReportStep(double seconds) {
-    v1::Progress p;
-    p.set_job("job");
-    p.set_data_center(dc_);
+    v1::Progress p = Progress();
     p.set_step_seconds(seconds);
     Write(p);
+  }
+  void ReportIteration(uint64_t t) {  // as a gateway does when it begins t
+    v1::Progress p = Progress();
+    p.set_iteration(t);
+    Write(p);
+  }
+  uint64_t last_activate_at() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return last_activate_at_;
   }
 
  private:
@@ -89,9 +96,11 @@ class FakeGateway {
       if (u.has_abort()) seen = "abort " + std::to_string(u.abort().version());
       if (u.has_schedule()) seen = "schedule " + std::to_string(u.schedule().local_steps());
       if (u.has_prepare()) {
-        v1::Progress p;
-        p.set_job("job");
-        p.set_data_center(dc_);
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          last_activate_at_ = u.prepare().activate_at();
+        }
+        v1::Progress p = Progress();
         p.mutable_ack()->set_version(u.prepare().policy().version());
         p.mutable_ack()->set_ok(true);
         Write(p);
@@ -100,6 +109,13 @@ class FakeGateway {
       updates_.push_back(seen);
       changed_.notify_all();
     }
+  }
+
+  v1::Progress Progress() const {
+    v1::Progress p;
+    p.set_job("job");
+    p.set_data_center(dc_);
+    return p;
   }
 
   void Write(const v1::Progress& p) {
@@ -118,6 +134,7 @@ class FakeGateway {
   std::mutex mu_;
   std::condition_variable changed_;
   std::vector<std::string> updates_;
+  uint64_t last_activate_at_ = 0;
 };
 
 core::Policy Plan() {
@@ -179,6 +196,33 @@ TEST(ControlService, ADecisionThatCannotBeSavedIsNeverHeardAndTheNextRolloutAbor
     ASSERT_TRUE(store.saved.has_value());
     EXPECT_EQ(store.saved->committed.back().policy.version, 3u);
     EXPECT_FALSE(store.saved->pending.has_value());
+    (*service)->Shutdown();
+  }
+}
+
+// Gateways report each iteration as they begin it, so by default a new policy
+// starts at the next one: a rate change costs no more slow iterations than that.
+TEST(ControlService, ANewPolicyStartsAtTheIterationAfterTheHighestReported) {
+  MemoryStore store;
+  ControlServiceConfig config;
+  config.job = "job";
+  config.gateways = {"a", "b"};
+  absl::StatusOr<std::unique_ptr<ControlService>> service = ControlService::Create(config, &store, Plan());
+  ASSERT_TRUE(service.ok()) << service.status();
+  Served served((*service)->grpc());
+  {
+    FakeGateway a(served.channel, "a"), b(served.channel, "b");
+    ASSERT_TRUE(a.WaitFor("current") && b.WaitFor("current"));
+    a.ReportIteration(7);
+    b.ReportIteration(9);
+    for (int i = 0; i < 200 && (*service)->Reports()["b"].iteration < 9; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    absl::StatusOr<uint64_t> v = (*service)->Rollout(Plan());
+    ASSERT_TRUE(v.ok()) << v.status();
+    EXPECT_EQ(a.last_activate_at(), 10u);
+    EXPECT_EQ(b.last_activate_at(), 10u);
+    EXPECT_EQ((*service)->Current().activate_at, 10u);
     (*service)->Shutdown();
   }
 }
