@@ -319,12 +319,17 @@ plot "{data}" using 2:xtic(1) title "median", "" using 3 title "p90", "" using 4
 def dynamic(bench, args):
     """Every system on the dynamic topology, with the same seed and iterations: netstorm
     re-planning, netstorm keeping its first policy, netstorm-paper re-planning with
-    the paper's rule, star, and Gloo's ring (in the order best for the first period)."""
+    the paper's rule, star, and Gloo's ring (in the order best for the first period);
+    and, if asked for, the ablation: netstorm-no-multipath and netstorm-uniform-guess."""
     runs, t_min, wanted = {}, {}, args.systems.split(",")
     for system, flags in [("netstorm", ["--strategy", "netstorm"]),
                           ("netstorm-fixed", ["--strategy", "netstorm", "--fixed-policy"]),
                           ("netstorm-paper", ["--strategy", "netstorm-paper"]),
-                          ("star", ["--strategy", "star", "--fixed-policy"])]:
+                          ("star", ["--strategy", "star", "--fixed-policy"]),
+                          # The ablation (asked for by name): re-planning without relay routes;
+                          # and without awareness, planned once from every link at the mean rate.
+                          ("netstorm-no-multipath", ["--strategy", "netstorm", "--no-multipath"]),
+                          ("netstorm-uniform-guess", ["--strategy", "netstorm", "--uniform-guess", "--fixed-policy"])]:
         if system not in wanted:
             continue
         s = bench.local(system, "--period-s", str(args.period_s), *flags)
