@@ -7,6 +7,7 @@
 #include <mutex>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace geostorm::control {
@@ -52,6 +53,17 @@ absl::StatusOr<Credentials> MakeCredentials(const TlsFiles& files, bool insecure
 
 std::string DataCenterIdentity(const std::string& job, const std::string& dc, bool insecure) {
   return insecure ? "" : absl::StrCat(dc, ".", job, ".geostorm");
+}
+
+std::vector<std::string> DataCentersNamed(const std::string& job, const std::vector<std::string>& dns_names) {
+  const std::string suffix = DataCenterIdentity(job, "");  // ".<job>.geostorm"
+  std::vector<std::string> dcs;
+  for (const std::string& name : dns_names) {
+    if (name.size() > suffix.size() && absl::EndsWith(name, suffix)) {
+      dcs.push_back(name.substr(0, name.size() - suffix.size()));
+    }
+  }
+  return dcs;
 }
 
 }  // namespace geostorm::control

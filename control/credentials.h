@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -32,6 +33,10 @@ struct Credentials {
 // "<dc>.<job>.geostorm", and that a sidecar dialling that DC over TLS requires: a
 // certificate from the job's CA for another DC is refused. Empty when `insecure`.
 std::string DataCenterIdentity(const std::string& job, const std::string& dc, bool insecure = false);
+
+// The DCs of `job` that a certificate with these DNS names speaks for: each
+// "<dc>.<job>.geostorm" names dc, and "*.<job>.geostorm" names every DC ("*").
+std::vector<std::string> DataCentersNamed(const std::string& job, const std::vector<std::string>& dns_names);
 
 }  // namespace geostorm::control
 

@@ -1,5 +1,8 @@
 #include "sidecar/data_plane_server.h"
 
+#include <grpc/grpc_security_constants.h>
+#include <grpcpp/security/auth_context.h>
+
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -7,18 +10,35 @@
 #include <set>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
+#include "control/credentials.h"
 #include "sidecar/gateway.h"
 #include "sidecar/result_board.h"
 #include "sidecar/worker_server.h"
 
 namespace geostorm::sidecar {
+namespace {
 
-grpc::Status DataPlaneServer::Exchange(grpc::ServerContext*,
+// The DCs the client certificate of a TLS connection names; anyone over plaintext.
+Dialler DiallerOf(const grpc::ServerContext& context, const std::string& job) {
+  const std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
+  if (!auth || !auth->IsPeerAuthenticated()) return {};
+  std::vector<std::string> names;
+  for (const grpc::string_ref& name : auth->FindPropertyValues(GRPC_X509_SAN_PROPERTY_NAME)) {
+    names.emplace_back(name.data(), name.size());
+  }
+  return {false, control::DataCentersNamed(job, names)};
+}
+
+}  // namespace
+
+grpc::Status DataPlaneServer::Exchange(grpc::ServerContext* context,
                                        grpc::ServerReaderWriter<v1::Ack, wire::WireChunk>* stream) {
+  const Dialler from = DiallerOf(*context, config_.job);
   wire::WireChunk chunk;
   while (stream->Read(&chunk)) {
     const auto received = std::chrono::steady_clock::now().time_since_epoch();
-    const absl::Status s = gateway_->OnWireChunk(chunk);
+    const absl::Status s = gateway_->OnWireChunk(chunk, from);
     v1::Ack ack;
     ack.set_received_us(std::chrono::duration_cast<std::chrono::microseconds>(received).count());
     ack.set_chunk(chunk.header.chunk());
@@ -32,6 +52,11 @@ grpc::Status DataPlaneServer::Exchange(grpc::ServerContext*,
 
 grpc::Status DataPlaneServer::Join(grpc::ServerContext* context,
                                    grpc::ServerReaderWriter<wire::WireChunk, wire::WireChunk>* stream) {
+  if (const Dialler from = DiallerOf(*context, config_.job); !from.Names(config_.data_center)) {
+    return grpc::Status(
+        grpc::StatusCode::PERMISSION_DENIED,
+        absl::StrCat("a member of ", config_.data_center, " joined with a certificate for ", from.ToString()));
+  }
   // The handler thread writes results; a reader thread takes LOCAL chunks.
   std::mutex mu;
   std::condition_variable joined;

@@ -2,9 +2,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "control/credentials.h"
 #include "control/event_log.h"
 #include "core/status_macros.h"
@@ -68,6 +70,17 @@ std::string UnreachablePeer(const core::Policy& p, const std::string& dc,
   return "";
 }
 
+bool Dialler::Names(const std::string& dc) const {
+  return anyone || std::find(dcs.begin(), dcs.end(), dc) != dcs.end() ||
+         std::find(dcs.begin(), dcs.end(), "*") != dcs.end();
+}
+
+std::string Dialler::ToString() const {
+  if (anyone) return "anyone";
+  if (dcs.empty()) return "no DC of the job";
+  return absl::StrCat("'", absl::StrJoin(dcs, "', '"), "'");
+}
+
 Gateway::Gateway(const SidecarConfig& config, Shared shared)
     : config_(config),
       shared_(shared),
@@ -88,6 +101,7 @@ absl::Status Gateway::Init(const std::shared_ptr<grpc::ChannelCredentials>& cred
   engine_ = std::make_unique<Aggregator>(
       AggregatorConfig{config_.job, config_.data_center, config_.local_workers, config_.total_workers}, config_.policy);
   engine_->set_path_chooser([this](const auto& paths, int64_t bytes) { return EarliestFinish(paths, bytes); });
+  AddRelays(config_.policy);
   std::vector<std::string> senders = {"other"};  // the names refusals are counted under
   for (const auto& [dc, address] : config_.peers) {
     senders.push_back(dc);
@@ -98,6 +112,7 @@ absl::Status Gateway::Init(const std::shared_ptr<grpc::ChannelCredentials>& cred
   if (rollout) {
     for (size_t i = 1; i < rollout->initial().size(); ++i) {  // the first is config_.policy
       const core::Activation& a = rollout->initial()[i];
+      AddRelays(a.policy);
       RETURN_IF_ERROR(engine_->SetPolicy(a.policy, a.activate_at));
     }
     RolloutGate::Engine hooks;
@@ -126,6 +141,7 @@ absl::Status Gateway::Init(const std::shared_ptr<grpc::ChannelCredentials>& cred
       return absl::OkStatus();
     };
     hooks.prepared = [this](const core::Activation& a) {
+      AddRelays(a.policy);  // its relayed chunks may come before its commit does
       if (shared_.events) shared_.events->PolicyPrepared(a.policy.version, a.activate_at);
     };
     gate_ = std::make_unique<RolloutGate>(std::move(hooks), config_.max_queue_bytes);
@@ -196,7 +212,12 @@ void Gateway::Fail(uint64_t t, const absl::Status& why) {
   engine_->Abandon(t + 1);
 }
 
-absl::Status Gateway::OnWireChunk(const WireChunk& wire) {
+absl::Status Gateway::OnWireChunk(const WireChunk& wire, const Dialler& from) {
+  if (absl::Status s = CheckDialler(wire.header.sender(), from); !s.ok()) {
+    Count("unknown", OutcomeOf(s));
+    Refused(wire.header.iteration(), wire.header.chunk(), wire.header.sender(), s);
+    return s;
+  }
   if (wire.header.route_size() > 0) return Relay(wire);
   absl::StatusOr<Envelope> e = wire::DecodeChunk(limits_, wire);
   if (!e.ok()) {
@@ -227,6 +248,29 @@ absl::Status Gateway::OnWireChunk(const WireChunk& wire) {
     }
   }
   return Accept(*e);
+}
+
+absl::Status Gateway::CheckDialler(const std::string& sender, const Dialler& from) const {
+  if (from.Names(sender)) return absl::OkStatus();
+  {
+    std::lock_guard<std::mutex> lock(relays_mu_);
+    for (auto it = relays_.lower_bound({sender, ""}); it != relays_.end() && it->first == sender; ++it) {
+      if (from.Names(it->second)) return absl::OkStatus();
+    }
+  }
+  return absl::PermissionDeniedError(
+      absl::StrCat("a chunk from '", sender, "' came over a connection whose certificate ", "is for ", from.ToString(),
+                   ": neither that DC nor one that relays ", "its chunks to ", config_.data_center));
+}
+
+void Gateway::AddRelays(const core::Policy& policy) {
+  std::lock_guard<std::mutex> lock(relays_mu_);
+  for (const core::AuxRoute& a : policy.aux_routes) {
+    for (size_t h = 2; h < a.path.size(); ++h) {
+      if (policy.data_centers[a.path[h]] != config_.data_center) continue;
+      relays_.insert({policy.data_centers[a.path.front()], policy.data_centers[a.path[h - 1]]});
+    }
+  }
 }
 
 // A chunk with hops left goes on unread: its header is checked, its payload is

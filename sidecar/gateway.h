@@ -8,7 +8,10 @@
 //     optional random delay per chunk (fault injection);
 //   - with a controller, holds iterations and chunks at the RolloutGate during a
 //     rollout, reports progress and sends probes on the links it is asked to;
-//   - exports the link meters to /metrics and records iterations in the EventLog.
+//   - exports the link meters to /metrics and records iterations in the EventLog;
+//   - takes a peer's chunk only from a connection whose certificate names its
+//     sender, or names a DC that a policy known here relays the sender's chunks
+//     through to this DC (see Dialler).
 //
 // Thread-safe. Lock order, for every thread: RolloutClient, then RolloutGate,
 // then the engine's mutex (engine_mu_), then a PeerLink's or the ResultBoard's.
@@ -20,8 +23,10 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -59,6 +64,16 @@ const char* PhaseName(wire::ChunkKind k);
 std::string UnreachablePeer(const core::Policy& policy, const std::string& dc,
                             const std::map<std::string, std::string>& peers);
 
+// Who opened a data-plane connection: the DCs its client certificate names
+// (control::DataCentersNamed). Plaintext connections are not authenticated, and
+// may speak for anyone.
+struct Dialler {
+  bool anyone = true;
+  std::vector<std::string> dcs;  // "*" names every DC of the job
+  bool Names(const std::string& dc) const;
+  std::string ToString() const;
+};
+
 class Gateway final : public Uplink {
  public:
   // What a gateway shares with the rest of its sidecar; all outlive it.
@@ -85,9 +100,10 @@ class Gateway final : public Uplink {
   void ReportStep(double seconds) override;
   std::chrono::milliseconds Timeout() const override { return std::chrono::milliseconds(timeout_ms_); }
 
-  // A chunk from a peer gateway or a member (DataPlane). Refusals are counted and
-  // logged here, and returned for the sender's Ack.
-  absl::Status OnWireChunk(const wire::WireChunk& chunk);
+  // A chunk from a peer gateway or a member (DataPlane), over a connection that
+  // `from` opened. Refusals are counted and logged here, and returned for the
+  // sender's Ack.
+  absl::Status OnWireChunk(const wire::WireChunk& chunk, const Dialler& from = {});
 
   int64_t num_chunks() const { return num_chunks_; }
 
@@ -96,6 +112,10 @@ class Gateway final : public Uplink {
   absl::Status Init(const std::shared_ptr<grpc::ChannelCredentials>& credentials,
                     std::unique_ptr<RolloutClient> rollout);
 
+  // Refuses a chunk from `sender` that `from` may not bring here.
+  absl::Status CheckDialler(const std::string& sender, const Dialler& from) const;
+  // Notes which DCs the aux routes of `policy` relay whose chunks to this DC.
+  void AddRelays(const core::Policy& policy);
   absl::Status Relay(wire::WireChunk chunk);
   absl::Status Accept(const wire::Envelope& e);
   void AcceptReleased();
@@ -125,6 +145,9 @@ class Gateway final : public Uplink {
   std::atomic<int64_t> timeout_ms_;  // IterationTimeout of the policy of the last iteration done
   std::mutex step_mu_;
   double step_seconds_ = 0;  // under step_mu_: smoothed
+
+  mutable std::mutex relays_mu_;
+  std::set<std::pair<std::string, std::string>> relays_;  // (sender, the DC before this one), any policy
 
   std::mutex error_mu_;
   std::string last_error_;

@@ -3,7 +3,8 @@
 # geostorm-operator, the CRDs and examples/. Workers, injected sidecars, Services and
 # Secrets appear in the right members; printer columns; suspend and resume; a
 # standby operator takes over the Lease without duplicating anything; deleting the
-# job empties every member; bad manifests are refused with the field named.
+# job empties every member; no secret leaks into logs, events, status or metrics;
+# bad manifests are refused with the field named.
 # Usage: operator_e2e.sh BUILD_DIR
 set -euo pipefail
 build=$(cd "$1" && pwd)
@@ -32,7 +33,12 @@ eventually() {
   fail "timed out: $what"
 }
 
+# Each cluster's kubeconfig holds a bearer token of its own: secrets that the leak
+# check at the end looks for in everything the operator wrote (the members' reach it
+# through Secrets). The emulators do not require them: kubectl and helm send no
+# bearer token over plain HTTP.
 start_cluster() {
+  echo "e2e-token-$(openssl rand -hex 20)" >"$work/$1.token"
   python3 "$src/tests/support/kube_emulator.py" --port-file "$work/$1.port" --bookmark-s 2 >"$work/$1.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 1 100); do [ -s "$work/$1.port" ] && break; sleep 0.05; done
@@ -40,7 +46,8 @@ start_cluster() {
 apiVersion: v1
 kind: Config
 clusters: [{name: $1, cluster: {server: "http://127.0.0.1:$(cat "$work/$1.port")"}}]
-contexts: [{name: $1, context: {cluster: $1, namespace: default}}]
+users: [{name: $1, user: {token: "$(cat "$work/$1.token")"}}]
+contexts: [{name: $1, context: {cluster: $1, user: $1, namespace: default}}]
 current-context: $1
 KC
 }
@@ -213,6 +220,34 @@ reconciled_since() { [ "$(reconciles)" -ge $(($1 + 2)) ]; }
 eventually "op-b reconciles the job again" reconciled_since "$(reconciles)"
 [ "$(keu get pods -o jsonpath='{.items[*].metadata.uid}')" = "$uids_before" ] || fail "the new leader replaced running workers"
 [ "$(keu get pods -o name | wc -l)" = 2 ] || fail "duplicate workers in eu"
+
+echo "== no secret in logs, events, status or metrics"
+# The secrets of this run: the API servers' tokens (the members' reached the
+# operator through Secrets) and every private key the operator minted (the job's
+# CA and each DC's, in the host Secret), each looked for by a line of its PEM body.
+secrets=("$(cat "$work/host.token")" "$(cat "$work/eu.token")" "$(cat "$work/us.token")")
+ca_secret=$(k get secret resnet-geostorm-ca -o json)
+while read -r key; do
+  secrets+=("$(base64 -d <<<"$key" | sed -n 2p)")
+done < <(python3 -c 'import json, sys
+for k, v in json.load(sys.stdin)["data"].items():
+    if k.endswith(".key"): print(v)' <<<"$ca_secret")
+[ "${#secrets[@]}" -ge 6 ] || fail "expected the CA's and two DCs' private keys in resnet-geostorm-ca"
+{
+  cat "$work"/operator-*.log
+  http_get "http://127.0.0.1:$health_b/metrics"
+  for kc in k keu kus; do
+    $kc get events -A -o json
+    $kc get pods,services,configmaps -A -o json
+  done
+  k get gtj,geoclusters,topologypolicies -A -o json
+} >"$work/everything-written"
+[ "$(wc -c <"$work/everything-written")" -gt 10000 ] || fail "the leak check read too little"
+for secret in "${secrets[@]}"; do
+  [ "${#secret}" -ge 40 ] || fail "a secret of the run is too short to look for: '$secret'"
+  if grep -qF -- "$secret" "$work/everything-written"; then fail "a secret of the run appears in logs, events, status or metrics"; fi
+done
+echo "none of ${#secrets[@]} secrets in $(wc -c <"$work/everything-written") bytes of logs, events, objects and metrics"
 
 echo "== delete: every member cluster is emptied"
 k delete gtj resnet --timeout=30s >/dev/null

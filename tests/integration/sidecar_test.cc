@@ -199,10 +199,37 @@ TEST(MutualTls, SidecarsWithCertificatesFromTheJobCaSumExactly) {
   ExpectExactRun(spec);
 }
 
+// Each DC's sidecar presents its own certificate, as the operator issues them, and
+// relays chunks over aux routes: a receiver takes a relayed chunk from the relay's
+// connection because the policy routes the sender's chunks through it.
+TEST(MutualTls, SidecarsWithTheirOwnDcsCertificatesSumExactlyOverRelays) {
+  testing::TempDir certs;
+  const testing::Certificates job_ca = testing::MakeCertificates(certs.path(), "job");
+  JobSpec spec;
+  spec.topology = "mesh-5dc-hetero.yaml";
+  spec.strategy = "netstorm-paper";  // plans aux relay routes on this mesh
+  spec.iterations = 3;
+  LocalJob job(spec);
+  ASSERT_FALSE(job.policy().aux_routes.empty());
+  for (int i = 0; i < job.dcs(); ++i) {
+    const std::string& dc = job.policy().data_centers[i];
+    const testing::Certificates c = testing::MakeCertificate(
+        job_ca, certs.path(), dc, absl::StrCat("IP:127.0.0.1,DNS:localhost,DNS:", dc, ".job.geostorm"), 1);
+    job.StartGatewayWithFlags(i, {"--tls-cert", c.cert, "--tls-key", c.key, "--tls-ca", c.ca});
+  }
+  job.StartWorkers(0, spec.iterations);
+  for (int code : job.WaitWorkers(std::chrono::seconds(60))) ASSERT_EQ(code, 0) << job.WorkerLogs();
+  EXPECT_GT(job.SumMetric("geostorm_chunks_total\\{[^}]*outcome=\"relayed\""), 0);
+  EXPECT_EQ(job.SumMetric("geostorm_chunks_total\\{[^}]*outcome=\"rejected\""), 0);
+}
+
 // DC east (the job's certificate) and DC west (`west`, trusting the job's CA) run
-// one iteration; the workers' exit codes, east's first.
-std::vector<int> RunWithWestPresenting(const testing::Certificates& job_certificate,
-                                       const testing::Certificates& west) {
+// one iteration.
+struct WestPresenting {
+  std::vector<int> codes;  // the workers' exit codes, east's first
+  std::string east_log;
+};
+WestPresenting RunWithWestPresenting(const testing::Certificates& job_certificate, const testing::Certificates& west) {
   JobSpec spec;
   spec.topology = kTwoDcs;
   spec.strategy = "star";
@@ -216,36 +243,40 @@ std::vector<int> RunWithWestPresenting(const testing::Certificates& job_certific
   std::vector<int> codes = job.WaitWorkers(std::chrono::seconds(20));
   EXPECT_EQ(codes.size(), 2u);
   codes.resize(2);
-  return codes;
+  return {codes, job.GatewayLog(0)};
 }
 
 TEST(MutualTls, APeerWithACertificateFromAnotherCaIsRefused) {
   testing::TempDir certs;
   // West presents a certificate the job's CA never signed: neither side accepts the
   // other, and the iteration fails on both workers.
-  const std::vector<int> codes = RunWithWestPresenting(testing::MakeCertificates(certs.path(), "job"),
-                                                       testing::MakeCertificates(certs.path(), "rogue"));
-  EXPECT_EQ(codes, (std::vector<int>{3, 3}));
+  const WestPresenting run = RunWithWestPresenting(testing::MakeCertificates(certs.path(), "job"),
+                                                   testing::MakeCertificates(certs.path(), "rogue"));
+  EXPECT_EQ(run.codes, (std::vector<int>{3, 3}));
 }
 
 TEST(MutualTls, AnExpiredCertificateIsRefused) {
   testing::TempDir certs;
   const testing::Certificates job = testing::MakeCertificates(certs.path(), "job");
-  const std::vector<int> codes = RunWithWestPresenting(
+  const WestPresenting run = RunWithWestPresenting(
       job, testing::MakeCertificate(job, certs.path(), "expired", "IP:127.0.0.1,DNS:localhost,DNS:*.job.geostorm", -1));
-  EXPECT_EQ(codes, (std::vector<int>{3, 3}));
+  EXPECT_EQ(run.codes, (std::vector<int>{3, 3}));
 }
 
 TEST(MutualTls, APeerWithAnotherDcsCertificateIsRefused) {
   testing::TempDir certs;
   const testing::Certificates job = testing::MakeCertificates(certs.path(), "job");
   // From the job's CA and for the address dialled (127.0.0.1), but for DC east: east,
-  // dialling west, wants west.job.geostorm and refuses it, so west never gets the sum
-  // (east, the root, gets west's contribution over west's link to it).
-  const std::vector<int> codes = RunWithWestPresenting(
+  // dialling west, wants west.job.geostorm and refuses it, so west never gets the
+  // sum; and east, receiving west's chunks over a connection certified for east,
+  // refuses them, so east never has it either.
+  const WestPresenting run = RunWithWestPresenting(
       job,
       testing::MakeCertificate(job, certs.path(), "impostor", "IP:127.0.0.1,DNS:localhost,DNS:east.job.geostorm", 1));
-  EXPECT_EQ(codes[1], 3);
+  EXPECT_EQ(run.codes, (std::vector<int>{3, 3}));
+  EXPECT_NE(run.east_log.find("a chunk from 'west' came over a connection whose certificate is for 'east'"),
+            std::string::npos)
+      << run.east_log;
 }
 
 }  // namespace
