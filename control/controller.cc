@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -87,21 +88,30 @@ ControllerStatus Controller::status() const {
   return status_;
 }
 
-std::string Controller::ReconcileOnce() {
-  const auto now = Clock::now();
+absl::Status Controller::ReadSource(Clock::time_point now) {
   absl::StatusOr<std::vector<LinkSample>> samples = source_->Read();
   {
     std::lock_guard<std::mutex> lock(mu_);
     status_.source_ok = samples.ok();
     status_.source_message = samples.ok() ? "" : std::string(samples.status().message());
   }
-  if (!samples.ok()) {
-    spdlog::warn("job {}: link matrix source is stale: {}; keeping policy v{}", config_.job,
-                 std::string(samples.status().message()), service_->Current().policy.version);
-    UpdateMetrics();
-    return absl::StrCat("source failed: ", samples.status().message());
-  }
+  if (!samples.ok()) return samples.status();
   matrix_.Update(*samples, now);
+  return absl::OkStatus();
+}
+
+std::string Controller::ReconcileOnce() {
+  const auto now = Clock::now();
+  if (absl::Status s = ReadSource(now); !s.ok()) {
+    spdlog::warn("job {}: link matrix source is stale: {}; keeping policy v{}", config_.job, std::string(s.message()),
+                 service_->Current().policy.version);
+    UpdateMetrics();
+    return absl::StrCat("source failed: ", s.message());
+  }
+  return Reconcile(now);
+}
+
+std::string Controller::Reconcile(Clock::time_point now) {
   // A link whose rate changed is a reason to look at the others, which may have
   // changed too without carrying anything to show it: probe every link last
   // measured before the change, and plan once they have answered (the next pass).
@@ -225,27 +235,27 @@ void Controller::ForceLoop(const std::atomic<bool>& stop) {
   }
 }
 
-bool Controller::Watch() {
-  absl::StatusOr<std::vector<LinkSample>> samples = source_->Read();
-  if (!samples.ok()) return false;  // the next pass says so
-  matrix_.Update(*samples, Clock::now());
-  return matrix_.last_change() > change_seen_;
-}
-
 void Controller::Run(const std::atomic<bool>& stop) {
   if (config_.force_every_iteration) return ForceLoop(stop);
+  std::optional<Clock::time_point> watched;  // the read that saw a change, for the pass it starts
   while (!stop) {
-    const std::string outcome = ReconcileOnce();
+    const std::string outcome = watched ? Reconcile(*watched) : ReconcileOnce();
     spdlog::info("job {}: reconcile: {}", config_.job, outcome);
+    watched.reset();
     // Between passes the matrix is watched, and a change starts the next pass at
     // once; after probes for a change, the next pass comes as soon as they can answer.
+    // A failed read is left to the next pass to report.
     const auto until = Clock::now() + (awaited_probes_ ? config_.probe_wait : config_.interval);
     auto watch = Clock::now() + config_.watch;
     while (!stop && Clock::now() < until) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
       if (Clock::now() < watch) continue;
-      if (Watch()) break;
       watch = Clock::now() + config_.watch;
+      const auto now = Clock::now();
+      if (ReadSource(now).ok() && matrix_.last_change() > change_seen_) {
+        watched = now;
+        break;
+      }
     }
   }
 }

@@ -86,7 +86,10 @@ class Controller {
   bool Publish(core::Policy policy, const std::string& reason);  // true when committed
   void ForceLoop(const std::atomic<bool>& stop);
   void UpdateMetrics();
-  bool Watch();  // reads the matrix between passes: true when a link's rate changed
+  // Reads the source into the matrix, and its health into the status.
+  absl::Status ReadSource(Clock::time_point now);
+  // The pass after the read: probes, re-plans and rolls out.
+  std::string Reconcile(Clock::time_point now);
 
   const ControllerConfig config_;
   ControlService* const service_;

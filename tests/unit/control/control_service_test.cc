@@ -145,6 +145,14 @@ core::Policy Plan() {
   return *p;
 }
 
+// Job "job" with gateways a and b.
+ControlServiceConfig TwoGateways() {
+  ControlServiceConfig config;
+  config.job = "job";
+  config.gateways = {"a", "b"};
+  return config;
+}
+
 // The service on a loopback port, and a channel to it; shut down when it goes.
 struct Served {
   explicit Served(grpc::Service* service) {
@@ -163,10 +171,7 @@ struct Served {
 
 TEST(ControlService, ADecisionThatCannotBeSavedIsNeverHeardAndTheNextRolloutAbortsIt) {
   MemoryStore store;
-  ControlServiceConfig config;
-  config.job = "job";
-  config.gateways = {"a", "b"};
-  absl::StatusOr<std::unique_ptr<ControlService>> service = ControlService::Create(config, &store, Plan());
+  absl::StatusOr<std::unique_ptr<ControlService>> service = ControlService::Create(TwoGateways(), &store, Plan());
   ASSERT_TRUE(service.ok()) << service.status();
   Served served((*service)->grpc());
   const std::shared_ptr<grpc::Channel>& channel = served.channel;
@@ -204,10 +209,7 @@ TEST(ControlService, ADecisionThatCannotBeSavedIsNeverHeardAndTheNextRolloutAbor
 // starts at the next one: a rate change costs no more slow iterations than that.
 TEST(ControlService, ANewPolicyStartsAtTheIterationAfterTheHighestReported) {
   MemoryStore store;
-  ControlServiceConfig config;
-  config.job = "job";
-  config.gateways = {"a", "b"};
-  absl::StatusOr<std::unique_ptr<ControlService>> service = ControlService::Create(config, &store, Plan());
+  absl::StatusOr<std::unique_ptr<ControlService>> service = ControlService::Create(TwoGateways(), &store, Plan());
   ASSERT_TRUE(service.ok()) << service.status();
   Served served((*service)->grpc());
   {
@@ -231,9 +233,7 @@ TEST(ControlService, ANewPolicyStartsAtTheIterationAfterTheHighestReported) {
 // and again whenever the reported step times change them.
 TEST(ControlService, EsyncSchedulesMoreLocalStepsForFasterDataCenters) {
   MemoryStore store;
-  ControlServiceConfig config;
-  config.job = "job";
-  config.gateways = {"a", "b"};
+  ControlServiceConfig config = TwoGateways();
   config.sync_mode = "esync";
   config.esync = {2, 8};
   absl::StatusOr<std::unique_ptr<ControlService>> service = ControlService::Create(config, &store, Plan());
