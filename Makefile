@@ -1,15 +1,18 @@
 # The two README commands, and the steps they are made of.
 #   make run    simulate the bundled 9-DC topology with every strategy, then run
 #               star and netstorm live on it, as an emulated WAN of namespaces
-#   make test   install what is missing, build, lint, and run every test
+#   make test   install what is missing, build, lint, and run every test: all of
+#               them in the optimised build, then the unit and integration suites
+#               and the fuzz targets again under ASan and UBSan
 BUILD ?= build
-FUZZ_BUILD ?= build-fuzz
+ASAN_BUILD ?= build-asan
 FUZZ_SECONDS ?= 30
+RUNS ?= 10
 JOBS ?= $(shell nproc)
 TOPOLOGY ?= examples/topologies/klonet-9dc.yaml
 MODEL_MB ?= 100
 
-.PHONY: run test deps configure build lint fuzz fuzz-build test-asan format bench bench-wan bench-meter bench-operator bench-training clean
+.PHONY: run test deps configure build lint fuzz asan-build test-asan flakes format bench bench-wan bench-meter bench-operator bench-training clean
 
 run: build
 	$(BUILD)/bin/geostorm simulate --topology $(TOPOLOGY) --model-mb $(MODEL_MB)
@@ -18,9 +21,9 @@ run: build
 	@echo
 	./scripts/live_run.sh $(BUILD)
 
-test: build lint fuzz-build
+test: build lint asan-build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
-	cd $(FUZZ_BUILD) && ctest --output-on-failure -j $(JOBS) -L fuzz
+	$(MAKE) --no-print-directory test-asan fuzz
 
 deps:
 	./scripts/deps.sh
@@ -31,23 +34,27 @@ configure: deps
 build: configure
 	cmake --build $(BUILD) -j $(JOBS)
 
-# The parsers' libFuzzer targets under ASan and UBSan, each run FUZZ_SECONDS from
-# its checked-in corpus (tests/fuzz). `make fuzz FUZZ_SECONDS=600` for a long run.
-fuzz-build: deps
-	@[ -f $(FUZZ_BUILD)/build.ninja ] || CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -G Ninja \
-	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGEOSTORM_FUZZ=ON
-	cmake --build $(FUZZ_BUILD) -j $(JOBS)
+# One clang build with ASan and UBSan (in build-asan): the whole project but the
+# benchmarks, with the test processes it starts, and the parsers' libFuzzer targets.
+asan-build: deps
+	@[ -f $(ASAN_BUILD)/build.ninja ] || CC=clang CXX=clang++ cmake -S . -B $(ASAN_BUILD) -G Ninja \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGEOSTORM_SANITIZE=address,undefined -DGEOSTORM_FUZZ=ON
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
 
-# The unit and integration suites, and the processes they start, under ASan and UBSan
-# (a full build of its own, in build-asan).
-test-asan: deps
-	@[ -f build-asan/build.ninja ] || cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-	  -DGEOSTORM_SANITIZE=address,undefined
-	cmake --build build-asan -j $(JOBS)
-	cd build-asan && ctest --output-on-failure -j $(JOBS) -L 'unit|integration' -LE 'e2e|root|training|helm|dashboards'
+# The unit and integration suites of real processes, under ASan and UBSan.
+test-asan: asan-build
+	cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS) -L 'unit|integration' \
+	  -LE 'e2e|root|training|helm|dashboards'
 
-fuzz: fuzz-build
-	cd $(FUZZ_BUILD) && GEOSTORM_FUZZ_SECONDS=$(FUZZ_SECONDS) ctest --output-on-failure -j $(JOBS) -L fuzz
+# Each libFuzzer target for FUZZ_SECONDS from its checked-in corpus (tests/fuzz);
+# `make fuzz FUZZ_SECONDS=600` for a long run.
+fuzz: asan-build
+	cd $(ASAN_BUILD) && GEOSTORM_FUZZ_SECONDS=$(FUZZ_SECONDS) ctest --output-on-failure -j $(JOBS) -L fuzz
+
+# The integration suite, root tests included, RUNS times in a row under ctest -j2
+# (about 7 min a run): how often each test failed.
+flakes: build
+	./scripts/flake_loop.sh $(BUILD) $(RUNS)
 
 lint: build
 	./scripts/lint.sh $(BUILD)
@@ -77,4 +84,4 @@ bench-training: build
 	python3 bench/training/time_to_accuracy.py --build $(BUILD) --out bench/results/training-klonet-9dc
 
 clean:
-	rm -rf $(BUILD) $(FUZZ_BUILD) build-asan
+	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -1,12 +1,11 @@
 #include "core/planner/chunk_assignment.h"
 
-#include <glpk.h>
-
 #include <algorithm>
 #include <cmath>
 #include <map>
 #include <memory>
 
+#include "core/planner/glpk.h"
 #include "core/planner/trees.h"
 
 namespace geostorm::core {
@@ -43,7 +42,7 @@ bool AssignChunks(const NetworkView& view, std::vector<PackedTree>& trees, doubl
   const int m = static_cast<int>(trees.size());
   const double chunks = static_cast<double>(view.num_chunks());
   const double chunk = static_cast<double>(view.chunk_bytes());
-  std::unique_ptr<glp_prob, decltype(&glp_delete_prob)> lp(glp_create_prob(), glp_delete_prob);
+  LpProblem lp = NewLpProblem();
   glp_prob* p = lp.get();
   glp_set_obj_dir(p, GLP_MIN);
 

@@ -1,7 +1,5 @@
 #include "core/planner/tree_packing.h"
 
-#include <glpk.h>
-
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -10,6 +8,7 @@
 
 #include "core/planner/aux_routes.h"
 #include "core/planner/chunk_assignment.h"
+#include "core/planner/glpk.h"
 #include "core/planner/strategies.h"
 #include "core/planner/trees.h"
 #include "core/sim/simulator.h"
@@ -21,7 +20,7 @@ namespace {
 // then one row per resource. Column 1 is T.
 class PackingLp {
  public:
-  explicit PackingLp(const NetworkView& view) : view_(view), lp_(glp_create_prob(), glp_delete_prob) {
+  explicit PackingLp(const NetworkView& view) : view_(view), lp_(NewLpProblem()) {
     double fastest = 0;
     for (const Resource& r : view.resources()) fastest = std::max(fastest, r.bytes_per_s);
     unit_rate_ = fastest;
@@ -93,7 +92,7 @@ class PackingLp {
   int ResourceRow(int e) const { return 2 + view_.size() + e; }
 
   const NetworkView& view_;
-  std::unique_ptr<glp_prob, decltype(&glp_delete_prob)> lp_;
+  LpProblem lp_;
   double unit_rate_ = 1;
   std::vector<PackedTree> trees_;
 };

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -154,7 +155,12 @@ class HttpClient final : public Client {
     Response out;
     try {
       http::http_request request = MakeRequest(method, path, force_token);
-      if (!content_type.empty()) request.set_body(body, content_type);
+      if (!content_type.empty()) {
+        // As bytes: cpprest reads a string body through a cast from a buffer of
+        // char that is undefined behaviour (UBSan's vptr check).
+        request.set_body(std::vector<unsigned char>(body.begin(), body.end()));
+        request.headers().set_content_type(content_type);
+      }
       http::http_response response = requests_.request(request).get();
       out.code = response.status_code();
       out.body = response.extract_utf8string(true).get();
@@ -223,12 +229,14 @@ absl::Status HttpClient::Watch(const Resource& r, const std::string& ns, const s
       concurrency::streams::istream body = response.body();
       WatchStream stream(what, on_event);
       while (stream.wants_more() && result.ok()) {
-        concurrency::streams::container_buffer<std::string> piece;
+        // Bytes, as the body is (a buffer of char would be read through the same cast).
+        concurrency::streams::container_buffer<std::vector<uint8_t>> piece;
         if (body.read(piece, 1).get() == 0) break;  // the server ended the stream
         // One byte blocks until data arrives; then take whatever else is there.
         size_t more = body.streambuf().in_avail();
         if (more > 0) body.read(piece, more).get();
-        result = stream.Feed(piece.collection());
+        const std::vector<uint8_t>& bytes = piece.collection();
+        result = stream.Feed(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
       }
     }
   } catch (const pplx::task_canceled&) {
