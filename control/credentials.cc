@@ -1,6 +1,8 @@
 #include "control/credentials.h"
 
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
 #include <spdlog/spdlog.h>
 
 #include <fstream>
@@ -35,20 +37,26 @@ absl::StatusOr<Credentials> MakeCredentials(const TlsFiles& files, bool insecure
   if (files.cert.empty() || files.key.empty() || files.ca.empty()) {
     return absl::InvalidArgumentError("give --tls-cert, --tls-key and --tls-ca, or --insecure for plaintext");
   }
-  absl::StatusOr<std::string> cert = ReadFile(files.cert, "--tls-cert");
-  absl::StatusOr<std::string> key = ReadFile(files.key, "--tls-key");
-  absl::StatusOr<std::string> ca = ReadFile(files.ca, "--tls-ca");
-  for (const auto* s : {&cert, &key, &ca}) {
-    if (!s->ok()) return s->status();
+  // Read once now, so that a file that is missing or empty is an error naming its
+  // flag rather than a failed handshake later.
+  for (const auto& [path, flag] :
+       {std::pair{files.cert, "--tls-cert"}, std::pair{files.key, "--tls-key"}, std::pair{files.ca, "--tls-ca"}}) {
+    absl::StatusOr<std::string> text = ReadFile(path, flag);
+    if (!text.ok()) return text.status();
+    if (text->empty()) return absl::InvalidArgumentError(absl::StrCat(flag, ": '", path, "' is empty"));
   }
-  grpc::SslServerCredentialsOptions server(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
-  server.pem_root_certs = *ca;
-  server.pem_key_cert_pairs.push_back({*key, *cert});
-  grpc::SslCredentialsOptions channel;
-  channel.pem_root_certs = *ca;
-  channel.pem_private_key = *key;
-  channel.pem_cert_chain = *cert;
-  return Credentials{grpc::SslServerCredentials(server), grpc::SslCredentials(channel)};
+  if (files.reload < std::chrono::seconds(1)) return absl::InvalidArgumentError("--tls-reload-s must be at least 1");
+  auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+      files.key, files.cert, files.ca, static_cast<unsigned>(files.reload.count()));
+  grpc::experimental::TlsServerCredentialsOptions server(provider);
+  server.watch_root_certs();
+  server.watch_identity_key_cert_pairs();
+  server.set_cert_request_type(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  grpc::experimental::TlsChannelCredentialsOptions channel;
+  channel.set_certificate_provider(provider);
+  channel.watch_root_certs();
+  channel.watch_identity_key_cert_pairs();
+  return Credentials{grpc::experimental::TlsServerCredentials(server), grpc::experimental::TlsCredentials(channel)};
 }
 
 std::string DataCenterIdentity(const std::string& job, const std::string& dc, bool insecure) {

@@ -1,9 +1,13 @@
 // gRPC credentials for sidecars and the controller: mutual TLS from PEM files
 // (servers require and verify client certificates), or plaintext when asked for
-// explicitly (local runs).
+// explicitly (local runs). The files are read again every `reload`, so a renewed
+// certificate written over them (the operator's Secret, updated in place by the
+// kubelet) serves every handshake after that without a restart; connections made
+// before keep theirs.
 #ifndef GEOSTORM_CONTROL_CREDENTIALS_H_
 #define GEOSTORM_CONTROL_CREDENTIALS_H_
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -19,6 +23,7 @@ namespace geostorm::control {
 
 struct TlsFiles {
   std::string cert, key, ca;  // PEM files; all three, or none with `insecure`
+  std::chrono::seconds reload = std::chrono::seconds(10);
 };
 
 struct Credentials {

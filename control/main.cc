@@ -83,10 +83,14 @@ int main(int argc, char** argv) {
   app.add_option("--tls-cert", tls.cert, "PEM certificate");
   app.add_option("--tls-key", tls.key, "PEM private key");
   app.add_option("--tls-ca", tls.ca, "PEM CA bundle that signs the sidecars' certificates");
+  int tls_reload_s = 10;
+  app.add_option("--tls-reload-s", tls_reload_s, "read the TLS files again this often (renewed certificates)")
+      ->check(CLI::Range(1, 86400));
   app.add_flag("--force-every-iteration", config.force_every_iteration,
                "testing: roll a new policy out every iteration, cycling strategies");
   app.add_option("--inject-delay-ms", inject_delay_ms, "testing: delay every update by up to this long");
   CLI11_PARSE(app, argc, argv);
+  tls.reload = std::chrono::seconds(tls_reload_s);
   if (service_config.esync.max_steps < service_config.esync.base_steps) {
     return Fail("--esync-max-steps is below --esync-base-steps");
   }

@@ -68,10 +68,14 @@ int main(int argc, char** argv) {
   app.add_option("--tls-cert", c.tls.cert, "PEM certificate");
   app.add_option("--tls-key", c.tls.key, "PEM private key");
   app.add_option("--tls-ca", c.tls.ca, "PEM CA bundle that signs peers' certificates");
+  int tls_reload_s = 10;
+  app.add_option("--tls-reload-s", tls_reload_s, "read the TLS files again this often (renewed certificates)")
+      ->check(CLI::Range(1, 86400));
   int inject_delay_ms = 0;
   app.add_option("--inject-delay-ms", inject_delay_ms, "testing: delay each chunk sent to a peer by up to this long");
   app.add_flag("--inject-ignore-prepare", c.ignore_prepare, "testing: never acknowledge a rollout");
   CLI11_PARSE(app, argc, argv);
+  c.tls.reload = std::chrono::seconds(tls_reload_s);
   spdlog::flush_on(spdlog::level::info);  // logs are files that people and tests read while it runs
   if (policy_file.empty() && c.controller.empty() && c.gateway.empty()) {
     spdlog::error("give --policy FILE, or --controller HOST:PORT (gateways), or --gateway HOST:PORT (members)");

@@ -1,6 +1,9 @@
 #include "operator/controllers/certificate_store.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
+#include <chrono>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -12,11 +15,23 @@ namespace geostorm::controllers {
 
 using kube::Json;
 
+namespace {
+
+// Whether `key` is there and need not be renewed yet.
+bool Current(const std::map<std::string, KeyPair>& pairs, const std::string& key) {
+  auto it = pairs.find(key);
+  if (it == pairs.end()) return false;
+  std::optional<std::chrono::system_clock::time_point> renewal = RenewalTime(it->second.cert_pem);
+  return renewal && std::chrono::system_clock::now() < *renewal;
+}
+
+}  // namespace
+
 bool CertificateStore::Complete(const std::map<std::string, KeyPair>& pairs, const api::JobSpec& spec) const {
   return pairs.count(kCaKey) &&
          std::all_of(spec.data_centers.begin(), spec.data_centers.end(),
-                     [&](const api::DataCenterSpec& dc) { return pairs.count(dc.name) > 0; }) &&
-         (controller_host_.empty() || pairs.count(kControllerKey) > 0);
+                     [&](const api::DataCenterSpec& dc) { return Current(pairs, dc.name); }) &&
+         (controller_host_.empty() || Current(pairs, kControllerKey));
 }
 
 absl::StatusOr<std::map<std::string, KeyPair>> CertificateStore::Ensure(const Json& job, const api::JobSpec& spec) {
@@ -42,9 +57,11 @@ absl::StatusOr<std::map<std::string, KeyPair>> CertificateStore::Ensure(const Js
   }
   const JobRef ref{ns, job_name};
   for (const api::DataCenterSpec& dc : spec.data_centers) {
-    // A certificate minted before sidecars checked their peers' DC names is minted again.
+    // A certificate minted before sidecars checked their peers' DC names is minted
+    // again, and one with less than a third of its validity left is renewed.
     const std::string identity = control::DataCenterIdentity(SidecarJobName(ref), dc.name);
-    if (pairs.count(dc.name) && CertifiesName(pairs[dc.name].cert_pem, identity)) continue;
+    if (Current(pairs, dc.name) && CertifiesName(pairs[dc.name].cert_pem, identity)) continue;
+    if (pairs.count(dc.name)) spdlog::info("job {}/{}: renewing DC {}'s certificate", ns, job_name, dc.name);
     const std::string gateway = GatewayServiceName(ref, dc.name);
     const std::string headless = absl::StrCat(job_name, "-", dc.name);
     ASSIGN_OR_RETURN(pairs[dc.name], MakeCertificate(pairs[kCaKey], absl::StrCat(job_name, "-", dc.name),
@@ -54,7 +71,7 @@ absl::StatusOr<std::map<std::string, KeyPair>> CertificateStore::Ensure(const Js
                                                       absl::StrCat("*.", headless, ".", ns, ".svc.cluster.local")}));
     changed = true;
   }
-  if (!controller_host_.empty() && !pairs.count(kControllerKey)) {
+  if (!controller_host_.empty() && !Current(pairs, kControllerKey)) {
     // The job's policy controller serves the gateways under the operator's address.
     ASSIGN_OR_RETURN(pairs[kControllerKey],
                      MakeCertificate(pairs[kCaKey], absl::StrCat(job_name, " policy controller"), {controller_host_}));

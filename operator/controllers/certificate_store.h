@@ -2,7 +2,9 @@
 // the gateway's names, and one for its policy controller), kept in the host
 // Secret `<job>-geostorm-ca` owned by the job, and cached per job UID. What is
 // missing is minted and written back; what is there is reused, so certificates
-// survive operator restarts.
+// survive operator restarts. A DC's or the controller's certificate with less than a
+// third of its validity left is renewed, from the same CA; the job's reconcile
+// then updates the member Secrets, and the running sidecars reload their files.
 //
 // A Secret that cannot be read back (a value that is not base64, a certificate
 // without its key) is an error naming the Secret and the key. It is never

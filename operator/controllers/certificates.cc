@@ -7,6 +7,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
+#include <ctime>
 #include <functional>
 #include <memory>
 
@@ -23,6 +24,11 @@ struct Deleter {
 using Key = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY, EVP_PKEY_free>>;
 using Cert = std::unique_ptr<X509, Deleter<X509, X509_free>>;
 using Bio = std::unique_ptr<BIO, Deleter<BIO, BIO_free_all>>;
+
+Cert ReadCertificate(const std::string& pem) {
+  Bio bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  return Cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+}
 
 absl::Status OpenSslError(const std::string& what) {
   return absl::InternalError(absl::StrCat("certificates: ", what, " failed"));
@@ -48,7 +54,8 @@ bool AddExtension(X509* cert, X509* issuer, int nid, const std::string& value) {
 }
 
 // A certificate for `key`, signed by `issuer_key` (self-signed when issuer is null).
-absl::StatusOr<Cert> Sign(EVP_PKEY* key, const std::string& common_name, X509* issuer, EVP_PKEY* issuer_key, int days) {
+absl::StatusOr<Cert> Sign(EVP_PKEY* key, const std::string& common_name, X509* issuer, EVP_PKEY* issuer_key,
+                          std::chrono::seconds validity) {
   Cert cert(X509_new());
   unsigned char serial[16];
   if (!cert || RAND_bytes(serial, sizeof(serial)) != 1) return OpenSslError("X509_new");
@@ -58,7 +65,7 @@ absl::StatusOr<Cert> Sign(EVP_PKEY* key, const std::string& common_name, X509* i
   BN_free(bn);
   X509_set_version(cert.get(), 2);
   X509_gmtime_adj(X509_getm_notBefore(cert.get()), -300);
-  X509_gmtime_adj(X509_getm_notAfter(cert.get()), static_cast<long>(days) * 86400);
+  X509_gmtime_adj(X509_getm_notAfter(cert.get()), static_cast<long>(validity.count()));
   X509_set_pubkey(cert.get(), key);
   X509_NAME* name = X509_get_subject_name(cert.get());
   X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("geostorm"), -1, -1, 0);
@@ -79,10 +86,10 @@ absl::StatusOr<Cert> Sign(EVP_PKEY* key, const std::string& common_name, X509* i
 
 }  // namespace
 
-absl::StatusOr<KeyPair> MakeCertificateAuthority(const std::string& common_name, int days) {
+absl::StatusOr<KeyPair> MakeCertificateAuthority(const std::string& common_name, std::chrono::seconds validity) {
   Key key(EVP_EC_gen("P-256"));
   if (!key) return OpenSslError("EC key generation");
-  absl::StatusOr<Cert> cert = Sign(key.get(), common_name, nullptr, nullptr, days);
+  absl::StatusOr<Cert> cert = Sign(key.get(), common_name, nullptr, nullptr, validity);
   if (!cert.ok()) return cert.status();
   if (X509_sign(cert->get(), key.get(), EVP_sha256()) == 0) return OpenSslError("X509_sign");
   return KeyPair{ToPem([&](BIO* b) { return PEM_write_bio_X509(b, cert->get()); }), ToPem([&](BIO* b) {
@@ -91,15 +98,14 @@ absl::StatusOr<KeyPair> MakeCertificateAuthority(const std::string& common_name,
 }
 
 absl::StatusOr<KeyPair> MakeCertificate(const KeyPair& ca, const std::string& common_name,
-                                        const std::vector<std::string>& dns_names, int days) {
-  Bio cert_bio(BIO_new_mem_buf(ca.cert_pem.data(), static_cast<int>(ca.cert_pem.size())));
+                                        const std::vector<std::string>& dns_names, std::chrono::seconds validity) {
   Bio key_bio(BIO_new_mem_buf(ca.key_pem.data(), static_cast<int>(ca.key_pem.size())));
-  Cert ca_cert(PEM_read_bio_X509(cert_bio.get(), nullptr, nullptr, nullptr));
+  Cert ca_cert = ReadCertificate(ca.cert_pem);
   Key ca_key(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr));
   if (!ca_cert || !ca_key) return absl::InvalidArgumentError("certificates: the job's CA is not a PEM pair");
   Key key(EVP_EC_gen("P-256"));
   if (!key) return OpenSslError("EC key generation");
-  absl::StatusOr<Cert> cert = Sign(key.get(), common_name, ca_cert.get(), ca_key.get(), days);
+  absl::StatusOr<Cert> cert = Sign(key.get(), common_name, ca_cert.get(), ca_key.get(), validity);
   if (!cert.ok()) return cert.status();
   std::vector<std::string> names;
   names.reserve(dns_names.size());
@@ -122,9 +128,21 @@ absl::StatusOr<KeyPair> MakeCertificate(const KeyPair& ca, const std::string& co
 }
 
 bool CertifiesName(const std::string& cert_pem, const std::string& name) {
-  Bio bio(BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size())));
-  Cert cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+  Cert cert = ReadCertificate(cert_pem);
   return cert && X509_check_host(cert.get(), name.data(), name.size(), 0, nullptr) == 1;
+}
+
+std::optional<std::chrono::system_clock::time_point> RenewalTime(const std::string& cert_pem) {
+  Cert cert = ReadCertificate(cert_pem);
+  std::tm not_before{};
+  std::tm not_after{};
+  if (!cert || ASN1_TIME_to_tm(X509_get0_notBefore(cert.get()), &not_before) != 1 ||
+      ASN1_TIME_to_tm(X509_get0_notAfter(cert.get()), &not_after) != 1) {
+    return std::nullopt;
+  }
+  const auto from = std::chrono::system_clock::from_time_t(timegm(&not_before));
+  const auto until = std::chrono::system_clock::from_time_t(timegm(&not_after));
+  return until - (until - from) / 3;
 }
 
 }  // namespace geostorm::controllers

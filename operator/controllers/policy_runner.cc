@@ -13,12 +13,15 @@
 #include "control/controller.h"
 #include "control/credentials.h"
 #include "control/link_source.h"
+#include "core/status_macros.h"
+#include "operator/controllers/certificate_store.h"
 #include "operator/controllers/initial_policy.h"
 #include "operator/controllers/topology_policy_store.h"
 
 namespace geostorm::controllers {
 struct PolicyRunners::Runner {
-  std::string dir;  // the controller's TLS files
+  std::string dir;       // the controller's TLS files
+  std::string cert_pem;  // what they hold
   std::unique_ptr<TopologyPolicyStore> store;
   std::unique_ptr<control::ControlService> service;
   std::unique_ptr<grpc::Server> server;
@@ -27,6 +30,22 @@ struct PolicyRunners::Runner {
   std::thread loop;
   std::string address;
   int port = 0;
+
+  // Each file is replaced whole (written beside it, then renamed over it), so the
+  // credentials, which reload them, never read half of one.
+  absl::Status WriteTlsFiles(const std::map<std::string, KeyPair>& certificates) {
+    const KeyPair& mine = certificates.at(CertificateStore::kControllerKey);
+    for (const auto& [name, text] : {std::pair{"tls.key", mine.key_pem}, std::pair{"tls.crt", mine.cert_pem},
+                                     std::pair{"ca.crt", certificates.at(CertificateStore::kCaKey).cert_pem}}) {
+      const std::string path = absl::StrCat(dir, "/", name);
+      std::ofstream(path + ".new") << text;
+      std::error_code error;
+      std::filesystem::rename(path + ".new", path, error);
+      if (error) return absl::InternalError(absl::StrCat("cannot write ", path, ": ", error.message()));
+    }
+    cert_pem = mine.cert_pem;
+    return absl::OkStatus();
+  }
 
   ~Runner() {
     stop = true;
@@ -57,14 +76,8 @@ absl::StatusOr<JobPolicyView> PolicyRunners::Ensure(const kube::Json& job, const
       char dir[] = "/tmp/geostorm-control-XXXXXX";
       if (mkdtemp(dir) == nullptr) return absl::InternalError("cannot make a directory for the controller's TLS files");
       runner->dir = dir;
-      auto write = [&](const std::string& name, const std::string& text) {
-        std::string path = runner->dir + "/" + name;
-        std::ofstream(path) << text;
-        return path;
-      };
-      files = {write("tls.crt", certificates.at("controller").cert_pem),
-               write("tls.key", certificates.at("controller").key_pem),
-               write("ca.crt", certificates.at("ca").cert_pem)};
+      RETURN_IF_ERROR(runner->WriteTlsFiles(certificates));
+      files = {runner->dir + "/tls.crt", runner->dir + "/tls.key", runner->dir + "/ca.crt"};
     }
     absl::StatusOr<control::Credentials> credentials = control::MakeCredentials(files, options_.insecure);
     if (!credentials.ok()) return credentials.status();
@@ -128,7 +141,11 @@ absl::StatusOr<JobPolicyView> PolicyRunners::Ensure(const kube::Json& job, const
                  runner->service->Current().policy.version);
     it = runners_.emplace(uid, std::move(runner)).first;
   }
-  const Runner& runner = *it->second;
+  Runner& runner = *it->second;
+  if (!runner.dir.empty() && runner.cert_pem != certificates.at(CertificateStore::kControllerKey).cert_pem) {
+    RETURN_IF_ERROR(runner.WriteTlsFiles(certificates));  // renewed: the server reloads them
+    spdlog::info("job {}/{}: the policy controller's certificate was renewed", ref.ns, ref.name);
+  }
   JobPolicyView view;
   view.address = runner.address;
   view.port = runner.port;

@@ -6,8 +6,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "operator/controllers/certificates.h"
 #include "tests/support/local_job.h"
 
 namespace geostorm {
@@ -277,6 +281,86 @@ TEST(MutualTls, APeerWithAnotherDcsCertificateIsRefused) {
   EXPECT_NE(run.east_log.find("a chunk from 'west' came over a connection whose certificate is for 'east'"),
             std::string::npos)
       << run.east_log;
+}
+
+// A Secret volume as the kubelet keeps it: tls.crt and tls.key are links into
+// ..data, a link to the current version's directory, which a renewal replaces in one
+// rename.
+class SecretVolume {
+ public:
+  explicit SecretVolume(std::string dir) : dir_(std::move(dir)) { std::filesystem::create_directories(dir_); }
+  std::string cert() const { return dir_ + "/tls.crt"; }
+  std::string key() const { return dir_ + "/tls.key"; }
+
+  void Write(const controllers::KeyPair& pair) {
+    namespace fs = std::filesystem;
+    const std::string version = absl::StrCat("v", ++versions_);
+    fs::create_directory(dir_ + "/" + version);
+    std::ofstream(dir_ + "/" + version + "/tls.crt") << pair.cert_pem;
+    std::ofstream(dir_ + "/" + version + "/tls.key") << pair.key_pem;
+    fs::create_symlink(version, dir_ + "/..data_tmp");
+    fs::rename(dir_ + "/..data_tmp", dir_ + "/..data");
+    if (versions_ == 1) {
+      fs::create_symlink("..data/tls.crt", cert());
+      fs::create_symlink("..data/tls.key", key());
+    }
+  }
+
+ private:
+  std::string dir_;
+  int versions_ = 0;
+};
+
+// The operator renews a DC's certificate in its Secret; the kubelet swaps the files
+// under the running sidecar, which reads them again every --tls-reload-s. Both
+// gateways start with certificates that expire 12 s in, renewed ones replace them
+// while the job runs, and no iteration fails. Then, after the first certificates have
+// expired, east restarts, so both directions handshake anew: west must present its
+// renewed certificate, as a server and as a client, or east refuses it.
+TEST(MutualTls, RunningSidecarsTakeARenewedCertificateWithoutFailingAnIteration) {
+  using std::chrono::seconds;
+  testing::TempDir certs;
+  absl::StatusOr<controllers::KeyPair> ca = controllers::MakeCertificateAuthority("job ca");
+  ASSERT_TRUE(ca.ok()) << ca.status();
+  const std::string ca_file = certs.path() + "/ca.crt";
+  std::ofstream(ca_file) << ca->cert_pem;
+  JobSpec spec;
+  spec.topology = kTwoDcs;
+  spec.strategy = "star";
+  LocalJob job(spec);
+  std::vector<SecretVolume> volumes;
+  auto certificate = [&](int i, seconds validity) {
+    const std::string& dc = job.policy().data_centers[i];
+    absl::StatusOr<controllers::KeyPair> pair =
+        controllers::MakeCertificate(*ca, dc, {"127.0.0.1", "localhost", absl::StrCat(dc, ".job.geostorm")}, validity);
+    EXPECT_TRUE(pair.ok()) << pair.status();
+    return *pair;
+  };
+  auto start_gateway = [&](int i) {
+    job.StartGatewayWithFlags(i, {"--tls-cert", volumes[i].cert(), "--tls-key", volumes[i].key(), "--tls-ca", ca_file,
+                                  "--tls-reload-s", "1"});
+  };
+  auto run = [&](uint64_t first, int iterations) {
+    job.StartWorkers(first, iterations);
+    for (int code : job.WaitWorkers(seconds(60))) ASSERT_EQ(code, 0) << job.WorkerLogs() << job.GatewayLog(0);
+  };
+
+  const auto first_expiry = std::chrono::system_clock::now() + seconds(12);
+  for (int i = 0; i < 2; ++i) {
+    volumes.emplace_back(absl::StrCat(certs.path(), "/", job.policy().data_centers[i]));
+    volumes[i].Write(certificate(i, seconds(12)));
+    start_gateway(i);
+  }
+  run(0, 10);
+  for (int i = 0; i < 2; ++i) volumes[i].Write(certificate(i, seconds(3600)));
+  run(10, 10);
+  std::this_thread::sleep_until(first_expiry + seconds(2));
+  run(20, 10);  // on the connections made before
+
+  job.gateway(0).Signal(SIGKILL);
+  ASSERT_TRUE(job.gateway(0).Wait(seconds(5)).has_value());
+  start_gateway(0);
+  run(30, 10);
 }
 
 }  // namespace

@@ -1,8 +1,11 @@
 // The certificate store on a fake API: minted once and reused, completed when a DC
-// is added, and a corrupt Secret reported, never silently replaced by a new CA.
+// is added, renewed before it expires, and a corrupt Secret reported, never
+// silently replaced by a new CA.
 #include "operator/controllers/certificate_store.h"
 
 #include <gtest/gtest.h>
+
+#include <thread>
 
 #include "absl/strings/escaping.h"
 #include "tests/unit/operator/fake_client.h"
@@ -75,6 +78,38 @@ TEST(CertificateStore, EachDcsCertificateNamesItsDcAndOneThatDoesNotIsMintedAgai
   EXPECT_EQ(renewed->at(CertificateStore::kCaKey).cert_pem, first->at(CertificateStore::kCaKey).cert_pem);
   EXPECT_EQ(renewed->at("us").key_pem, first->at("us").key_pem);  // already right: kept
   EXPECT_EQ(api.calls["apply"], 2);
+}
+
+TEST(CertificateStore, ACertificateIsRenewedFromTheSameCaOnceAThirdOfItsValidityIsLeft) {
+  kube::FakeClient api;
+  CertificateStore store(api, "operator.geostorm.svc");
+  absl::StatusOr<std::map<std::string, KeyPair>> first = store.Ensure(Job(), Spec({"eu", "us"}));
+  ASSERT_TRUE(first.ok()) << first.status();
+  // eu's certificate is valid from 300 s ago (skew) for 153 s more: due in 2 s.
+  absl::StatusOr<KeyPair> short_lived = MakeCertificate(first->at(CertificateStore::kCaKey), "resnet-eu",
+                                                        {"eu.default.resnet.geostorm"}, std::chrono::seconds(153));
+  ASSERT_TRUE(short_lived.ok()) << short_lived.status();
+  SecretData(api)["eu.crt"] = absl::Base64Escape(short_lived->cert_pem);
+  SecretData(api)["eu.key"] = absl::Base64Escape(short_lived->key_pem);
+
+  CertificateStore restarted(api, "operator.geostorm.svc");
+  absl::StatusOr<std::map<std::string, KeyPair>> kept = restarted.Ensure(Job(), Spec({"eu", "us"}));
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  EXPECT_EQ(kept->at("eu").cert_pem, short_lived->cert_pem);  // not due yet
+  EXPECT_EQ(api.calls["apply"], 1);
+
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  absl::StatusOr<std::map<std::string, KeyPair>> renewed = restarted.Ensure(Job(), Spec({"eu", "us"}));
+  ASSERT_TRUE(renewed.ok()) << renewed.status();
+  EXPECT_NE(renewed->at("eu").cert_pem, short_lived->cert_pem);
+  EXPECT_GT(*RenewalTime(renewed->at("eu").cert_pem), std::chrono::system_clock::now() + std::chrono::hours(24 * 500));
+  EXPECT_TRUE(CertifiesName(renewed->at("eu").cert_pem, "eu.default.resnet.geostorm"));
+  EXPECT_EQ(renewed->at(CertificateStore::kCaKey).cert_pem, first->at(CertificateStore::kCaKey).cert_pem);
+  EXPECT_EQ(renewed->at("us").cert_pem, first->at("us").cert_pem);
+  EXPECT_EQ(renewed->at(CertificateStore::kControllerKey).cert_pem,
+            first->at(CertificateStore::kControllerKey).cert_pem);
+  EXPECT_EQ(api.calls["apply"], 2);
+  EXPECT_EQ(absl::Base64Escape(renewed->at("eu").cert_pem), SecretData(api)["eu.crt"]);  // written back
 }
 
 TEST(CertificateStore, ACorruptCaIsAnErrorNamingTheSecretAndKeyAndNothingIsReplaced) {

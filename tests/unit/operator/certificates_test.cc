@@ -42,5 +42,18 @@ TEST(Certificates, CaSignsALeafWithItsNames) {
   EXPECT_FALSE(MakeCertificate({"not pem", "not pem"}, "x", {}).ok());
 }
 
+TEST(Certificates, RenewalIsDueWhenAThirdOfTheValidityIsLeft) {
+  absl::StatusOr<KeyPair> ca = MakeCertificateAuthority("test ca");
+  ASSERT_TRUE(ca.ok()) << ca.status();
+  const auto now = std::chrono::system_clock::now();
+  absl::StatusOr<KeyPair> leaf = MakeCertificate(*ca, "eu", {"eu"}, std::chrono::seconds(3600));
+  ASSERT_TRUE(leaf.ok()) << leaf.status();
+  std::optional<std::chrono::system_clock::time_point> renewal = RenewalTime(leaf->cert_pem);
+  ASSERT_TRUE(renewal.has_value());
+  // Valid from 300 s ago (skew) to 3600 s from now: due 1300 s before the end.
+  EXPECT_NEAR(std::chrono::duration<double>(*renewal - now).count(), 2300, 2);
+  EXPECT_FALSE(RenewalTime("not pem").has_value());
+}
+
 }  // namespace
 }  // namespace geostorm::controllers
