@@ -24,7 +24,37 @@ v1::ChunkKind ToWire(ChunkKind k) {
   return v1::CHUNK_KIND_UNSPECIFIED;
 }
 
+// Appends the bytes of a fixed-size value, or of a string after its length.
+template <typename T>
+void Put(std::string& out, T v) {
+  out.append(reinterpret_cast<const char*>(&v), sizeof(v));
+}
+void Put(std::string& out, const std::string& s) {
+  Put(out, static_cast<uint64_t>(s.size()));
+  out += s;
+}
+
 }  // namespace
+
+uint32_t HeaderCrc(const v1::Chunk& h) {
+  std::string bytes;
+  bytes.reserve(96 + h.job().size() + h.sender().size());
+  Put(bytes, h.job());
+  Put(bytes, h.iteration());
+  Put(bytes, h.policy_version());
+  Put(bytes, h.shard());
+  Put(bytes, h.chunk());
+  Put(bytes, h.offset());
+  Put(bytes, h.length());
+  Put(bytes, static_cast<int32_t>(h.kind()));
+  Put(bytes, h.contributors());
+  Put(bytes, h.sender());
+  Put(bytes, h.layout());
+  Put(bytes, h.crc32c());
+  return Crc32c(bytes.data(), bytes.size());
+}
+
+void SealHeader(v1::Chunk& header) { header.set_header_crc32c(HeaderCrc(header)); }
 
 WireChunk EncodeChunk(const std::string& job, int64_t chunk_bytes, const Envelope& in) {
   WireChunk out;
@@ -43,6 +73,7 @@ WireChunk EncodeChunk(const std::string& job, int64_t chunk_bytes, const Envelop
   out.set_payload(in.data);
   h.set_length(out.bytes());
   h.set_crc32c(in.data ? Crc32c(in.data->data(), static_cast<size_t>(out.bytes())) : Crc32c(nullptr, 0));
+  SealHeader(h);
   return out;
 }
 
@@ -73,6 +104,10 @@ absl::Status CheckHeader(const WireLimits& limits, const WireChunk& wire) {
     return absl::InvalidArgumentError("field 'kind': unspecified");
   }
   if (in.contributors() < 1) return absl::InvalidArgumentError("field 'contributors': must be at least 1");
+  if (HeaderCrc(in) != in.header_crc32c()) {
+    return absl::DataLossError(absl::StrCat("chunk ", in.chunk(), " of iteration ", in.iteration(), " from '",
+                                            in.sender(), "': its header fails its CRC32C"));
+  }
   return absl::OkStatus();
 }
 

@@ -5,6 +5,7 @@
 #ifndef GEOSTORM_WIRE_CHUNK_CODEC_H_
 #define GEOSTORM_WIRE_CHUNK_CODEC_H_
 
+#include <cstdint>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -22,8 +23,15 @@ struct WireLimits {
 
 WireChunk EncodeChunk(const std::string& job, int64_t chunk_bytes, const Envelope& in);
 
+// The CRC32C of the header fields a chunk keeps end to end (see header_crc32c in
+// dataplane.proto). SealHeader sets it: EncodeChunk does, and so must whoever
+// changes one of those fields afterwards (tests that forge a chunk on purpose).
+uint32_t HeaderCrc(const v1::Chunk& header);
+void SealHeader(v1::Chunk& header);
+
 // Everything but the payload's checksum: what a relay checks before it sends a
-// chunk on unread. Errors as DecodeChunk's.
+// chunk on unread. The fields' ranges first, so that an error names the field,
+// then the header's checksum. Errors as DecodeChunk's.
 [[nodiscard]] absl::Status CheckHeader(const WireLimits& limits, const WireChunk& in);
 
 // Errors: kNotFound for another job, kDataLoss for a checksum mismatch,

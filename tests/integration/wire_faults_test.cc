@@ -101,7 +101,11 @@ TEST(WireFaults, GatewayRefusesBadChunksCountsThemAndStillSumsExactly) {
   EXPECT_NE(send(other_job).error().find("unknown job 'someone-else'"), std::string::npos);
   v1::Chunk stranger = west(1, 3);
   stranger.set_sender("mallory");
+  wire::SealHeader(stranger);  // a well-formed chunk from a DC that is no child of east
   EXPECT_NE(send(stranger).error().find("'mallory' is not a reduce child of east"), std::string::npos);
+  v1::Chunk miscounted = west(1, 3);
+  miscounted.set_contributors(2);  // changed on the way: summed, it would count west twice
+  EXPECT_NE(send(miscounted).error().find("its header fails its CRC32C"), std::string::npos);
 
   // A message over the limit is refused by gRPC before it is buffered, and ends
   // only its own stream.
@@ -143,12 +147,12 @@ TEST(WireFaults, GatewayRefusesBadChunksCountsThemAndStillSumsExactly) {
   const std::string chunks = "geostorm_chunks_total";
   EXPECT_EQ(Metric(metrics, chunks, {"outcome=\"accepted\""}), 2 + 2);  // west's two chunks + east's worker's two
   EXPECT_EQ(Metric(metrics, chunks, {"outcome=\"duplicate\""}), 1);
-  EXPECT_EQ(Metric(metrics, chunks, {"outcome=\"checksum_error\""}), 1);
+  EXPECT_EQ(Metric(metrics, chunks, {"outcome=\"checksum_error\""}), 2);
   EXPECT_EQ(Metric(metrics, chunks, {"outcome=\"rejected\""}), 3);
   // By sender: west's refusals under its name, the stranger's (and the other job's) under "other".
   const std::string refused = "geostorm_chunks_refused_total";
   EXPECT_EQ(Metric(metrics, refused, {"peer=\"west\"", "reason=\"duplicate\""}), 1);
-  EXPECT_EQ(Metric(metrics, refused, {"peer=\"west\"", "reason=\"checksum_error\""}), 1);
+  EXPECT_EQ(Metric(metrics, refused, {"peer=\"west\"", "reason=\"checksum_error\""}), 2);
   EXPECT_EQ(Metric(metrics, refused, {"peer=\"west\"", "reason=\"rejected\""}), 2);
   EXPECT_EQ(Metric(metrics, refused, {"peer=\"other\"", "reason=\"rejected\""}), 1);
   EXPECT_EQ(Metric(metrics, refused, {"peer=\"mallory\""}), 0);

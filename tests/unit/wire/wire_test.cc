@@ -3,6 +3,8 @@
 
 #include <grpcpp/support/byte_buffer.h>
 
+#include <functional>
+
 #include "geostorm/v1/dataplane.pb.h"
 #include "wire/chunk_codec.h"
 #include "wire/crc32c.h"
@@ -80,6 +82,35 @@ TEST_F(ChunkCodec, RefusesWhatTheWireGotWrong) {
   c = Encoded(0);
   c.header.set_contributors(0);
   EXPECT_EQ(DecodeChunk(limits_, c).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// A header field changed on the way, to a value still in range, would be summed
+// into the wrong iteration or counted wrong: the header's checksum refuses it.
+TEST_F(ChunkCodec, RefusesAHeaderFieldChangedWithinItsRange) {
+  const std::vector<std::function<void(v1::Chunk&)>> flips = {
+      [](v1::Chunk& h) { h.set_iteration(h.iteration() ^ 4); },
+      [](v1::Chunk& h) { h.set_policy_version(h.policy_version() + 1); },
+      [](v1::Chunk& h) { h.set_shard(0); },
+      [](v1::Chunk& h) { h.set_contributors(3); },
+      [](v1::Chunk& h) { h.set_kind(v1::CHUNK_BROADCAST); },
+      [](v1::Chunk& h) { h.set_sender("dc9"); },
+      [](v1::Chunk& h) { h.set_layout(1); },
+      [](v1::Chunk& h) { h.set_crc32c(h.crc32c() ^ 1); },
+  };
+  for (size_t i = 0; i < flips.size(); ++i) {
+    WireChunk c = Encoded(1);
+    flips[i](c.header);
+    absl::StatusOr<Envelope> e = DecodeChunk(limits_, c);
+    EXPECT_EQ(e.status().code(), absl::StatusCode::kDataLoss) << "flip " << i;
+    EXPECT_NE(std::string(e.status().message()).find("its header fails its CRC32C"), std::string::npos) << e.status();
+    SealHeader(c.header);  // a sender that meant it: the header passes (a changed payload CRC still fails)
+    EXPECT_EQ(std::string(DecodeChunk(limits_, c).status().message()).find("header"), std::string::npos)
+        << "flip " << i;
+  }
+  // The route is not covered: relays take their hop off it.
+  WireChunk relayed = Encoded(1);
+  relayed.header.mutable_route()->erase(relayed.header.mutable_route()->begin());
+  EXPECT_TRUE(DecodeChunk(limits_, relayed).ok());
 }
 
 // Through gRPC's codec both ways: what the framed form writes is the generated
