@@ -22,6 +22,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+constexpr uint64_t kOvertakenRetries = 2;
+
 void ToProto(const core::Activation& a, v1::Prepare* out) {
   core::ToProto(a.policy, out->mutable_policy());
   out->set_activate_at(a.activate_at);
@@ -60,7 +62,21 @@ class ControlServiceImpl final : public ControlService, public v1::Control::Serv
 
   grpc::Service* grpc() override { return this; }
 
+  // A gateway that begins activate_at before the Prepare reaches it refuses: the
+  // rollout was overtaken, not wrong (likelier the slower the control channel is
+  // against an iteration). It is tried again at once, with one more iteration of
+  // lead each time, as a new version.
   absl::StatusOr<uint64_t> Rollout(core::Policy policy) override {
+    for (uint64_t extra = 0;; ++extra) {
+      bool overtaken = false;
+      absl::StatusOr<uint64_t> v = RolloutOnce(policy, config_.lead + extra, overtaken);
+      if (v.ok() || !overtaken || extra == kOvertakenRetries) return v;
+      spdlog::info("job {}: {}; trying again at once, {} iterations ahead", config_.job,
+                   std::string(v.status().message()), config_.lead + extra + 1);
+    }
+  }
+
+  absl::StatusOr<uint64_t> RolloutOnce(core::Policy policy, uint64_t lead, bool& overtaken) {
     std::unique_lock<std::mutex> lock(mu_);
     if (stopping_) return absl::CancelledError("shutting down");
     if (rolling_out_) return absl::FailedPreconditionError("a rollout is already in progress");
@@ -80,7 +96,8 @@ class ControlServiceImpl final : public ControlService, public v1::Control::Serv
     for (const auto& [dc, r] : reports_) highest = std::max(highest, r.iteration);
     policy.version = state_.next_version++;
     const uint64_t version = policy.version;
-    state_.pending = core::Activation{std::move(policy), highest + config_.lead};
+    const uint64_t activate_at = highest + lead;
+    state_.pending = core::Activation{std::move(policy), activate_at};
     acks_.clear();
     if (absl::Status s = store_->Save(state_); !s.ok()) {
       state_.pending.reset();
@@ -102,6 +119,7 @@ class ControlServiceImpl final : public ControlService, public v1::Control::Serv
     const bool commit = !stopping_ && refusal.empty() && AllAcked();
     if (!commit && refusal.empty()) refusal = absl::StrCat("no acknowledgement from ", Missing(), " in time");
     rolling_out_ = false;
+    for (const auto& [dc, r] : reports_) overtaken = overtaken || (!commit && r.iteration >= activate_at);
     RETURN_IF_ERROR(Decide(version, commit, refusal));
     if (commit) return version;
     return absl::AbortedError(absl::StrCat("policy v", version, " aborted: ", refusal));

@@ -41,8 +41,9 @@ struct ControlServiceConfig {
   std::chrono::milliseconds prepare_timeout{5000};
   // Iterations between the highest reported and activate_at. Gateways report each
   // iteration as they begin it, so 1 is the next one: a gateway that begins it
-  // before the Prepare arrives refuses, and the next pass tries again. The
-  // iterations right after a rate change are the slowest; each one of lead costs one.
+  // before the Prepare arrives refuses, and Rollout tries again at once with one
+  // more (twice at most). The iterations right after a rate change are the
+  // slowest; each one of lead costs one.
   uint64_t lead = 1;
   // Fault injection for tests: every update waits a random time up to this long.
   std::chrono::milliseconds inject_delay{0};

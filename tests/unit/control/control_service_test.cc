@@ -38,7 +38,8 @@ class MemoryStore final : public StateStore {
 
 // A gateway: subscribes, writes down every update ("current", "prepare 2",
 // "commit 2", "abort 2", "schedule 3"), and acknowledges every Prepare on its
-// Report stream.
+// Report stream, but for the first `overtaken` ones: it begins their activate_at
+// before they arrive (reports it) and refuses them, as a gateway does.
 class FakeGateway {
  public:
   FakeGateway(const std::shared_ptr<grpc::Channel>& channel, std::string dc)
@@ -82,6 +83,10 @@ class FakeGateway {
     std::lock_guard<std::mutex> lock(mu_);
     return last_activate_at_;
   }
+  void Overtake(int prepares) {
+    std::lock_guard<std::mutex> lock(mu_);
+    overtaken_ = prepares;
+  }
 
  private:
   void Read() {
@@ -96,13 +101,18 @@ class FakeGateway {
       if (u.has_abort()) seen = "abort " + std::to_string(u.abort().version());
       if (u.has_schedule()) seen = "schedule " + std::to_string(u.schedule().local_steps());
       if (u.has_prepare()) {
+        bool overtake = false;
         {
           std::lock_guard<std::mutex> lock(mu_);
           last_activate_at_ = u.prepare().activate_at();
+          overtake = overtaken_ > 0;
+          if (overtake) --overtaken_;
         }
+        if (overtake) ReportIteration(u.prepare().activate_at());
         v1::Progress p = Progress();
         p.mutable_ack()->set_version(u.prepare().policy().version());
-        p.mutable_ack()->set_ok(true);
+        p.mutable_ack()->set_ok(!overtake);
+        if (overtake) p.mutable_ack()->set_error("iteration has already started here");
         Write(p);
       }
       std::lock_guard<std::mutex> lock(mu_);
@@ -135,6 +145,7 @@ class FakeGateway {
   std::condition_variable changed_;
   std::vector<std::string> updates_;
   uint64_t last_activate_at_ = 0;
+  int overtaken_ = 0;
 };
 
 core::Policy Plan() {
@@ -225,6 +236,38 @@ TEST(ControlService, ANewPolicyStartsAtTheIterationAfterTheHighestReported) {
     EXPECT_EQ(a.last_activate_at(), 10u);
     EXPECT_EQ(b.last_activate_at(), 10u);
     EXPECT_EQ((*service)->Current().activate_at, 10u);
+    (*service)->Shutdown();
+  }
+}
+
+// A Prepare that arrives after its gateway began activate_at is refused; the
+// rollout is tried again at once, one iteration further ahead each time, twice
+// at most, as new versions.
+TEST(ControlService, AnOvertakenRolloutIsTriedAgainAtOnceFurtherAhead) {
+  MemoryStore store;
+  absl::StatusOr<std::unique_ptr<ControlService>> service = ControlService::Create(TwoGateways(), &store, Plan());
+  ASSERT_TRUE(service.ok()) << service.status();
+  Served served((*service)->grpc());
+  {
+    FakeGateway a(served.channel, "a"), b(served.channel, "b");
+    ASSERT_TRUE(a.WaitFor("current") && b.WaitFor("current"));
+    b.ReportIteration(9);
+    for (int i = 0; i < 200 && (*service)->Reports()["b"].iteration < 9; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    a.Overtake(1);
+    absl::StatusOr<uint64_t> v = (*service)->Rollout(Plan());
+    ASSERT_TRUE(v.ok()) << v.status();
+    EXPECT_EQ(*v, 3u);
+    ASSERT_TRUE(a.WaitFor("commit 3"));
+    EXPECT_EQ(a.updates(), (std::vector<std::string>{"current", "prepare 2", "abort 2", "prepare 3", "commit 3"}));
+    EXPECT_EQ((*service)->Current().activate_at, 12u);  // a began 10, v2's: 10 + 2
+
+    b.Overtake(3);  // three in a row: the third refusal stands
+    absl::StatusOr<uint64_t> lost = (*service)->Rollout(Plan());
+    ASSERT_FALSE(lost.ok());
+    EXPECT_NE(lost.status().message().find("policy v6 aborted: b refused"), std::string::npos) << lost.status();
+    EXPECT_EQ((*service)->Current().policy.version, 3u);
     (*service)->Shutdown();
   }
 }
