@@ -11,7 +11,7 @@ JOBS ?= $(shell nproc)
 TOPOLOGY ?= examples/topologies/klonet-9dc.yaml
 MODEL_MB ?= 100
 
-.PHONY: run test deps configure build lint fuzz fuzz-build asan-configure asan-build test-asan flakes format bench bench-wan bench-meter bench-operator bench-training clean
+.PHONY: run test deps configure build lint fuzz fuzz-build asan-configure asan-build test-asan flakes soak format bench bench-wan bench-meter bench-operator bench-training clean
 
 run: build
 	$(BUILD)/bin/geostorm simulate --topology $(TOPOLOGY) --model-mb $(MODEL_MB)
@@ -60,6 +60,11 @@ fuzz: fuzz-build
 # (about 7 min a run): how often each test failed.
 flakes: build
 	./scripts/flake_loop.sh $(BUILD) $(RUNS)
+
+# The soak (root, 30 min): a job on the emulated dynamic WAN under random faults,
+# checked for exact sums, consistent policies and steady memory: bench/results/soak.*
+soak: build
+	python3 tests/soak/soak.py --build $(BUILD) --minutes 30 --out bench/results
 
 lint: build
 	./scripts/lint.sh $(BUILD)

@@ -39,12 +39,14 @@ int main(int argc, char** argv) {
   geostorm::control::ControllerConfig config;
   geostorm::control::ControlServiceConfig service_config;
   std::string topology_file, listen = "127.0.0.1:0", state_file, prometheus_url, metrics_listen;
-  double model_mb = 100;
+  double model_mb = 100, scale = 1;
   int64_t interval_ms = 10000, prepare_timeout_ms = 5000, inject_delay_ms = 0;
   bool insecure = false;
   geostorm::control::TlsFiles tls;
   app.add_option("--job", config.job, "job name");
   app.add_option("--topology", topology_file, "topology file (the DCs, and the starting link estimates)")->required();
+  app.add_option("--scale", scale, "multiply every rate of the topology by this (an emulated WAN's --scale)")
+      ->check(CLI::PositiveNumber);
   app.add_option("--strategy", config.replan.strategy, "planner")
       ->check(CLI::IsMember(geostorm::core::StrategyNames()));
   app.add_option("--model-mb", model_mb, "gradient size in MB (10^6 bytes)")->check(CLI::PositiveNumber);
@@ -98,6 +100,7 @@ int main(int argc, char** argv) {
 
   absl::StatusOr<geostorm::core::Topology> topology = geostorm::core::LoadTopologyFile(topology_file);
   if (!topology.ok()) return Fail(std::string(topology.status().message()));
+  *topology = geostorm::core::ScaleRates(*topology, scale);
   config.replan.model_bytes = model_bytes > 0 ? model_bytes : static_cast<int64_t>(model_mb * 1e6) / 4 * 4;
   if (config.replan.chunk_bytes <= 0)
     config.replan.chunk_bytes = geostorm::core::AutoChunkBytes(config.replan.model_bytes);
