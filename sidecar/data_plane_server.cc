@@ -68,6 +68,7 @@ grpc::Status DataPlaneServer::Join(grpc::ServerContext* context,
     while (stream->Read(&chunk)) {
       const uint64_t t = chunk.header.iteration();
       if (chunk.header.kind() == v1::CHUNK_LOCAL && seen.insert(t).second) {
+        if (seen.size() > 64) seen.erase(seen.begin());  // the member's iterations go up
         board_->Subscribe(t);
         std::lock_guard<std::mutex> lock(mu);
         iterations.push_back(t);

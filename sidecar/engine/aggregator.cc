@@ -60,7 +60,12 @@ absl::Status Aggregator::SetPolicy(core::Policy policy, uint64_t from_iteration)
 
 const core::Policy& Aggregator::PolicyFor(uint64_t iteration) const {
   auto it = policies_.upper_bound(iteration);
-  return *std::prev(it)->second;
+  return it == policies_.begin() ? *it->second : *std::prev(it)->second;
+}
+
+void Aggregator::PrunePolicies() {
+  const uint64_t keep_from = oldest_open_ > kPolicyHistory ? oldest_open_ - kPolicyHistory : 0;
+  while (policies_.size() > 1 && std::next(policies_.begin())->first <= keep_from) policies_.erase(policies_.begin());
 }
 
 int64_t Aggregator::ChunkFloats(int64_t chunk) const {
@@ -281,6 +286,7 @@ void Aggregator::Deliver(uint64_t iteration, int64_t chunk, int contributors, Pa
     iterations_.erase(iteration);
     finished_.insert(iteration);
     while (finished_.count(oldest_open_)) finished_.erase(oldest_open_++);
+    PrunePolicies();
   }
 }
 
@@ -309,6 +315,7 @@ std::vector<uint64_t> Aggregator::Abandon(uint64_t before_iteration) {
   }
   oldest_open_ = std::max(oldest_open_, before_iteration);
   finished_.erase(finished_.begin(), finished_.lower_bound(oldest_open_));
+  PrunePolicies();
   return failed;
 }
 

@@ -115,7 +115,12 @@ class Aggregator {
 
   // True once every chunk of the iteration's result has been delivered here.
   bool IterationDone(uint64_t iteration) const { return iteration < oldest_open_ || finished_.count(iteration) > 0; }
+  // The policy that applies to `iteration`. Policies that no iteration from
+  // kPolicyHistory below the oldest open one can use are dropped (a job re-plans
+  // every few minutes for days); an iteration older than that gets the oldest kept.
   const core::Policy& PolicyFor(uint64_t iteration) const;
+  size_t policies_kept() const { return policies_.size(); }
+  static constexpr uint64_t kPolicyHistory = 64;
   uint64_t latest_version() const { return policies_.rbegin()->second->version; }
   int64_t num_chunks() const { return num_chunks_; }
   int64_t ChunkFloats(int64_t chunk) const;
@@ -148,6 +153,7 @@ class Aggregator {
   void Accumulate(ChunkState& state, const Payload& data);
   void MaybeForward(uint64_t iteration, int64_t chunk);
   void Deliver(uint64_t iteration, int64_t chunk, int contributors, Payload data);
+  void PrunePolicies();  // after oldest_open_ moves
   void SendOverEdge(Envelope chunk, const core::Policy& policy, core::Phase phase, int to);
   int DcIndex(const std::string& name) const;
 

@@ -228,5 +228,22 @@ TEST(AggregatorPolicy, NewPolicyAppliesFromItsIteration) {
   EXPECT_FALSE(a.SetPolicy(v2, 9).ok());  // not newer
 }
 
+// A job that re-plans every few minutes for days must not keep every policy: the
+// soak's gateways grew by 10 MB in 30 minutes of 226 rollouts before.
+TEST(AggregatorPolicy, PoliciesNoIterationCanUseAnyMoreAreDropped) {
+  core::Policy p = core::PlanTopology(MustLoad("mesh-4dc-uniform.yaml"), "star", 4'000, 1'000).value();
+  Aggregator a({"job", "a", 1, 4}, p);
+  for (uint64_t v = 2; v <= 200; ++v) {  // a new policy every iteration
+    p.version = v;
+    ASSERT_TRUE(a.SetPolicy(p, v).ok());
+  }
+  EXPECT_EQ(a.policies_kept(), 200u);  // nothing has run yet
+  a.Abandon(150);                      // iterations below 150 are over
+  EXPECT_EQ(a.policies_kept(), 200u - (150 - Aggregator::kPolicyHistory - 1));
+  EXPECT_EQ(a.PolicyFor(150 - Aggregator::kPolicyHistory).version, 150 - Aggregator::kPolicyHistory);
+  EXPECT_EQ(a.PolicyFor(3).version, 150 - Aggregator::kPolicyHistory);  // older: the oldest kept
+  EXPECT_EQ(a.PolicyFor(170).version, 170u);
+}
+
 }  // namespace
 }  // namespace geostorm::sidecar
