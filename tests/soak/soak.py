@@ -5,7 +5,8 @@ reports, under random faults, one at a time, every --fault-gap-s:
 
   gateway, member   SIGKILL a random gateway (or member) sidecar and the workers
                     that talk through it, then start them again: the workers join
-                    at the iteration after the highest any worker has begun
+                    at the iteration after the one the others are on, once the
+                    others begin it (as a rendezvous would tell a restarted worker)
   controller        SIGKILL the controller, half of the time while a rollout is
                     prepared and not yet committed, and start it again from its
                     state file
@@ -243,17 +244,26 @@ class Job:
 
     def current(self, name):
         """The iteration a worker is on: the one after its last report, or its first."""
-        last = [int(m.group(1)) for _, line in self.lines.get(name, [])
-                for m in [re.match(r"iteration (\d+)[ :]", line)] if m]
-        return max([self.first.get(name, 0)] + [t + 1 for t in last])
+        for _, line in reversed(self.lines.get(name, [])):
+            m = re.match(r"iteration (\d+)[ :]", line)
+            if m:
+                return max(self.first.get(name, 0), int(m.group(1)) + 1)
+            if line.startswith("--- started"):
+                break
+        return self.first.get(name, 0)
 
-    def next_iteration(self, restarted=()):
-        """Where restarted workers join: the iteration after the one every other worker
-        is on. That one fails for want of their contributions, within a timeout;
-        joining further ahead, their DC would time out each iteration before the
-        others begin it, out of phase for good."""
-        return 1 + max(self.current(f"worker-{self.dcs[i]}-{w}") for i, w in self.workers()
-                       if f"worker-{self.dcs[i]}-{w}" not in restarted)
+    def rejoin(self, restarted):
+        """Where restarted workers join, and when: at the iteration after the one the
+        other workers are on (that one fails for want of their contributions), once
+        the others have begun it. A DC that begins an iteration much earlier than the
+        others times it out before they arrive (see the closing note of stop 28)."""
+        live = [f"worker-{self.dcs[i]}-{w}" for i, w in self.workers()]
+        live = [n for n in live if n not in restarted]
+        first = 1 + max(self.current(n) for n in live)
+        deadline = time.time() + self.args.timeout_ms / 1000 + 5
+        while time.time() < deadline and min(self.current(n) for n in live) < first:
+            time.sleep(0.05)
+        return first
 
     def wait_started(self, events, since, timeout=20):
         deadline = time.time() + timeout
@@ -280,7 +290,8 @@ class Job:
             self.wait_started(self.path(f"gateway-{self.dcs[i]}.events"), start)
         else:
             self.start_member(i, w)
-        first, clear = self.next_iteration({f"worker-{self.dcs[d]}-{v}" for d, v in hit}), time.time()
+        clear = time.time()
+        first = self.rejoin({f"worker-{self.dcs[d]}-{v}" for d, v in hit})
         for (d, v) in hit:
             self.start_worker(d, v, first)
         return {"kind": kind, "target": name, "start": start, "clear": clear, "workers_from": first}
@@ -315,7 +326,7 @@ class Job:
         r = subprocess.run(
             ["ip", "netns", "exec", namespace(j), os.path.join(self.bin, "geostorm-chunk-burst"), "--target",
              address(i), "--job", JOB, "--sender", self.dcs[j], "--model-bytes", str(self.model_bytes),
-             "--chunk-bytes", str(self.chunk_bytes), "--iteration", str(self.next_iteration()), "--count",
+             "--chunk-bytes", str(self.chunk_bytes), "--iteration", str(self.rejoin(())), "--count",
              str(self.args.burst_chunks), "--seed", str(self.rng.randrange(1 << 30))],
             capture_output=True, text=True, timeout=60)
         report = json.loads(r.stdout) if r.stdout.strip() else {"error": r.stderr.strip()}
@@ -340,7 +351,7 @@ class Job:
             elif kind == "member":
                 self.start_member(i, int(w[0]))
             else:
-                self.start_worker(i, int(w[0]), self.next_iteration({name}))
+                self.start_worker(i, int(w[0]), self.rejoin({name}))
 
     def gateway_events(self):
         return [self.path(f"gateway-{dc}.events") for dc in self.dcs]
