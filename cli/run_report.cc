@@ -71,8 +71,11 @@ CpuTimes CpuTimes::Now() {
 }
 
 double BusyShare(const CpuTimes& from, const CpuTimes& to) {
+  // Ticks are 10 ms per core: a window of a few of them says nothing (a 50 ms one
+  // read 0% busy under a loaded ctest), so under kMinTicks it is too short.
+  constexpr int64_t kMinTicks = 20;
   const int64_t total = to.total - from.total;
-  return total > 0 ? static_cast<double>(to.busy - from.busy) / static_cast<double>(total) : -1;
+  return total >= kMinTicks ? static_cast<double>(to.busy - from.busy) / static_cast<double>(total) : -1;
 }
 
 }  // namespace geostorm::cli

@@ -33,7 +33,8 @@ struct CpuTimes {
   int64_t total = 0;      // ticks
   static CpuTimes Now();  // zeros when /proc/stat cannot be read
 };
-// The share of the CPU time between the two that was busy; -1 when unknown.
+// The share of the CPU time between the two that was busy; -1 when unknown, or
+// when the window is under 20 ticks (0.1 s on two cores), too short to tell.
 double BusyShare(const CpuTimes& from, const CpuTimes& to);
 
 }  // namespace geostorm::cli
