@@ -252,6 +252,10 @@ class Job:
                 break
         return self.first.get(name, 0)
 
+    def ahead(self, names):
+        """The iteration after the furthest any of these workers is on."""
+        return 1 + max(self.current(n) for n in names)
+
     def rejoin(self, restarted):
         """Where restarted workers join, and when: at the iteration after the one the
         other workers are on (that one fails for want of their contributions), once
@@ -259,7 +263,7 @@ class Job:
         others times it out before they arrive (see the closing note of stop 28)."""
         live = [f"worker-{self.dcs[i]}-{w}" for i, w in self.workers()]
         live = [n for n in live if n not in restarted]
-        first = 1 + max(self.current(n) for n in live)
+        first = self.ahead(live)
         deadline = time.time() + self.args.timeout_ms / 1000 + 5
         while time.time() < deadline and min(self.current(n) for n in live) < first:
             time.sleep(0.05)
@@ -326,7 +330,7 @@ class Job:
         r = subprocess.run(
             ["ip", "netns", "exec", namespace(j), os.path.join(self.bin, "geostorm-chunk-burst"), "--target",
              address(i), "--job", JOB, "--sender", self.dcs[j], "--model-bytes", str(self.model_bytes),
-             "--chunk-bytes", str(self.chunk_bytes), "--iteration", str(self.rejoin(())), "--count",
+             "--chunk-bytes", str(self.chunk_bytes), "--iteration", str(self.ahead(self.lines)), "--count",
              str(self.args.burst_chunks), "--seed", str(self.rng.randrange(1 << 30))],
             capture_output=True, text=True, timeout=60)
         report = json.loads(r.stdout) if r.stdout.strip() else {"error": r.stderr.strip()}

@@ -180,6 +180,14 @@ struct Served {
   std::shared_ptr<grpc::Channel> channel;
 };
 
+// Gateway `g` reports that it began iteration t; returns once the service has it.
+void ReportAndWait(ControlService& service, FakeGateway& g, const std::string& dc, uint64_t t) {
+  g.ReportIteration(t);
+  for (int i = 0; i < 200 && service.Reports()[dc].iteration < t; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
 TEST(ControlService, ADecisionThatCannotBeSavedIsNeverHeardAndTheNextRolloutAbortsIt) {
   MemoryStore store;
   absl::StatusOr<std::unique_ptr<ControlService>> service = ControlService::Create(TwoGateways(), &store, Plan());
@@ -227,10 +235,7 @@ TEST(ControlService, ANewPolicyStartsAtTheIterationAfterTheHighestReported) {
     FakeGateway a(served.channel, "a"), b(served.channel, "b");
     ASSERT_TRUE(a.WaitFor("current") && b.WaitFor("current"));
     a.ReportIteration(7);
-    b.ReportIteration(9);
-    for (int i = 0; i < 200 && (*service)->Reports()["b"].iteration < 9; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+    ReportAndWait(**service, b, "b", 9);
     absl::StatusOr<uint64_t> v = (*service)->Rollout(Plan());
     ASSERT_TRUE(v.ok()) << v.status();
     EXPECT_EQ(a.last_activate_at(), 10u);
@@ -251,10 +256,7 @@ TEST(ControlService, AnOvertakenRolloutIsTriedAgainAtOnceFurtherAhead) {
   {
     FakeGateway a(served.channel, "a"), b(served.channel, "b");
     ASSERT_TRUE(a.WaitFor("current") && b.WaitFor("current"));
-    b.ReportIteration(9);
-    for (int i = 0; i < 200 && (*service)->Reports()["b"].iteration < 9; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+    ReportAndWait(**service, b, "b", 9);
     a.Overtake(1);
     absl::StatusOr<uint64_t> v = (*service)->Rollout(Plan());
     ASSERT_TRUE(v.ok()) << v.status();
