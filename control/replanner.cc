@@ -42,7 +42,9 @@ int LinkMatrix::Update(const std::vector<LinkSample>& samples, Clock::time_point
 
 std::vector<core::DirectedLink> LinkMatrix::Links() const {
   std::vector<core::DirectedLink> links = topology_.links;
-  for (size_t i = 0; i < links.size(); ++i) links[i].mbps = entries_[i].mbps;
+  for (size_t i = 0; i < links.size(); ++i) {
+    links[i].mbps = entries_[i].measured ? entries_[i].mbps / core::kTcpPayloadShare : entries_[i].mbps;
+  }
   return links;
 }
 

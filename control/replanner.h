@@ -46,11 +46,13 @@ class LinkMatrix {
   int Update(const std::vector<LinkSample>& samples, Clock::time_point now);
 
   const core::Topology& topology() const { return topology_; }
-  // The topology's links at their latest estimates.
+  // The topology's links at their latest estimates, as line rates: a measured
+  // estimate is a TCP payload rate, and is divided by core::kTcpPayloadShare.
   std::vector<core::DirectedLink> Links() const;
   // Links never measured, or measured longer than `stale_after` ago.
   std::vector<std::pair<std::string, std::string>> Stale(Clock::time_point now, double stale_after_seconds) const;
-  // The links measured so far, at their latest estimates (age as of `now`).
+  // The links measured so far, at their latest estimates as measured (payload
+  // rates; age as of `now`).
   std::vector<LinkSample> Measured(Clock::time_point now) const;
   // The age of the oldest measured link, in seconds (0 before any measurement).
   double MaxAge(Clock::time_point now) const;

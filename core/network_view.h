@@ -87,6 +87,13 @@ class NetworkView {
 
 inline constexpr double kBytesPerMbit = 1e6 / 8;
 
+// Topologies give a link's line rate, which counts every byte of every Ethernet
+// frame. Over TCP (MSS 1448 with timestamps) 1448 of each 1514 bytes on the wire
+// are payload; iperf3 gets 95.7% of a tc-limited link (bench/results/meter-step.json).
+// The simulator sends a chunk's payload / kTcpPayloadShare bytes on the wire, and the
+// controller turns the payload rates the sidecars measure into line rates.
+inline constexpr double kTcpPayloadShare = 1448.0 / 1514.0;
+
 // The default chunk size for a model: the largest power of two at most M/512,
 // kept between 16 KiB and 4 MiB (so 512 to 1024 chunks). A chunk crosses each tree
 // hop whole before it is forwarded, so the pipeline's fill and drain cost a few

@@ -114,8 +114,9 @@ class Simulation {
     return true;
   }
 
-  double ChunkBytes(int shard, int64_t k) const {
-    return static_cast<double>(policy_.BytesOf(policy_.shards[shard].first_chunk + k, 1));
+  // The bytes chunk k of a shard puts on the wire: its payload and TCP's framing.
+  double WireBytes(int shard, int64_t k) const {
+    return static_cast<double>(policy_.BytesOf(policy_.shards[shard].first_chunk + k, 1)) / kTcpPayloadShare;
   }
 
   // The path chunk k takes over tree edge from -> to: aux routes take their
@@ -136,7 +137,7 @@ class Simulation {
     // behind in its shard first.
     const double position =
         policy_.phase_barrier ? 0 : static_cast<double>(k) / static_cast<double>(policy_.shards[shard].num_chunks);
-    Transfer t{position, 0, shard, k, phase, &Route(shard, phase, from, to, k), 0, ChunkBytes(shard, k)};
+    Transfer t{position, 0, shard, k, phase, &Route(shard, phase, from, to, k), 0, WireBytes(shard, k)};
     Enqueue(t);
   }
 
@@ -169,7 +170,7 @@ class Simulation {
     LinkQueue& q = queues_[link];
     Transfer t = *q.current;
     q.current.reset();
-    const double bytes = ChunkBytes(t.shard, t.chunk);
+    const double bytes = WireBytes(t.shard, t.chunk);
     for (int r : view_.links()[link].resources) result_.resource_bytes[r] += dedicated_ ? bytes : 0;
     if (!q.waiting.empty()) {
       Transfer next = q.waiting.top();
@@ -184,7 +185,7 @@ class Simulation {
     ++result_.transfers;
     ++t.hop;
     if (t.hop + 1 < t.path->size()) {  // a relay passes it on unread
-      t.remaining = ChunkBytes(t.shard, t.chunk);
+      t.remaining = WireBytes(t.shard, t.chunk);
       Enqueue(t);
     } else {
       Deliver(t.shard, t.chunk, t.phase, t.path->back());
@@ -281,7 +282,7 @@ class Simulation {
       const double sent = std::min(t.remaining, rate_[link] * dt);
       t.remaining -= sent;
       for (int r : view_.links()[link].resources) result_.resource_bytes[r] += sent;
-      if (t.remaining <= 1e-9 * ChunkBytes(t.shard, t.chunk)) {
+      if (t.remaining <= 1e-9 * WireBytes(t.shard, t.chunk)) {
         finished.push_back(link);
       } else {
         still.push_back(link);

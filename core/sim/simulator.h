@@ -2,6 +2,8 @@
 //
 // Model:
 //   - Every DC holds its gradient at t = 0.
+//   - A chunk puts its payload / kTcpPayloadShare bytes on the wire (TCP framing);
+//     the view's rates are line rates.
 //   - Each overlay link u -> v is one sender queue (as one sidecar stream per peer):
 //     chunks leave it in the order they became ready, one at a time.
 //   - Transfers that are in flight at the same time share every resource (physical

@@ -17,13 +17,15 @@ struct Fixture {
   ReplanOptions options{"netstorm", 0.10, kModel, kChunk, 0.30, {}};
   core::Policy current = *core::PlanTopology(topology, "netstorm", kModel, kChunk);
 
-  // Every link measured at `scale` times its configured rate, except `overrides`.
+  // What the sidecars measure (TCP payload rates) when every link runs at `scale`
+  // times its configured line rate, except `overrides` (line rates too).
   std::vector<LinkSample> Measured(double scale, const std::map<std::pair<int, int>, double>& overrides = {}) const {
     std::vector<LinkSample> out;
     for (const core::DirectedLink& l : topology.links) {
       auto it = overrides.find({l.from, l.to});
       const double mbps = it != overrides.end() ? it->second : l.mbps * scale;
-      out.push_back({topology.data_centers[l.from], topology.data_centers[l.to], mbps * core::kBytesPerMbit, 0});
+      out.push_back({topology.data_centers[l.from], topology.data_centers[l.to],
+                     mbps * core::kTcpPayloadShare * core::kBytesPerMbit, 0});
     }
     return out;
   }
@@ -118,6 +120,18 @@ TEST(LinkMatrix, KeepsOldEstimatesWithTheirAgeAndListsStaleLinks) {
   samples[1].bytes_per_second = 1;
   m.Update({samples[1]}, now);
   EXPECT_NEAR(m.Links()[1].mbps, f.topology.links[1].mbps * 0.5, 1e-9);
+}
+
+TEST(LinkMatrix, PlansOnTheLineRateUnderAMeasuredPayloadRate) {
+  Fixture f;
+  LinkMatrix m(f.topology);
+  const LinkSample sample{f.topology.data_centers[f.topology.links[0].from],
+                          f.topology.data_centers[f.topology.links[0].to], 10 * core::kBytesPerMbit, 0};
+  m.Update({sample}, Clock::now());
+  EXPECT_NEAR(m.Links()[0].mbps, 10 / core::kTcpPayloadShare, 1e-9);
+  EXPECT_EQ(m.Links()[1].mbps, f.topology.links[1].mbps);  // not measured: the configured line rate
+  ASSERT_EQ(m.Measured(Clock::now()).size(), 1u);
+  EXPECT_NEAR(m.Measured(Clock::now())[0].bytes_per_second, 10 * core::kBytesPerMbit, 1e-6);  // as measured
 }
 
 TEST(LinkMatrix, IgnoresSamplesForUnknownDcsAndRoutedPairs) {

@@ -14,8 +14,10 @@ using fixtures::OneShard;
 
 constexpr int64_t kChunk = 1'000'000;
 constexpr int64_t kChunks = 10;
-constexpr double kRate = 100 * kBytesPerMbit;  // 12.5 MB/s
-constexpr double kChunkTime = kChunk / kRate;  // 0.08 s
+constexpr double kRate = 100 * kBytesPerMbit;  // 12.5 MB/s on the line
+// A chunk on the wire: its payload and TCP's framing.
+constexpr double kWireChunk = kChunk / kTcpPayloadShare;
+constexpr double kChunkTime = kWireChunk / kRate;  // 0.0836 s
 
 TEST(Simulator, OneLinkPipelinesReduceIntoBroadcast) {
   // b -> a carries the reduce, a -> b the broadcast; chunk k is reduced at
@@ -70,7 +72,7 @@ TEST(Simulator, RoutedLinksShareThePhysicalLink) {
   EXPECT_NEAR(r->iteration_seconds, 4 * kChunks * kChunkTime, 1e-6);
   // b -> a carried both DCs' pushes.
   const int ba = view.link(1, 0).resources[0];
-  EXPECT_NEAR(r->resource_bytes[ba], 2 * kChunks * kChunk, 1);
+  EXPECT_NEAR(r->resource_bytes[ba], 2 * kChunks * kWireChunk, 1);
 }
 
 TEST(Simulator, AuxRouteTakesItsFractionOverTheRelay) {
@@ -85,8 +87,8 @@ TEST(Simulator, AuxRouteTakesItsFractionOverTheRelay) {
   ASSERT_TRUE(plain.ok() && relayed.ok());
   const int ba = view.link(1, 0).resources[0];
   const int bc = view.link(1, 2).resources[0];
-  EXPECT_NEAR(relayed->resource_bytes[ba], 5 * kChunk, 1);
-  EXPECT_NEAR(relayed->resource_bytes[bc], 5 * kChunk, 1);
+  EXPECT_NEAR(relayed->resource_bytes[ba], 5 * kWireChunk, 1);
+  EXPECT_NEAR(relayed->resource_bytes[bc], 5 * kWireChunk, 1);
   EXPECT_LT(relayed->iteration_seconds, 0.6 * plain->iteration_seconds);
 }
 
