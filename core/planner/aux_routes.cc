@@ -48,7 +48,8 @@ void AddAuxRoutes(const NetworkView& view, Policy& policy, const AuxOptions& opt
   auto rate = [&](int r) { return view.resources()[r].bytes_per_s; };
 
   // Bytes each tree edge still sends directly: (shard, phase, from, to) -> bytes.
-  std::map<std::tuple<int, int, int, int>, double> direct;
+  using EdgeKey = std::tuple<int, int, int, int>;
+  std::map<EdgeKey, double> direct;
   for (size_t s = 0; s < policy.shards.size(); ++s) {
     const ShardPlan& shard = policy.shards[s];
     const double bytes = static_cast<double>(policy.BytesOf(shard.first_chunk, shard.num_chunks));
@@ -62,6 +63,12 @@ void AddAuxRoutes(const NetworkView& view, Policy& policy, const AuxOptions& opt
     direct[{a.shard, static_cast<int>(a.phase), a.path.front(), a.path.back()}] -=
         a.fraction * static_cast<double>(policy.BytesOf(shard.first_chunk, shard.num_chunks));
   }
+  // The tree edges over each resource, in key order (on large WANs there are
+  // hundreds of thousands of tree edges, and a bottleneck carries few of them).
+  std::vector<std::vector<EdgeKey>> crossing(nres);
+  for (const auto& [key, bytes] : direct) {
+    for (int r : view.link(std::get<2>(key), std::get<3>(key)).resources) crossing[r].push_back(key);
+  }
   const double chunk = static_cast<double>(policy.chunk_bytes);
 
   for (int added = 0; added < max_routes; ++added) {
@@ -71,11 +78,11 @@ void AddAuxRoutes(const NetworkView& view, Policy& policy, const AuxOptions& opt
     }
     const double t_star = load[bottleneck] / rate(bottleneck);
     // The tree edge over the bottleneck with the most bytes left on it.
-    const std::tuple<int, int, int, int>* edge = nullptr;
+    const EdgeKey* edge = nullptr;
     double edge_bytes = 0;
-    for (const auto& [key, bytes] : direct) {
-      const auto& route = view.link(std::get<2>(key), std::get<3>(key)).resources;
-      if (bytes > edge_bytes && std::find(route.begin(), route.end(), bottleneck) != route.end()) {
+    for (const EdgeKey& key : crossing[bottleneck]) {
+      const double bytes = direct.at(key);
+      if (bytes > edge_bytes) {
         edge = &key;
         edge_bytes = bytes;
       }

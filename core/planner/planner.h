@@ -33,6 +33,9 @@ struct PlanOptions {
   int roots = 0;          // number of roots; 0 lets the strategy choose
   int star_root = -1;     // star: the parameter server DC; -1 picks the best one
   bool multipath = true;  // netstorm and netstorm-paper: add aux relay routes
+  // netstorm: the packing LP at any size, with column generation until no tree
+  // would lower T (slow on large WANs; what bench/planner_scale compares against).
+  bool full_packing = false;
   uint64_t version = 1;
 };
 

@@ -53,8 +53,9 @@ struct Packing {
 // Solves the tree-packing LP by column generation, from congestion-aware seed
 // trees. `max_iterations` < 0 picks a budget by size (40 up to 12 DCs, 10 up to
 // 32, then 0: on large meshes the seed trees are already close to the bound and
-// each LP solve is costly). Beyond 64 DCs the seed trees with equal shares are
-// returned without the LP. Empty trees when infeasible.
+// each LP solve is costly), and beyond 64 DCs returns the seed trees with equal
+// shares without the LP. A budget given runs the LP at any size. Empty trees when
+// infeasible.
 Packing PackTrees(const NetworkView& view, int max_iterations = -1);
 
 }  // namespace geostorm::core

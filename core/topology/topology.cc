@@ -293,6 +293,30 @@ Topology RandomMesh(int n, uint64_t seed, int64_t min_mbps, int64_t max_mbps) {
   return t;
 }
 
+Topology RandomPhysical(int n, int degree, uint64_t seed, int64_t min_mbps, int64_t max_mbps) {
+  Topology t;
+  t.name = absl::StrCat("random-physical-", n);
+  t.kind = TopologyKind::kPhysical;
+  for (int i = 1; i <= n; ++i) t.data_centers.push_back(absl::StrCat("dc", i));
+  std::set<std::pair<int, int>> linked;
+  auto link = [&](int a, int b) {
+    if (a == b || !linked.insert(std::minmax(a, b)).second) return;
+    t.links.push_back({a, b, 0});
+    t.links.push_back({b, a, 0});
+  };
+  for (int i = 0; i < n; ++i) link(i, (i + 1) % n);
+  const size_t want = std::min<size_t>(static_cast<size_t>(n) * degree / 2, static_cast<size_t>(n) * (n - 1) / 2);
+  uint64_t state = seed;
+  while (linked.size() < want) {
+    const int a = static_cast<int>(SplitMix64(state) % n);
+    link(a, static_cast<int>(SplitMix64(state) % n));
+  }
+  t.dynamic = DynamicSpec{1, min_mbps, max_mbps, seed, true};
+  t.links = t.LinksAt(0);
+  t.dynamic.reset();
+  return t;
+}
+
 absl::Status TooLarge(const std::string& source) {
   return absl::InvalidArgumentError(
       absl::StrCat(source, ": a topology is at most ", kMaxTopologyBytes >> 20, " MiB; this one is larger"));

@@ -80,6 +80,11 @@ inline constexpr size_t kMaxDataCenters = 1024;
 // [min_mbps, max_mbps] by a seeded generator: large planning and simulation cases.
 Topology RandomMesh(int n, uint64_t seed, int64_t min_mbps, int64_t max_mbps);
 
+// A sparse physical WAN of n DCs: a ring, so that every DC reaches every other,
+// plus random chords up to `degree` links per DC on average; each direction of
+// each link drawn as in RandomMesh.
+Topology RandomPhysical(int n, int degree, uint64_t seed, int64_t min_mbps, int64_t max_mbps);
+
 // The same WAN with every rate, drawn ones included, multiplied by `factor`: an
 // emulated testbed runs at 1/10 to 1/5 of a topology's rates, with the model scaled
 // alike, so that the kernel's shaping does not make the CPU the bottleneck.

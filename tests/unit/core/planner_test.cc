@@ -8,6 +8,7 @@
 #include <map>
 
 #include "core/lower_bound.h"
+#include "core/planner/tree_packing.h"
 #include "core/sim/simulator.h"
 #include "tests/unit/core/test_networks.h"
 
@@ -125,6 +126,18 @@ TEST(Planners, NetstormOnKlonetNearsTMinAndBeatsEveryBaseline) {
   }
 }
 
+TEST(TreePacking, ColumnGenerationRunToTheEndOnlyTightensThePacking) {
+  const NetworkView view = MustView(RandomMesh(20, 3, 20, 1000), Overlay::kNeighbours, kModel, 1 << 20);
+  const Packing budgeted = PackTrees(view);  // 10 rounds at 20 DCs
+  const Packing full = PackTrees(view, std::numeric_limits<int>::max());
+  ASSERT_FALSE(budgeted.trees.empty());
+  ASSERT_FALSE(full.trees.empty());
+  EXPECT_EQ(budgeted.iterations, 10);
+  EXPECT_GT(full.iterations, budgeted.iterations);
+  EXPECT_LE(full.fluid_seconds, budgeted.fluid_seconds * (1 + 1e-9));
+  EXPECT_GE(full.fluid_seconds, AggregationBoundSeconds(view) * (1 - 1e-9));
+}
+
 TEST(Planners, NetstormBeatsThePaperOnUnevenMeshes) {
   for (const char* file : {"mesh-5dc-hetero.yaml", "mesh-4dc-uniform.yaml"}) {
     auto all = PlanAll(MustLoad(file), kModel, AutoChunkBytes(kModel));
@@ -132,16 +145,28 @@ TEST(Planners, NetstormBeatsThePaperOnUnevenMeshes) {
   }
 }
 
-TEST(Planners, MultipathRelaysHelpTheirPlanOrAreLeftOut) {
-  // Relays are kept only when the simulator says they shorten the iteration.
-  const Topology t = MustLoad("mesh-5dc-hetero.yaml");
+TEST(Planners, MultipathRelaysHelpTheirPlanClearlyOrAreLeftOut) {
+  // Relays are kept only when the simulator says they shorten the iteration by 2%.
+  // klonet-9dc at 1/10 of its rates with 10 MB (the emulated-WAN benchmark) has a
+  // relayed plan 0.3% faster in the simulator, which ran 17% slower live.
   PlanOptions single;
   single.multipath = false;
-  absl::StatusOr<Policy> with = PlanTopology(t, "netstorm", kModel, AutoChunkBytes(kModel));
-  absl::StatusOr<Policy> without = PlanTopology(t, "netstorm", kModel, AutoChunkBytes(kModel), single);
-  ASSERT_TRUE(with.ok() && without.ok());
-  EXPECT_TRUE(without->aux_routes.empty());
-  EXPECT_LE(with->predicted_seconds, without->predicted_seconds);
+  for (const auto& [t, model] : {std::pair{MustLoad("mesh-5dc-hetero.yaml"), kModel},
+                                 std::pair{ScaleRates(MustLoad("klonet-9dc.yaml"), 0.1), kModel / 10}}) {
+    absl::StatusOr<Policy> with = PlanTopology(t, "netstorm", model, AutoChunkBytes(model));
+    absl::StatusOr<Policy> without = PlanTopology(t, "netstorm", model, AutoChunkBytes(model), single);
+    ASSERT_TRUE(with.ok() && without.ok()) << t.name;
+    EXPECT_TRUE(without->aux_routes.empty()) << t.name;
+    if (with->aux_routes.empty()) {
+      EXPECT_DOUBLE_EQ(with->predicted_seconds, without->predicted_seconds) << t.name;
+    } else {
+      EXPECT_LT(with->predicted_seconds, 0.98 * without->predicted_seconds) << t.name;
+    }
+  }
+  absl::StatusOr<Policy> klonet =
+      PlanTopology(ScaleRates(MustLoad("klonet-9dc.yaml"), 0.1), "netstorm", kModel / 10, AutoChunkBytes(kModel / 10));
+  ASSERT_TRUE(klonet.ok());
+  EXPECT_TRUE(klonet->aux_routes.empty());
 }
 
 }  // namespace

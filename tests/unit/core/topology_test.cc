@@ -149,6 +149,24 @@ TEST(Topology, MissingFileIsNotFound) {
   EXPECT_NE(std::string(t.status().message()).find("/nonexistent/topology.yaml"), std::string::npos);
 }
 
+TEST(Topology, RandomPhysicalIsASparseConnectedWanWithBothDirectionsOfEachLink) {
+  const Topology t = RandomPhysical(64, 4, 7, 20, 1000);
+  EXPECT_EQ(t.kind, TopologyKind::kPhysical);
+  ASSERT_EQ(t.links.size(), 2u * 64 * 4 / 2);  // 128 links, each both ways
+  for (size_t i = 0; i < t.links.size(); i += 2) {
+    EXPECT_EQ(t.links[i].from, t.links[i + 1].to);
+    EXPECT_EQ(t.links[i].to, t.links[i + 1].from);
+    EXPECT_GE(t.links[i].mbps, 20);
+    EXPECT_LE(t.links[i].mbps, 1000);
+  }
+  // Every DC reaches every other: the all-pairs overlay has a route for each pair.
+  absl::StatusOr<NetworkView> view = BuildView(t, Overlay::kAllPairs, 1000, 10);
+  ASSERT_TRUE(view.ok()) << view.status();
+  EXPECT_EQ(view->links().size(), 64u * 63);
+  EXPECT_EQ(RandomPhysical(64, 4, 7, 20, 1000).links.size(), t.links.size());  // seeded
+  EXPECT_EQ(RandomPhysical(64, 4, 7, 20, 1000).links[77].mbps, t.links[77].mbps);
+}
+
 TEST(NetworkView, NeighboursOnlyAndAllPairsRouting) {
   absl::StatusOr<Topology> t = LoadTopologyFile(Data("klonet-9dc.yaml"));
   ASSERT_TRUE(t.ok());
