@@ -79,7 +79,7 @@ bench: build
 
 # The head-to-head on the emulated WAN (root, ~15 min): bench/results/klonet-9dc.*
 bench-wan: build
-	python3 bench/wan/head_to_head.py --build $(BUILD) --star-placements --ablation --iterations 5 --out bench/results
+	python3 bench/wan/head_to_head.py --build $(BUILD) --star-placements --ablation --iterations 8 --out bench/results
 
 # The passive meter against iperf3 as one link's rate steps (root, ~2 min): bench/results/meter-step.*
 bench-meter: build

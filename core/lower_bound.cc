@@ -16,8 +16,8 @@ using Graph = boost::adjacency_list<
                     boost::property<boost::edge_residual_capacity_t, double,
                                     boost::property<boost::edge_reverse_t, Traits::edge_descriptor>>>>;
 
-// Max-flow from s to t over the view's resources.
-double MaxFlow(const NetworkView& view, int s, int t) {
+// The view's resources as a flow network, each with a reverse edge of no capacity.
+Graph FlowNetwork(const NetworkView& view) {
   Graph g(view.size());
   auto capacity = boost::get(boost::edge_capacity, g);
   auto reverse = boost::get(boost::edge_reverse, g);
@@ -29,16 +29,18 @@ double MaxFlow(const NetworkView& view, int s, int t) {
     reverse[e] = back;
     reverse[back] = e;
   }
-  return boost::push_relabel_max_flow(g, s, t);
+  return g;
 }
 
 }  // namespace
 
 double MinCutBytesPerSecond(const NetworkView& view) {
-  // Every directed cut separates DC 0 from some v, one way or the other.
+  // Every directed cut separates DC 0 from some v, one way or the other. Each
+  // max-flow starts from the capacities again, so one network serves them all.
+  Graph g = FlowNetwork(view);
   double best = std::numeric_limits<double>::infinity();
   for (int v = 1; v < view.size(); ++v) {
-    best = std::min({best, MaxFlow(view, 0, v), MaxFlow(view, v, 0)});
+    best = std::min({best, boost::push_relabel_max_flow(g, 0, v), boost::push_relabel_max_flow(g, v, 0)});
   }
   return best;
 }

@@ -14,9 +14,11 @@ absl::StatusOr<Policy> Planner::Plan(const NetworkView& view, const PlanOptions&
   if (absl::Status s = ValidatePolicy(*policy, view); !s.ok()) {
     return absl::InternalError(absl::StrCat(name(), " produced an invalid policy: ", s.message()));
   }
-  absl::StatusOr<SimResult> sim = Simulate(view, *policy);
-  if (!sim.ok()) return sim.status();
-  policy->predicted_seconds = sim->iteration_seconds;
+  if (policy->predicted_seconds <= 0) {  // Build did not simulate its choice
+    absl::StatusOr<SimResult> sim = Simulate(view, *policy);
+    if (!sim.ok()) return sim.status();
+    policy->predicted_seconds = sim->iteration_seconds;
+  }
   policy->t_min_seconds = TMinSeconds(view);
   return policy;
 }

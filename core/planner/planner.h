@@ -52,7 +52,8 @@ class Planner {
   [[nodiscard]] absl::StatusOr<Policy> Plan(const NetworkView& view, const PlanOptions& options) const;
 
  protected:
-  // The strategy itself: shards, trees and aux routes. Plan() does the rest.
+  // The strategy itself: shards, trees and aux routes, and predicted_seconds when
+  // it simulated the policy on `view` to choose it. Plan() does the rest.
   virtual absl::StatusOr<Policy> Build(const NetworkView& view, const PlanOptions& options) const = 0;
 };
 

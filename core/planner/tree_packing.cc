@@ -302,9 +302,11 @@ class TreePackingPlanner : public Planner {
       }
       return best;
     };
-    const auto [plain_seconds, best_plain] = fastest(0, plain);
-    const auto [relayed_seconds, best_relayed] = fastest(plain, candidates.size());
-    return std::move(candidates[relayed_seconds < (1 - kRelayGain) * plain_seconds ? best_relayed : best_plain]);
+    const auto best_plain = fastest(0, plain);
+    const auto best_relayed = fastest(plain, candidates.size());
+    const auto [seconds, chosen] = best_relayed.first < (1 - kRelayGain) * best_plain.first ? best_relayed : best_plain;
+    if (std::isfinite(seconds)) candidates[chosen].predicted_seconds = seconds;
+    return std::move(candidates[chosen]);
   }
 };
 

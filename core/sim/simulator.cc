@@ -34,12 +34,6 @@ struct LinkQueue {
   std::priority_queue<Transfer, std::vector<Transfer>, Later> waiting;
 };
 
-// The routes one tree edge's chunks can take: the direct edge and its aux paths.
-struct EdgeRoutes {
-  std::vector<int> direct;
-  std::vector<const AuxRoute*> aux;
-};
-
 class Simulation {
  public:
   Simulation(const NetworkView& view, const Policy& policy) : view_(view), policy_(policy) {
@@ -55,8 +49,10 @@ class Simulation {
       arrived_[s].assign(plan.num_chunks * view.size(), 0);
     }
     for (const AuxRoute& a : policy.aux_routes) {
-      routes_[{a.shard, static_cast<int>(a.phase), a.path.front(), a.path.back()}].aux.push_back(&a);
+      aux_[{a.shard, static_cast<int>(a.phase), a.path.front(), a.path.back()}].push_back(&a);
     }
+    direct_.reserve(view.links().size());
+    for (const OverlayLink& l : view.links()) direct_.push_back({l.from, l.to});
     queues_.resize(view.links().size());
     result_.resource_bytes.assign(view.resources().size(), 0);
     dedicated_ = NoSharedResource();
@@ -121,15 +117,17 @@ class Simulation {
 
   // The path chunk k takes over tree edge from -> to: aux routes take their
   // fraction of the chunks, spread by a golden-ratio sequence so they interleave.
-  const std::vector<int>& Route(int shard, Phase phase, int from, int to, int64_t k) {
-    EdgeRoutes& r = routes_[{shard, static_cast<int>(phase), from, to}];
-    if (r.direct.empty()) r.direct = {from, to};
+  const std::vector<int>& Route(int shard, Phase phase, int from, int to, int64_t k) const {
+    const std::vector<int>& direct = direct_[view_.LinkIndex(from, to)];
+    if (aux_.empty()) return direct;
+    const auto it = aux_.find({shard, static_cast<int>(phase), from, to});
+    if (it == aux_.end()) return direct;
     double x = std::fmod(static_cast<double>(k) * 0.6180339887498949, 1.0);
-    for (const AuxRoute* a : r.aux) {
+    for (const AuxRoute* a : it->second) {
       if (x < a->fraction) return a->path;
       x -= a->fraction;
     }
-    return r.direct;
+    return direct;
   }
 
   void Send(int shard, int64_t k, Phase phase, int from, int to) {
@@ -301,8 +299,10 @@ class Simulation {
   std::vector<std::vector<std::vector<int>>> reduce_children_, broadcast_children_;
   std::vector<std::vector<int>> arrived_;  // [shard][chunk * n + dc]: reduce inputs arrived
   std::vector<int64_t> reduced_chunks_;
-  std::map<std::tuple<int, int, int, int>, EdgeRoutes> routes_;
-  std::vector<LinkQueue> queues_;  // per overlay link
+  // Per tree edge (shard, phase, from, to) with aux routes, the routes.
+  std::map<std::tuple<int, int, int, int>, std::vector<const AuxRoute*>> aux_;
+  std::vector<std::vector<int>> direct_;  // per overlay link, its two DCs
+  std::vector<LinkQueue> queues_;         // per overlay link
   int64_t next_seq_ = 0;
   bool dedicated_ = false;
   using Finishing = std::pair<double, int>;                                          // (time, link)
