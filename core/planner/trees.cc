@@ -15,146 +15,66 @@ struct Arc {
   double cost = 0;
 };
 
-// Leftist heaps of arcs by cost, all in one pool, with an amount still to be added
-// to every cost in a subtree (contracting a cycle shifts all arcs into it at once).
-class ArcHeaps {
- public:
-  explicit ArcHeaps(const std::vector<Arc>& arcs) {
-    nodes_.reserve(arcs.size());
-    for (const Arc& a : arcs) nodes_.push_back({a.cost});
-  }
-
-  // Merges heaps `a` and `b` (arc indexes; -1 is empty) and returns the result.
-  int Merge(int a, int b) {
-    if (a < 0) return b;
-    if (b < 0) return a;
-    Settle(a);
-    Settle(b);
-    if (nodes_[b].cost < nodes_[a].cost) std::swap(a, b);
-    Node& top = nodes_[a];
-    top.right = Merge(top.right, b);
-    if (Rank(top.left) < Rank(top.right)) std::swap(top.left, top.right);
-    top.rank = Rank(top.right) + 1;
-    return a;
-  }
-  double TopCost(int heap) {
-    Settle(heap);
-    return nodes_[heap].cost;
-  }
-  void AddToAll(int heap, double delta) { nodes_[heap].pending += delta; }
-  // Removes the top arc; returns the rest of the heap.
-  int Pop(int heap) {
-    Settle(heap);
-    return Merge(nodes_[heap].left, nodes_[heap].right);
-  }
-
- private:
-  struct Node {
-    double cost = 0;
-    double pending = 0;
-    int left = -1, right = -1;
-    int rank = 1;
-  };
-  int Rank(int h) const { return h < 0 ? 0 : nodes_[h].rank; }
-  void Settle(int h) {
-    Node& node = nodes_[h];
-    if (node.pending == 0) return;
-    node.cost += node.pending;
-    if (node.left >= 0) nodes_[node.left].pending += node.pending;
-    if (node.right >= 0) nodes_[node.right].pending += node.pending;
-    node.pending = 0;
-  }
-  std::vector<Node> nodes_;
-};
-
-// Union-find that can be rolled back to an earlier time, to expand contracted
-// cycles again in the reverse order of their contraction.
-class RollbackUnionFind {
- public:
-  explicit RollbackUnionFind(int n) : parent_(n, -1) {}
-  int Find(int x) const {
-    while (parent_[x] >= 0) x = parent_[x];
-    return x;
-  }
-  bool Join(int a, int b) {
-    a = Find(a);
-    b = Find(b);
-    if (a == b) return false;
-    if (parent_[a] > parent_[b]) std::swap(a, b);  // a's set is the larger one
-    history_.push_back({a, parent_[a]});
-    history_.push_back({b, parent_[b]});
-    parent_[a] += parent_[b];
-    parent_[b] = a;
-    return true;
-  }
-  size_t time() const { return history_.size(); }
-  void Rollback(size_t time) {
-    for (; history_.size() > time; history_.pop_back()) parent_[history_.back().first] = history_.back().second;
-  }
-
- private:
-  std::vector<int> parent_;  // negative: a set's root, minus its size
-  std::vector<std::pair<int, int>> history_;
-};
-
-// Minimum-cost out-arborescence (Chu-Liu/Edmonds in Tarjan's form, O(E log E)):
-// each node takes its cheapest incoming arc, walking back from it until the walk
-// reaches the root's side or closes a cycle; a cycle is contracted into one node
-// whose incoming arcs cost what they save over the cycle's own arc. Returns, for
-// every node but `root`, the index of its chosen incoming arc; empty when some
-// node has no way in.
+// Chu-Liu/Edmonds: for every node but `root`, the index of its chosen incoming arc
+// in a minimum-cost out-arborescence. Empty when some node has no way in.
 std::vector<int> Arborescence(int n, int root, const std::vector<Arc>& arcs) {
-  ArcHeaps heaps(arcs);
-  std::vector<int> heap(n, -1);
+  std::vector<int> best(n, -1);
   for (size_t i = 0; i < arcs.size(); ++i) {
-    if (arcs[i].from != arcs[i].to && arcs[i].to != root)
-      heap[arcs[i].to] = heaps.Merge(heap[arcs[i].to], static_cast<int>(i));
+    const Arc& a = arcs[i];
+    if (a.from == a.to || a.to == root) continue;
+    if (best[a.to] < 0 || a.cost < arcs[best[a.to]].cost) best[a.to] = static_cast<int>(i);
   }
-  struct Cycle {
-    int node;     // the contracted node
-    size_t time;  // the union-find before the contraction
-    std::vector<int> arcs;
-  };
-  std::vector<Cycle> cycles;
-  RollbackUnionFind sets(n);
-  std::vector<int> seen(n, -1), walk(n), taken(n), in(n, -1);
-  seen[root] = root;
-  for (int start = 0; start < n; ++start) {
-    int u = start, steps = 0;
-    while (seen[u] < 0) {
-      if (heap[u] < 0) return {};
-      const int arc = heap[u];
-      heaps.AddToAll(heap[u], -heaps.TopCost(heap[u]));
-      heap[u] = heaps.Pop(heap[u]);
-      taken[steps] = arc;
-      walk[steps++] = u;
-      seen[u] = start;
-      u = sets.Find(arcs[arc].from);
-      if (seen[u] != start) continue;
-      // The walk closed a cycle through u: contract it.
-      const int end = steps;
-      const size_t time = sets.time();
-      int merged = -1, w = 0;
-      do {
-        w = walk[--steps];
-        merged = heaps.Merge(merged, heap[w]);
-      } while (sets.Join(u, w));
-      u = sets.Find(u);
-      heap[u] = merged;
-      seen[u] = -1;
-      cycles.push_back({u, time, std::vector<int>(taken.begin() + steps, taken.begin() + end)});
+  for (int v = 0; v < n; ++v) {
+    if (v != root && best[v] < 0) return {};
+  }
+  // Find the cycles among the chosen arcs.
+  std::vector<int> comp(n, -1), visit(n, -1);
+  std::vector<bool> on_cycle(n, false);
+  int components = 0;
+  for (int v = 0; v < n; ++v) {
+    int u = v;
+    while (u != root && visit[u] == -1 && comp[u] == -1) {
+      visit[u] = v;
+      u = arcs[best[u]].from;
     }
-    for (int i = 0; i < steps; ++i) in[sets.Find(arcs[taken[i]].to)] = taken[i];
+    if (u != root && visit[u] == v && comp[u] == -1) {
+      int w = u;
+      do {
+        comp[w] = components;
+        on_cycle[w] = true;
+        w = arcs[best[w]].from;
+      } while (w != u);
+      ++components;
+    }
   }
-  // Expand the cycles, last contracted first: the arc into a contracted node
-  // replaces the cycle arc into the node it enters.
-  for (auto c = cycles.rbegin(); c != cycles.rend(); ++c) {
-    sets.Rollback(c->time);
-    const int entering = in[c->node];
-    for (int arc : c->arcs) in[sets.Find(arcs[arc].to)] = arc;
-    in[sets.Find(arcs[entering].to)] = entering;
+  if (components == 0) return best;
+  for (int v = 0; v < n; ++v) {
+    if (comp[v] == -1) comp[v] = components++;
   }
-  return in;
+  // Contract each cycle to one node; entering a cycle at v replaces v's cycle arc.
+  std::vector<Arc> sub;
+  std::vector<int> origin;
+  sub.reserve(arcs.size());
+  origin.reserve(arcs.size());
+  for (size_t i = 0; i < arcs.size(); ++i) {
+    const Arc& a = arcs[i];
+    if (comp[a.from] == comp[a.to]) continue;
+    const double cost = a.cost - (on_cycle[a.to] ? arcs[best[a.to]].cost : 0);
+    sub.push_back({comp[a.from], comp[a.to], cost});
+    origin.push_back(static_cast<int>(i));
+  }
+  const std::vector<int> sub_best = Arborescence(components, comp[root], sub);
+  if (sub_best.empty()) return {};
+  std::vector<int> result(n, -1);
+  for (int v = 0; v < n; ++v) {
+    if (on_cycle[v]) result[v] = best[v];
+  }
+  for (int c = 0; c < components; ++c) {
+    if (c == comp[root]) continue;
+    const int i = origin[sub_best[c]];
+    result[arcs[i].to] = i;
+  }
+  return result;
 }
 
 }  // namespace
