@@ -11,7 +11,7 @@ JOBS ?= $(shell nproc)
 TOPOLOGY ?= examples/topologies/klonet-9dc.yaml
 MODEL_MB ?= 100
 
-.PHONY: run test deps configure build lint fuzz fuzz-build asan-configure asan-build test-asan flakes soak format bench bench-wan bench-meter bench-operator bench-training clean
+.PHONY: run test deps configure build lint fuzz fuzz-build asan-configure asan-build test-asan flakes soak format bench bench-planner bench-wan bench-meter bench-operator bench-training clean
 
 run: build
 	$(BUILD)/bin/geostorm simulate --topology $(TOPOLOGY) --model-mb $(MODEL_MB)
@@ -74,12 +74,17 @@ format:
 
 bench: build
 	$(BUILD)/bin/planner_bench
+	$(BUILD)/bin/planner_scale --full-max-dcs 0
 	$(BUILD)/bin/aggregation_bench
 	$(BUILD)/bin/hop_bench --bin-dir $(BUILD)/bin
 
 # The head-to-head on the emulated WAN (root, ~15 min): bench/results/klonet-9dc.*
 bench-wan: build
 	python3 bench/wan/head_to_head.py --build $(BUILD) --star-placements --ablation --iterations 8 --out bench/results
+
+# Planning time and quality from 16 to 256 DCs, against the full method up to 32 (~10 min): bench/results/planner-scale.*
+bench-planner: build
+	python3 bench/planner_scale.py --build $(BUILD) --out bench/results
 
 # The passive meter against iperf3 as one link's rate steps (root, ~2 min): bench/results/meter-step.*
 bench-meter: build

@@ -7,7 +7,7 @@
 // (column generation to convergence and the LP at any size).
 // Goals: 64 DCs planned in under 100 ms, 256 in under 5 s, within 5% of the full
 // method; 256 DCs with 1 GB simulated in under 5 s.
-//   planner_scale [--max-dcs 256] [--full-max-dcs 64] [--json FILE]
+//   planner_scale [--max-dcs 256] [--full-max-dcs 32] [--json FILE]
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -63,7 +63,7 @@ std::optional<Timed> TimePlan(const geostorm::core::Planner& planner, const Netw
 int main(int argc, char** argv) {
   CLI::App app{"netstorm's planning time and plan quality against the number of DCs"};
   int max_dcs = 256;
-  int full_max_dcs = 64;
+  int full_max_dcs = 32;
   std::string json_path;
   app.add_option("--max-dcs", max_dcs, "largest WAN planned");
   app.add_option("--full-max-dcs", full_max_dcs, "largest WAN the full method is run on");

@@ -57,7 +57,7 @@ def main():
     p.add_argument("--build", default="build")
     p.add_argument("--out", default="bench/results")
     p.add_argument("--max-dcs", type=int, default=256)
-    p.add_argument("--full-max-dcs", type=int, default=64)
+    p.add_argument("--full-max-dcs", type=int, default=32)
     args = p.parse_args()
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "planner-scale.json")
