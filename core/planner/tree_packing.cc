@@ -245,7 +245,7 @@ constexpr double kLatencyWeights[] = {0.25, 0.5, 1.0};
 // behind its own tree traffic), and its ties between events move a plan's time by
 // a few tenths of a percent. So a relayed plan is taken only when it beats the best
 // plan without relays by this much: on klonet-9dc at 1/10 of the rates, one
-// predicted 0.3% faster ran 17% slower live (bench/results/klonet-9dc.md).
+// predicted 0.3% faster ran 17% slower live than the plan without its relays.
 constexpr double kRelayGain = 0.02;
 
 // The packing's trees plus, per root, the fastest-path trees: they have the
