@@ -13,11 +13,9 @@
 #include <fstream>
 #include <optional>
 #include <string>
-#include <vector>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_format.h"
-#include "core/lower_bound.h"
 #include "core/network_view.h"
 #include "core/planner/planner.h"
 #include "core/sim/simulator.h"

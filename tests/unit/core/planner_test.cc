@@ -162,11 +162,10 @@ TEST(Planners, MultipathRelaysHelpTheirPlanClearlyOrAreLeftOut) {
     } else {
       EXPECT_LT(with->predicted_seconds, 0.98 * without->predicted_seconds) << t.name;
     }
+    if (t.name == "klonet-9dc") {
+      EXPECT_TRUE(with->aux_routes.empty());  // the case above
+    }
   }
-  absl::StatusOr<Policy> klonet =
-      PlanTopology(ScaleRates(MustLoad("klonet-9dc.yaml"), 0.1), "netstorm", kModel / 10, AutoChunkBytes(kModel / 10));
-  ASSERT_TRUE(klonet.ok());
-  EXPECT_TRUE(klonet->aux_routes.empty());
 }
 
 }  // namespace

@@ -228,8 +228,7 @@ TEST(AggregatorPolicy, NewPolicyAppliesFromItsIteration) {
   EXPECT_FALSE(a.SetPolicy(v2, 9).ok());  // not newer
 }
 
-// A job that re-plans every few minutes for days must not keep every policy: the
-// soak's gateways grew by 10 MB in 30 minutes of 226 rollouts before.
+// A job that re-plans every few minutes for days must not keep every policy.
 TEST(AggregatorPolicy, PoliciesNoIterationCanUseAnyMoreAreDropped) {
   core::Policy p = core::PlanTopology(MustLoad("mesh-4dc-uniform.yaml"), "star", 4'000, 1'000).value();
   Aggregator a({"job", "a", 1, 4}, p);
