@@ -33,6 +33,9 @@ int main(int argc, char** argv) {
   app.add_option("--port-file", options.port_file, "write the health port here once listening");
   app.add_option("--workers", options.workers, "GeoTrainingJob reconcile threads")->check(CLI::PositiveNumber);
   app.add_option("--resync-s", resync_s, "reconcile every job at least this often")->check(CLI::PositiveNumber);
+  double cluster_check_s = 30;
+  app.add_option("--cluster-check-s", cluster_check_s, "probe each ready member cluster's API server this often")
+      ->check(CLI::PositiveNumber);
   app.add_option("--control-host", options.control.advertise_host,
                  "run each job's policy controller here; gateways dial this host (e.g. the operator's Service)");
   app.add_option("--control-bind", options.control.bind_host, "interface the per-job controllers listen on");
@@ -62,6 +65,7 @@ int main(int argc, char** argv) {
   options.leader.retry_period = std::chrono::milliseconds(static_cast<int64_t>(retry_s * 1000));
   options.leader.renew_deadline = options.leader.lease_duration * 2 / 3;
   options.resync = std::chrono::milliseconds(static_cast<int64_t>(resync_s * 1000));
+  options.clusters.recheck = std::chrono::milliseconds(static_cast<int64_t>(cluster_check_s * 1000));
   if (kubeconfig.empty() && std::getenv("KUBECONFIG") != nullptr) kubeconfig = std::getenv("KUBECONFIG");
   absl::StatusOr<kube::ClusterConfig> config =
       in_cluster

@@ -143,7 +143,8 @@ int Run(const ManagerOptions& options, kube::StopToken* stop) {
   auto enqueue_all_jobs = [&] {
     for (const kube::Json& job : jobs.List()) job_queue.Add(KeyOf(job));
   };
-  controllers::ClusterController cluster_controller(**host, clusters, registry, events, enqueue_all_jobs);
+  controllers::ClusterController cluster_controller(**host, clusters, registry, events, enqueue_all_jobs,
+                                                    options.clusters);
   std::unique_ptr<controllers::PolicyRunners> runners;
   controllers::JobControllerOptions job_options = options.jobs;
   if (!options.control.advertise_host.empty()) {

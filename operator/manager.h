@@ -9,6 +9,7 @@
 #include <chrono>
 #include <string>
 
+#include "operator/controllers/cluster_controller.h"
 #include "operator/controllers/job_controller.h"
 #include "operator/kube/client.h"
 #include "operator/kube/config.h"
@@ -20,6 +21,7 @@ struct ManagerOptions {
   kube::ClusterConfig host;
   LeaderElectionOptions leader;
   controllers::JobControllerOptions jobs;
+  controllers::ClusterControllerOptions clusters;
   // With an advertise host, each job gets a live policy controller (see policy_runner.h).
   controllers::PolicyRunnerOptions control;
   std::string health_listen = "127.0.0.1:8081";  // port 0: a free one, written to port_file

@@ -21,8 +21,8 @@ bool SetCondition(Json& conditions, const std::string& type, bool status, const 
 // The condition's status ("True"/"False"), or "" if absent.
 std::string ConditionStatus(const Json& conditions, const std::string& type);
 // Why a job is not simply running, for `kubectl get`: the reason and message of a
-// Failed condition that is True, else of a TopologyReady that is False; empty
-// strings when neither.
+// Failed condition that is True, else of a ClustersReady or else a TopologyReady
+// that is False; empty strings when none is.
 std::pair<std::string, std::string> Why(const Json& conditions);
 
 std::string FormatTime(Clock::time_point t);       // 2026-11-22T11:31:25Z

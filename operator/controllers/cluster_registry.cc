@@ -46,10 +46,14 @@ absl::Status MemberCluster::EnsureNamespace(const std::string& ns) const {
 }
 
 ClusterRegistry::ClusterRegistry(OnChange on_change, kube::InformerOptions informer_options,
-                                 kube::ClientOptions client_options)
+                                 kube::ClientOptions client_options, std::chrono::milliseconds probe_timeout)
     : on_change_(std::move(on_change)),
       informer_options_(informer_options),
-      client_options_(std::move(client_options)) {}
+      client_options_(std::move(client_options)),
+      probe_options_(client_options_) {
+  probe_options_.timeout = probe_timeout;
+  probe_options_.max_attempts = 1;
+}
 
 ClusterRegistry::~ClusterRegistry() {
   std::map<std::string, std::shared_ptr<MemberCluster>> members;
@@ -65,20 +69,25 @@ ClusterRegistry::~ClusterRegistry() {
 absl::Status ClusterRegistry::Set(const std::string& name, const kube::ClusterConfig& config,
                                   std::chrono::milliseconds sync_timeout) {
   const std::string fingerprint = ConfigFingerprint(config);
+  std::shared_ptr<const MemberCluster> ready;
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = members_.find(name);
     if (it != members_.end() && it->second->config_fingerprint == fingerprint && errors_.count(name) == 0) {
-      return absl::OkStatus();
+      ready = it->second;
     }
   }
+  if (ready) return ready->probe->GetPath("/version").status();  // after an error, it is built anew
   absl::StatusOr<std::unique_ptr<kube::Client>> client = kube::MakeClient(config, client_options_);
   if (!client.ok()) return client.status();
-  if (absl::StatusOr<kube::Json> version = (*client)->GetPath("/version"); !version.ok()) return version.status();
+  absl::StatusOr<std::unique_ptr<kube::Client>> probe = kube::MakeClient(config, probe_options_);
+  if (!probe.ok()) return probe.status();
+  if (absl::StatusOr<kube::Json> version = (*probe)->GetPath("/version"); !version.ok()) return version.status();
 
   auto member = std::make_shared<MemberCluster>();
   member->name = name;
   member->client = *std::move(client);
+  member->probe = *std::move(probe);
   member->config_fingerprint = fingerprint;
   const std::string selector = absl::StrCat(kManagedByLabel, "=", kManagedBy);
   auto make = [&](const kube::Resource& r) {

@@ -23,6 +23,9 @@ namespace geostorm::controllers {
 struct MemberCluster {
   std::string name;
   std::unique_ptr<kube::Client> client;
+  // For the periodic reachability check: a short timeout and no retries, so that
+  // a partitioned cluster is seen as such in seconds, not after the client's retries.
+  std::unique_ptr<kube::Client> probe;
   std::unique_ptr<kube::Informer> pods;
   std::unique_ptr<kube::Informer> services;
   std::unique_ptr<kube::Informer> secrets;
@@ -50,11 +53,13 @@ class ClusterRegistry {
  public:
   using OnChange = std::function<void(const std::string& job_key)>;
 
-  ClusterRegistry(OnChange on_change, kube::InformerOptions informer_options, kube::ClientOptions client_options);
+  ClusterRegistry(OnChange on_change, kube::InformerOptions informer_options, kube::ClientOptions client_options,
+                  std::chrono::milliseconds probe_timeout = std::chrono::seconds(5));
   ~ClusterRegistry();
 
-  // Adds or replaces member `name` (kept as is if `config` is unchanged). Waits up
-  // to `sync_timeout` for its informers; an unreachable cluster is an error.
+  // Adds or replaces member `name`. Waits up to `sync_timeout` for its informers;
+  // an unreachable cluster is an error. A ready member whose `config` is unchanged
+  // is kept, once its API server answers a probe.
   absl::Status Set(const std::string& name, const kube::ClusterConfig& config, std::chrono::milliseconds sync_timeout);
   // Marks `name` known but unusable, with the reason a job's status will show.
   void SetError(const std::string& name, const std::string& reason);
@@ -68,6 +73,7 @@ class ClusterRegistry {
   const OnChange on_change_;
   const kube::InformerOptions informer_options_;
   const kube::ClientOptions client_options_;
+  kube::ClientOptions probe_options_;
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<MemberCluster>> members_;
   std::map<std::string, std::string> errors_;

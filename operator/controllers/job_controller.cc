@@ -82,6 +82,12 @@ bool JobController::Once(const Json& job, const std::string& what) {
   return said_[job["metadata"].value("uid", "")].insert(what).second;
 }
 
+bool JobController::ClustersReadyChanged(const Json& job, bool ready) {
+  std::lock_guard<std::mutex> lock(cache_mu_);
+  std::set<std::string>& said = said_[job["metadata"].value("uid", "")];
+  return ready ? said.erase("clusters not ready") > 0 : said.insert("clusters not ready").second;
+}
+
 absl::StatusOr<Requeue> JobController::Invalid(const Json& job, const std::string& message, Requeue then) {
   Json status = job.value("status", Json::object());
   const bool new_message = Once(job, absl::StrCat("invalid ", Generation(job), " ", message));
@@ -95,6 +101,18 @@ absl::StatusOr<Requeue> JobController::Invalid(const Json& job, const std::strin
   }
   RETURN_IF_ERROR(WriteStatus(job, status));
   return then;
+}
+
+absl::StatusOr<Requeue> JobController::Unreachable(const Json& job, const std::string& message) {
+  Json status = job.value("status", Json::object());
+  api::SetCondition(status["conditions"], "ClustersReady", false, "ClusterNotReady", message, Generation(job),
+                    api::Clock::now());
+  if (ClustersReadyChanged(job, false)) {
+    spdlog::warn("job {}/{}: {}", RefOf(job).ns, RefOf(job).name, message);
+    events_.Record(job, "Warning", "ClusterNotReady", message);
+  }
+  RETURN_IF_ERROR(WriteStatus(job, status));
+  return Requeue(options_.cluster_retry);
 }
 
 absl::StatusOr<bool> JobController::ApplyIfChanged(const MemberCluster& member, const kube::Resource& r,
@@ -245,8 +263,9 @@ absl::StatusOr<Requeue> JobController::Reconcile(const std::string& key) {
   for (size_t i = 0; i < p.spec.data_centers.size(); ++i) {
     absl::StatusOr<std::shared_ptr<const MemberCluster>> member = clusters_.Get(p.spec.data_centers[i].cluster);
     if (!member.ok()) {
-      // Nothing is created anywhere until every DC's cluster is usable.
+      // Nothing is created or changed anywhere until every DC's cluster is usable.
       const std::string message = absl::StrCat("spec.dataCenters[", i, "].cluster: ", member.status().message());
+      if (absl::IsFailedPrecondition(member.status())) return Unreachable(p.job, message);
       return Invalid(p.job, message, options_.cluster_retry);
     }
     p.members.push_back(*member);
@@ -255,6 +274,11 @@ absl::StatusOr<Requeue> JobController::Reconcile(const std::string& key) {
   p.now = api::Clock::now();
   p.generation = Generation(p.job);
   p.status = p.job.value("status", Json::object());
+  p.Condition("ClustersReady", true, "Connected", "");
+  if (ClustersReadyChanged(p.job, true)) {
+    spdlog::info("job {}/{}: every member cluster answers again", p.ref.ns, p.ref.name);
+    events_.Record(p.job, "Normal", "ClustersReady", "every member cluster answers again");
+  }
   if (api::ConditionStatus(p.status["conditions"], "InvalidSpec") == "True") {
     p.Condition("InvalidSpec", false, "Valid", "");
     p.Condition("Failed", false, "Valid", "");

@@ -65,10 +65,16 @@ class JobController {
                                                                const std::map<std::string, KeyPair>& certificates);
   // Worker pods: create, replace, recreate failed ones (backoffLimit); phase and counts.
   absl::StatusOr<Requeue> SyncWorkers(Pass& p, const std::map<std::string, std::string>& addresses);
+  // ClustersReady False with `message`, written; the phase and every member's objects
+  // are left as they are. Then a retry after cluster_retry.
+  absl::StatusOr<Requeue> Unreachable(const kube::Json& job, const std::string& message);
   // InvalidSpec and Failed with `message`, written; then `then`.
   absl::StatusOr<Requeue> Invalid(const kube::Json& job, const std::string& message, Requeue then = Requeue());
   // True the first time `what` is said about this job.
   bool Once(const kube::Json& job, const std::string& what);
+  // True when the job's clusters stop being usable (`ready` false) or become usable
+  // again: news for the log and an event, once however many passes see it.
+  bool ClustersReadyChanged(const kube::Json& job, bool ready);
   // Applies `desired` unless the cache holds it already, or holds still what it held
   // when this same object was written moments ago; true when it wrote.
   absl::StatusOr<bool> ApplyIfChanged(const MemberCluster& member, const kube::Resource& r, const kube::Json& desired);

@@ -2,7 +2,9 @@
 # Applies every manifest in DIR with the real kubectl and checks it is refused with
 # the field named: by the API server (`# refused-by: api`: kubectl fails, nothing is
 # stored) or by the operator (`# refused-by: operator`: InvalidSpec names it, and no
-# member cluster gets anything of that job). `# expect:` is the text to find.
+# member cluster gets anything of that job). A job whose GeoCluster is not ready is
+# held, not refused (`# refused-by: cluster`): ClustersReady=False names it, the job
+# has not failed, and no member gets anything of it. `# expect:` is the text to find.
 # Usage: bad_manifests.sh HOST_KUBECONFIG MEMBER_KUBECONFIG... DIR
 set -euo pipefail
 host=$1
@@ -29,24 +31,30 @@ for file in "$dir"/*.yaml; do
     fi
   else
     k apply -f "$file" >/dev/null || { bad "$case" "the API server refused it; want the operator to"; continue; }
-    operator_jobs+=("$case:$(awk '/^kind: GeoTrainingJob/{j=1} j && /^metadata:/{match($0, /name: [^,}]+/); print substr($0, RSTART+6, RLENGTH-6); exit}' "$file")")
+    operator_jobs+=("$case:$by:$(awk '/^kind: GeoTrainingJob/{j=1} j && /^metadata:/{match($0, /name: [^,}]+/); print substr($0, RSTART+6, RLENGTH-6); exit}' "$file")")
   fi
 done
 for entry in "${operator_jobs[@]}"; do
-  case=${entry%%:*} job=${entry#*:}
+  IFS=: read -r case by job <<<"$entry"
   expect=$(sed -n 's/^# expect: //p' "$dir/$case.yaml")
+  condition=InvalidSpec
+  [ "$by" = cluster ] && condition=ClustersReady
   message=""
   for _ in $(seq 1 100); do
-    message=$(k get gtj "$job" -o jsonpath='{.status.conditions[?(@.type=="InvalidSpec")].message}' 2>/dev/null || true)
+    message=$(k get gtj "$job" -o jsonpath="{.status.conditions[?(@.type==\"$condition\")].message}" 2>/dev/null || true)
     grep -qF -- "$expect" <<<"$message" && break
     sleep 0.2
   done
   phase=$(k get gtj "$job" -o jsonpath='{.status.phase}')
   if ! grep -qF -- "$expect" <<<"$message"; then
-    bad "$case" "InvalidSpec message '$message' does not name '$expect'"
+    bad "$case" "$condition message '$message' does not name '$expect'"
     continue
   fi
-  [ "$phase" = Failed ] || bad "$case" "phase $phase, want Failed"
+  if [ "$by" = cluster ]; then
+    [ "$phase" != Failed ] || bad "$case" "a job waiting for its cluster failed"
+  else
+    [ "$phase" = Failed ] || bad "$case" "phase $phase, want Failed"
+  fi
   for member in "${members[@]}"; do
     left=$(kubectl --kubeconfig "$member" get pods,services,secrets -A -l "geostorm.io/job-name=$job" -o name)
     [ -z "$left" ] || bad "$case" "partial resources in $member: $left"
@@ -55,7 +63,7 @@ for entry in "${operator_jobs[@]}"; do
 done
 # Refused jobs still delete cleanly (the finalizer finds nothing to clean).
 for entry in "${operator_jobs[@]}"; do
-  k delete gtj "${entry#*:}" --timeout=20s >/dev/null || bad "${entry%%:*}" "could not be deleted"
+  k delete gtj "${entry##*:}" --timeout=20s >/dev/null || bad "${entry%%:*}" "could not be deleted"
 done
 echo "bad manifests: $count cases, $failures failed"
 [ "$failures" -eq 0 ]

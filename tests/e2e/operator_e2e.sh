@@ -41,6 +41,7 @@ start_cluster() {
   echo "e2e-token-$(openssl rand -hex 20)" >"$work/$1.token"
   python3 "$src/tests/support/kube_emulator.py" --port-file "$work/$1.port" --bookmark-s 2 >"$work/$1.log" 2>&1 &
   pids+=($!)
+  eval "emulator_$1=$!"
   for _ in $(seq 1 100); do [ -s "$work/$1.port" ] && break; sleep 0.05; done
   cat >"$work/$1.kubeconfig" <<KC
 apiVersion: v1
@@ -82,6 +83,7 @@ echo "== helm install (CRDs, RBAC, the operator's Deployment), member cluster Se
 # Fast leases and resyncs for the test; the static-policy mode (no live controllers).
 # The emulator serves no OpenAPI v2, which helm's client-side validation reads.
 chart_values=(--set operator.leaseDurationSeconds=3 --set-json operator.retrySeconds=0.5 --set operator.resyncSeconds=5
+  --set operator.clusterCheckSeconds=1
   --set operator.control.enabled=false --disable-openapi-validation)
 helm install geostorm "$src/helm/geostorm" -n geostorm-system --create-namespace "${chart_values[@]}" >/dev/null \
   || fail "helm install: $(cat "$work/helm.err")"
@@ -220,6 +222,57 @@ reconciled_since() { [ "$(reconciles)" -ge $(($1 + 2)) ]; }
 eventually "op-b reconciles the job again" reconciled_since "$(reconciles)"
 [ "$(keu get pods -o jsonpath='{.items[*].metadata.uid}')" = "$uids_before" ] || fail "the new leader replaced running workers"
 [ "$(keu get pods -o name | wc -l)" = 2 ] || fail "duplicate workers in eu"
+
+echo "== a member cluster stops answering while the job runs, then answers again"
+gtj_condition() { k get gtj "$1" -o jsonpath="{.status.conditions[?(@.type==\"$2\")].status}"; }
+pod_uids() { kubectl --kubeconfig "$work/$1.kubeconfig" get pods -o jsonpath='{.items[*].metadata.uid}'; }
+uids_eu=$(pod_uids eu)
+uids_us=$(pod_uids us)
+phase_before=$(k get gtj resnet -o jsonpath='{.status.phase}')
+kill -STOP "$emulator_us"  # as behind a partition: connections are taken, nothing answers
+eventually "ClustersReady False on the job" bash -c "[ \"\$(kubectl --kubeconfig $work/host.kubeconfig get gtj resnet -o jsonpath='{.status.conditions[?(@.type==\"ClustersReady\")].status}')\" = False ]"
+[ "$(k get geocluster us-east -o jsonpath='{.status.conditions[?(@.type=="Ready")].reason}')" = Unreachable ] \
+  || { kill -CONT "$emulator_us"; fail "GeoCluster us-east should be Unreachable"; }
+row=$(k get gtj resnet --no-headers)
+kill -CONT "$emulator_us"
+grep -q "ClusterNotReady" <<<"$row" || fail "REASON column while us-east is unreachable: $row"
+[ "$(k get gtj resnet -o jsonpath='{.status.phase}')" = "$phase_before" ] || fail "the phase changed with a member away"
+eventually "ClustersReady True again" bash -c "[ \"\$(kubectl --kubeconfig $work/host.kubeconfig get gtj resnet -o jsonpath='{.status.conditions[?(@.type==\"ClustersReady\")].status}')\" = True ]"
+eventually "GeoCluster us-east Ready again" cluster_ready us-east
+reasons=$(k get events -o jsonpath='{.items[*].reason}')
+grep -q ClusterNotReady <<<"$reasons" && grep -q ClustersReady <<<"$reasons" || fail "events: $reasons"
+# Let op-b reconcile the job twice more after it came back: nothing is made again.
+eventually "op-b reconciles the job again" reconciled_since "$(reconciles)"
+[ "$(pod_uids eu)" = "$uids_eu" ] && [ "$(pod_uids us)" = "$uids_us" ] || fail "workers were replaced after the member came back"
+
+echo "== the API servers answer 500 and 429 in bursts: reconciles retry, back off and converge"
+# Each burst outlasts the client's 6 attempts (backing off, and waiting out 429's
+# Retry-After), so that whole reconciles fail and the work queue backs off: on the
+# members' applies (PATCH), then on the new job's status writes in the host.
+inject() { http_get "http://127.0.0.1:$(cat "$work/$1.port")/debug/fail?$2" >/dev/null; }
+for c in eu us; do
+  inject "$c" "code=500&count=6&method=PATCH"
+  inject "$c" "code=429&count=2&method=PATCH"
+done
+status_path=/apis/geostorm.io/v1alpha1/namespaces/default/geotrainingjobs/burst
+inject host "code=500&count=3&method=PATCH&path=$status_path"
+inject host "code=429&count=3&method=PATCH&path=$status_path"
+errors_before=$(http_get "http://127.0.0.1:$health_b/metrics" | sed -n 's/^geostorm_operator_reconcile_total{controller="geotrainingjob",result="error"} //p')
+sed 's/^  name: resnet$/  name: burst/' "$src/examples/geotrainingjob.yaml" | k apply -f - >/dev/null
+objects() { kubectl --kubeconfig "$work/$1.kubeconfig" get services,secrets,configmaps -l "geostorm.io/job-name=$2" -o name | sort; }
+converged() {
+  [ "$(objects eu burst)" = "$(objects eu resnet | sed 's/resnet/burst/')" ] && [ "$(objects us burst)" = "$(objects us resnet | sed 's/resnet/burst/')" ] &&
+    [ "$(gtj_condition burst Created)" = True ]
+}
+eventually "the job made in bursts of 500 and 429 converges" converged
+for c in host eu us; do
+  left=$(http_get "http://127.0.0.1:$(cat "$work/$c.port")/debug/stats" | python3 -c 'import json, sys; print(json.load(sys.stdin)["failuresLeft"])')
+  [ "$left" = 0 ] || fail "$left injected failures in $c were never met: the test did not test"
+done
+errors_after=$(http_get "http://127.0.0.1:$health_b/metrics" | sed -n 's/^geostorm_operator_reconcile_total{controller="geotrainingjob",result="error"} //p')
+python3 -c 'import sys; sys.exit(0 if float(sys.argv[2]) > float(sys.argv[1] or 0) else 1)' "$errors_before" "$errors_after" \
+  || fail "no reconcile failed under the bursts ($errors_before, then $errors_after)"
+k delete gtj burst --timeout=30s >/dev/null
 
 echo "== no secret in logs, events, status or metrics"
 # The secrets of this run: the API servers' tokens (the members' reached the

@@ -21,6 +21,9 @@ class KubeEmulator {
   // A kubeconfig for it, written under `dir`; returns its path.
   std::string WriteKubeconfig(const std::string& dir, const std::string& name) const;
   std::string Log() const { return process_->Log(); }
+  // Stops (SIGSTOP) or resumes the emulator: while stopped, the kernel still takes
+  // connections but nothing answers, as behind a network partition.
+  void Freeze(bool frozen) { process_->Freeze(frozen); }
 
  private:
   TempDir dir_;

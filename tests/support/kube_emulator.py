@@ -15,7 +15,8 @@ document is only what kubectl needs to choose server-side field validation.
 Test hooks under /debug: `stats` (request counts by method and path, and an audit:
 by client (the User-Agent's product), the RBAC verbs and resources it used), `compact`
 (drop the watch history, so older resourceVersions get 410), `fail` (make the next N
-matching requests fail with a status code, for retry tests).
+matching requests fail with a status code, for retry tests; `stats` says how many
+injected failures are still to come).
 
 Usage: kube_emulator.py [--port 0] [--port-file F] [--token-file F]
                         [--tls-cert F --tls-key F [--tls-client-ca F]] [--split-events] [--bookmark-s S]
@@ -147,7 +148,8 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/debug/stats":
             with self.store.lock:
                 return self.send_json(200, {"requests": self.store.stats, "audit": self.store.audit,
-                                            "resourceVersion": self.store.rv})
+                                            "resourceVersion": self.store.rv,
+                                            "failuresLeft": sum(f[1] for f in self.store.failures)})
         if path == "/debug/compact":
             self.store.compact()
             return self.send_json(200, {"compacted": self.store.compacted})

@@ -49,6 +49,15 @@ Process::~Process() {
   }
 }
 
+void Process::Freeze(bool frozen) {
+  if (!running()) return;
+  ::kill(pid_, frozen ? SIGSTOP : SIGCONT);
+  int status = 0;
+  if (frozen && ::waitpid(pid_, &status, WUNTRACED) == pid_ && !WIFSTOPPED(status)) {
+    status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+}
+
 bool Process::running() {
   if (pid_ <= 0 || status_) return false;
   int status = 0;

@@ -25,6 +25,8 @@ class Process {
   // The exit code, or nullopt if it is still running after `timeout`.
   std::optional<int> Wait(std::chrono::milliseconds timeout);
   void Signal(int signal);
+  // SIGSTOP, returning once every thread of it has stopped; or SIGCONT.
+  void Freeze(bool frozen);
   bool running();
   pid_t pid() const { return pid_; }
   const std::string& log_path() const { return log_path_; }

@@ -7,6 +7,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <fstream>
+#include <set>
 #include <thread>
 
 #include "absl/strings/escaping.h"
@@ -256,6 +257,62 @@ TEST_F(JobControllerTest, AnUnknownClusterCreatesNothingAndSaysWhich) {
   }
   EXPECT_TRUE(named) << stored["status"].dump();
   EXPECT_TRUE(Writes(*member_).empty()) << Json(Writes(*member_)).dump();
+}
+
+// A member whose API server stops answering while the job runs: its GeoCluster's
+// probe fails within the probe timeout, the job says so (ClustersReady, the REASON
+// column) and keeps its phase; nothing is written anywhere meanwhile, and once the
+// member answers again the condition clears and no worker is made again.
+TEST_F(JobControllerTest, AnUnreachableMemberIsShownWhileItLastsAndNothingIsRedoneAfter) {
+  ASSERT_TRUE(host_->Create(kube::kGeoTrainingJobs, "default", TwoWorkerJob("{}")).ok());
+  ASSERT_TRUE(Eventually([&] { return jobs_->Get("default", "j").has_value(); }));
+  Settle();
+  SetPodPhase("j-a-0", "Running");
+  SetPodPhase("j-b-0", "Running");
+  Settle();
+  ASSERT_EQ(Status()["phase"], "Running");
+  EXPECT_EQ(Condition("ClustersReady")["status"], "True");
+  auto uids = [&] {
+    std::set<std::string> out;
+    absl::StatusOr<kube::ListResult> pods = member_->List(kube::kPods, "default", JobSelector({"default", "j"}));
+    if (pods.ok()) {
+      for (const Json& pod : pods->items) out.insert(pod["metadata"]["uid"].get<std::string>());
+    }
+    return out;
+  };
+  const std::set<std::string> uids_before = uids();
+  const auto member_writes = Writes(*member_);
+
+  kube::ClusterConfig config;
+  config.server = member_emulator_.url();
+  member_emulator_.Freeze(true);
+  const auto probed = std::chrono::steady_clock::now();
+  const absl::Status probe = registry_->Set("m", config, std::chrono::seconds(10));
+  member_emulator_.Freeze(false);
+  ASSERT_FALSE(probe.ok()) << "a member that does not answer passed the probe";
+  // One 5-s probe (cpprest tries a kept-alive connection, then once more on a new
+  // one), where the client's requests would take 6 attempts of 30 s.
+  EXPECT_LT(std::chrono::steady_clock::now() - probed, std::chrono::seconds(15));
+  registry_->SetError("m", std::string(probe.message()));  // as the GeoCluster reconciler does
+
+  absl::StatusOr<std::optional<std::chrono::milliseconds>> next = controller_->Reconcile("default/j");
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_TRUE(next->has_value());  // it looks again
+  const Json status = Status();
+  EXPECT_EQ(status["phase"], "Running") << status.dump();
+  EXPECT_EQ(status["reason"], "ClusterNotReady");
+  EXPECT_EQ(Condition("ClustersReady")["status"], "False");
+  EXPECT_EQ(Condition("ClustersReady")["message"],
+            absl::StrCat("spec.dataCenters[0].cluster: GeoCluster 'm' is not ready: ", probe.message()));
+  EXPECT_NE(Condition("Failed")["status"], "True");
+
+  ASSERT_TRUE(registry_->Set("m", config, std::chrono::seconds(10)).ok());
+  Settle();
+  EXPECT_EQ(Condition("ClustersReady")["status"], "True");
+  EXPECT_EQ(Status()["phase"], "Running");
+  EXPECT_FALSE(Status().contains("reason")) << Status().dump();
+  EXPECT_EQ(uids(), uids_before);
+  EXPECT_EQ(Writes(*member_), member_writes);
 }
 
 // A spec a member's API server would refuse, in a way the operator's own checks do
