@@ -70,8 +70,9 @@ std::optional<Clock::time_point> ParseTime(const std::string& text) {
 }
 
 std::pair<std::string, std::string> Why(const Json& conditions) {
-  for (const auto& [type, status] :
-       {std::pair<const char*, const char*>{"Failed", "True"}, {"ClustersReady", "False"}, {"TopologyReady", "False"}}) {
+  for (const auto& [type, status] : {std::pair<const char*, const char*>{"Failed", "True"},
+                                     {"ClustersReady", "False"},
+                                     {"TopologyReady", "False"}}) {
     if (!conditions.is_array()) break;
     for (const Json& c : conditions) {
       if (c.value("type", "") == type && c.value("status", "") == status) {
