@@ -1,17 +1,19 @@
 # The two README commands, and the steps they are made of.
 #   make run    simulate the bundled 9-DC topology with every strategy, then run
 #               star and netstorm live on it, as an emulated WAN of namespaces
-#   make test   install what is missing, build, lint, and run every test, then
-#               each fuzz target for 30 s under ASan and UBSan
+#   make test   install what is missing, build, lint, and run every test; then, in
+#               a clang build with ASan and UBSan, the unit and integration suites
+#               and each fuzz target for 30 s
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+TSAN_BUILD ?= build-tsan
 FUZZ_SECONDS ?= 30
 RUNS ?= 10
 JOBS ?= $(shell nproc)
 TOPOLOGY ?= examples/topologies/klonet-9dc.yaml
 MODEL_MB ?= 100
 
-.PHONY: run test deps configure build lint fuzz fuzz-build asan-configure asan-build test-asan flakes soak format bench bench-planner bench-wan bench-meter bench-operator bench-training clean
+.PHONY: run test deps configure build lint fuzz fuzz-build asan-configure asan-build test-asan tsan-configure test-tsan flakes soak format bench bench-planner bench-wan bench-meter bench-operator bench-training clean
 
 run: build
 	$(BUILD)/bin/geostorm simulate --topology $(TOPOLOGY) --model-mb $(MODEL_MB)
@@ -20,9 +22,9 @@ run: build
 	@echo
 	./scripts/live_run.sh $(BUILD)
 
-test: build lint fuzz-build
+test: build lint asan-build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
-	$(MAKE) --no-print-directory fuzz
+	$(MAKE) --no-print-directory test-asan fuzz
 
 deps:
 	./scripts/deps.sh
@@ -45,11 +47,22 @@ asan-build: asan-configure
 fuzz-build: asan-configure
 	cmake --build $(ASAN_BUILD) -j $(JOBS) --target fuzz_targets
 
-# The unit and integration suites of real processes, under ASan and UBSan (not yet
-# in make test: under ctest -j2 a 54-process test starves another's start-up).
+# The unit and integration suites of real processes, under ASan and UBSan.
 test-asan: asan-build
 	cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS) -L 'unit|integration' \
 	  -LE 'e2e|root|training|helm|dashboards'
+
+# The same suites under TSan, in a clang build of their own (build-tsan). The
+# libraries from Debian are not instrumented: tests/tsan.supp says what is
+# suppressed at their boundaries, and why.
+tsan-configure: deps
+	@[ -f $(TSAN_BUILD)/build.ninja ] || CC=clang CXX=clang++ cmake -S . -B $(TSAN_BUILD) -G Ninja \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGEOSTORM_SANITIZE=thread
+
+test-tsan: tsan-configure
+	cmake --build $(TSAN_BUILD) -j $(JOBS)
+	cd $(TSAN_BUILD) && TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp halt_on_error=1 second_deadlock_stack=1" \
+	  ctest --output-on-failure -j $(JOBS) -L 'unit|integration' -LE 'e2e|root|training|helm|dashboards'
 
 # Each libFuzzer target for FUZZ_SECONDS from its checked-in corpus (tests/fuzz);
 # `make fuzz FUZZ_SECONDS=600` for a long run.
@@ -99,4 +112,4 @@ bench-training: build
 	python3 bench/training/time_to_accuracy.py --build $(BUILD) --out bench/results/training-klonet-9dc
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD)
