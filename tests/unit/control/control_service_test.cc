@@ -216,10 +216,14 @@ TEST(ControlService, ADecisionThatCannotBeSavedIsNeverHeardAndTheNextRolloutAbor
     EXPECT_EQ(*next, 3u);
     ASSERT_TRUE(a.WaitFor("commit 3"));
     EXPECT_EQ(a.updates(), (std::vector<std::string>{"current", "prepare 2", "abort 2", "prepare 3", "commit 3"}));
-    std::lock_guard<std::mutex> lock(store.mu);
-    ASSERT_TRUE(store.saved.has_value());
-    EXPECT_EQ(store.saved->committed.back().policy.version, 3u);
-    EXPECT_FALSE(store.saved->pending.has_value());
+    {
+      // Not held across Shutdown: the service saves to the store under its own lock,
+      // so holding the store's while taking the service's would invert the order.
+      std::lock_guard<std::mutex> lock(store.mu);
+      ASSERT_TRUE(store.saved.has_value());
+      EXPECT_EQ(store.saved->committed.back().policy.version, 3u);
+      EXPECT_FALSE(store.saved->pending.has_value());
+    }
     (*service)->Shutdown();
   }
 }
