@@ -47,9 +47,10 @@ asan-build: asan-configure
 fuzz-build: asan-configure
 	cmake --build $(ASAN_BUILD) -j $(JOBS) --target fuzz_targets
 
-# The unit and integration suites of real processes, under ASan and UBSan.
+# The unit and integration suites of real processes, under ASan and UBSan (what
+# LSan may not count as a leak, and why: tests/lsan.supp).
 test-asan: asan-build
-	cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS) -L 'unit|integration' \
+	cd $(ASAN_BUILD) && LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp ctest --output-on-failure -j $(JOBS) -L 'unit|integration' \
 	  -LE 'e2e|root|training|helm|dashboards'
 
 # The unit suites under TSan, in a clang build of their own (build-tsan): threads,
