@@ -80,6 +80,7 @@ class SessionImpl final : public Client::Session {
         chunks_((static_cast<int64_t>(gradient.size()) + chunk_floats - 1) / chunk_floats),
         on_chunk_(std::move(on_chunk)),
         ready_(static_cast<size_t>(chunks_), 0),
+        sent_(static_cast<size_t>(chunks_), false),
         stream_(stub.AllReduce(&context_)) {
     writer_ = std::thread([this] { Write(); });
   }
@@ -136,6 +137,10 @@ class SessionImpl final : public Client::Session {
                              std::max<int64_t>(want, 0) * 4);
         break;
       }
+      if (!Sent(r.chunk())) {
+        error = absl::StrCat("the sidecar sent result chunk ", r.chunk(), " before this worker sent the chunk");
+        break;
+      }
       const wire::Payload values = wire::PayloadOf(result);
       on_chunk_(r.chunk() * step_, absl::MakeConstSpan(values->data(), values->size()), r.contributors());
       ++received;
@@ -155,6 +160,15 @@ class SessionImpl final : public Client::Session {
 
  private:
   int64_t Size(int64_t k) const { return std::min(step_, static_cast<int64_t>(gradient_.size()) - k * step_); }
+
+  // Whether chunk k has left: its values were copied out of the gradient, which
+  // on_chunk_ may then overwrite with the sum. (Under the lock the writer took after
+  // copying: ordered for TSan too, which cannot see the sum come back through the
+  // sidecars.)
+  bool Sent(int64_t k) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return sent_[k];
+  }
 
   int64_t FirstUnready() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -180,6 +194,10 @@ class SessionImpl final : public Client::Session {
       const auto values = gradient_.subspan(static_cast<size_t>(k * step_), static_cast<size_t>(Size(k)));
       chunk.header.set_chunk(k);
       chunk.set_payload(std::make_shared<wire::Floats>(values.begin(), values.end()));  // sent from here, not copied
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        sent_[k] = true;
+      }
       if (!stream_->Write(chunk)) return;
     }
     stream_->WritesDone();
@@ -209,6 +227,7 @@ class SessionImpl final : public Client::Session {
   std::condition_variable changed_;
   std::vector<int64_t> ready_;  // values marked ready, per chunk
   std::deque<int64_t> queue_;   // chunks ready and not yet sent
+  std::vector<bool> sent_;      // chunks whose values were copied out to send
   bool stopping_ = false;
   bool finished_ = false;
   grpc::ClientContext context_;
