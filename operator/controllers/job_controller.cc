@@ -103,7 +103,7 @@ absl::StatusOr<Requeue> JobController::Invalid(const Json& job, const std::strin
   return then;
 }
 
-absl::StatusOr<Requeue> JobController::Unreachable(const Json& job, const std::string& message) {
+absl::StatusOr<Requeue> JobController::ClustersNotReady(const Json& job, const std::string& message) {
   Json status = job.value("status", Json::object());
   api::SetCondition(status["conditions"], "ClustersReady", false, "ClusterNotReady", message, Generation(job),
                     api::Clock::now());
@@ -265,7 +265,7 @@ absl::StatusOr<Requeue> JobController::Reconcile(const std::string& key) {
     if (!member.ok()) {
       // Nothing is created or changed anywhere until every DC's cluster is usable.
       const std::string message = absl::StrCat("spec.dataCenters[", i, "].cluster: ", member.status().message());
-      if (absl::IsFailedPrecondition(member.status())) return Unreachable(p.job, message);
+      if (absl::IsFailedPrecondition(member.status())) return ClustersNotReady(p.job, message);
       return Invalid(p.job, message, options_.cluster_retry);
     }
     p.members.push_back(*member);

@@ -67,7 +67,7 @@ class JobController {
   absl::StatusOr<Requeue> SyncWorkers(Pass& p, const std::map<std::string, std::string>& addresses);
   // ClustersReady False with `message`, written; the phase and every member's objects
   // are left as they are. Then a retry after cluster_retry.
-  absl::StatusOr<Requeue> Unreachable(const kube::Json& job, const std::string& message);
+  absl::StatusOr<Requeue> ClustersNotReady(const kube::Json& job, const std::string& message);
   // InvalidSpec and Failed with `message`, written; then `then`.
   absl::StatusOr<Requeue> Invalid(const kube::Json& job, const std::string& message, Requeue then = Requeue());
   // True the first time `what` is said about this job.

@@ -138,11 +138,14 @@ class JobControllerTest : public ::testing::Test {
   }
 
   // A job of two DCs with one worker each (j-a-0, j-b-0), and `run_policy`.
-  static Json TwoWorkerJob(const std::string& run_policy) {
+  // ...created, seen by the informer, and reconciled until it settles.
+  void CreateTwoWorkerJob(const std::string& run_policy) {
     Json job = Json::parse(kJob);
     job["spec"]["dataCenters"][0]["replicas"] = 1;
     job["spec"]["runPolicy"] = Json::parse(run_policy);
-    return job;
+    ASSERT_TRUE(host_->Create(kube::kGeoTrainingJobs, "default", job).ok());
+    ASSERT_TRUE(Eventually([&] { return jobs_->Get("default", "j").has_value(); }));
+    Settle();
   }
 
   // Plays the kubelet: sets a pod's phase, and waits until the operator's cache has it.
@@ -264,9 +267,7 @@ TEST_F(JobControllerTest, AnUnknownClusterCreatesNothingAndSaysWhich) {
 // column) and keeps its phase; nothing is written anywhere meanwhile, and once the
 // member answers again the condition clears and no worker is made again.
 TEST_F(JobControllerTest, AnUnreachableMemberIsShownWhileItLastsAndNothingIsRedoneAfter) {
-  ASSERT_TRUE(host_->Create(kube::kGeoTrainingJobs, "default", TwoWorkerJob("{}")).ok());
-  ASSERT_TRUE(Eventually([&] { return jobs_->Get("default", "j").has_value(); }));
-  Settle();
+  ASSERT_NO_FATAL_FAILURE(CreateTwoWorkerJob("{}"));
   SetPodPhase("j-a-0", "Running");
   SetPodPhase("j-b-0", "Running");
   Settle();
@@ -341,9 +342,7 @@ TEST_F(JobControllerTest, AnObjectAMemberWouldRefuseCreatesNothingAnywhere) {
 
 // runPolicy: failed workers come back until backoffLimit, then the job fails.
 TEST_F(JobControllerTest, RecreatesFailedWorkersUntilTheBackoffLimit) {
-  ASSERT_TRUE(host_->Create(kube::kGeoTrainingJobs, "default", TwoWorkerJob(R"({"backoffLimit": 1})")).ok());
-  ASSERT_TRUE(Eventually([&] { return jobs_->Get("default", "j").has_value(); }));
-  Settle();
+  ASSERT_NO_FATAL_FAILURE(CreateTwoWorkerJob(R"({"backoffLimit": 1})"));
   const std::string first_uid = (*member_->Get(kube::kPods, "default", "j-a-0"))["metadata"]["uid"];
   SetPodPhase("j-a-0", "Failed");
   Settle();
@@ -361,12 +360,7 @@ TEST_F(JobControllerTest, RecreatesFailedWorkersUntilTheBackoffLimit) {
 // runPolicy: success, then cleanPodPolicy All, then ttlSecondsAfterFinished deletes
 // the job, and the finalizer empties the member first. (3 s: room for the set-up.)
 TEST_F(JobControllerTest, SucceedsCleansPodsAndExpires) {
-  ASSERT_TRUE(host_
-                  ->Create(kube::kGeoTrainingJobs, "default",
-                           TwoWorkerJob(R"({"cleanPodPolicy": "All", "ttlSecondsAfterFinished": 3})"))
-                  .ok());
-  ASSERT_TRUE(Eventually([&] { return jobs_->Get("default", "j").has_value(); }));
-  Settle();
+  ASSERT_NO_FATAL_FAILURE(CreateTwoWorkerJob(R"({"cleanPodPolicy": "All", "ttlSecondsAfterFinished": 3})"));
   SetPodPhase("j-a-0", "Succeeded");
   SetPodPhase("j-b-0", "Succeeded");
   Settle();
@@ -387,9 +381,7 @@ TEST_F(JobControllerTest, SucceedsCleansPodsAndExpires) {
 // runPolicy: activeDeadlineSeconds fails the job and removes its running workers.
 // (4 s: the set-up before the deadline must fit in it even on a loaded machine.)
 TEST_F(JobControllerTest, FailsAtTheActiveDeadline) {
-  ASSERT_TRUE(host_->Create(kube::kGeoTrainingJobs, "default", TwoWorkerJob(R"({"activeDeadlineSeconds": 4})")).ok());
-  ASSERT_TRUE(Eventually([&] { return jobs_->Get("default", "j").has_value(); }));
-  Settle();
+  ASSERT_NO_FATAL_FAILURE(CreateTwoWorkerJob(R"({"activeDeadlineSeconds": 4})"));
   SetPodPhase("j-a-0", "Running");
   SetPodPhase("j-b-0", "Succeeded");
   absl::StatusOr<std::optional<std::chrono::milliseconds>> next = controller_->Reconcile("default/j");
