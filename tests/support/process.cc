@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -16,7 +17,43 @@
 #include <sstream>
 #include <thread>
 
+// Declared here, weak: defined only in a sanitizer build.
+extern "C" void __sanitizer_set_death_callback(void (*callback)()) __attribute__((weak));  // NOLINT
+
 namespace geostorm::testing {
+namespace {
+
+// The children still running. A sanitizer that halts a test exits without running
+// destructors, and would leave them (API emulators, sidecars) behind: its death
+// callback kills them. Lock-free, as that callback may run anywhere.
+std::atomic<pid_t> live_children[512];
+
+void KillLiveChildren() {
+  for (std::atomic<pid_t>& slot : live_children) {
+    if (const pid_t pid = slot.load(); pid > 0) ::kill(pid, SIGKILL);
+  }
+}
+
+void Track(pid_t pid) {
+  static const bool registered = [] {
+    if (__sanitizer_set_death_callback != nullptr) __sanitizer_set_death_callback(KillLiveChildren);
+    return true;
+  }();
+  (void)registered;
+  for (std::atomic<pid_t>& slot : live_children) {
+    pid_t empty = 0;
+    if (slot.compare_exchange_strong(empty, pid)) return;
+  }
+}
+
+void Untrack(pid_t pid) {
+  for (std::atomic<pid_t>& slot : live_children) {
+    pid_t tracked = pid;
+    if (slot.compare_exchange_strong(tracked, 0)) return;
+  }
+}
+
+}  // namespace
 
 Process::Process(const std::vector<std::string>& argv, const std::string& log_path) : log_path_(log_path) {
   // posix_spawn, not fork: the tests run gRPC threads, and a forked child may only
@@ -34,7 +71,9 @@ Process::Process(const std::vector<std::string>& argv, const std::string& log_pa
     pid_ = -1;
     status_ = 127;
     std::ofstream(log_path) << "cannot start " << argv.front() << ": " << std::strerror(error) << "\n";
+    return;
   }
+  Track(pid_);
 }
 
 Process::Process(Process&& other) noexcept
@@ -53,19 +92,22 @@ void Process::Freeze(bool frozen) {
   if (!running()) return;
   ::kill(pid_, frozen ? SIGSTOP : SIGCONT);
   int status = 0;
-  if (frozen && ::waitpid(pid_, &status, WUNTRACED) == pid_ && !WIFSTOPPED(status)) {
-    status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
+  if (frozen && ::waitpid(pid_, &status, WUNTRACED) == pid_ && !WIFSTOPPED(status)) Reaped(status);
 }
 
 bool Process::running() {
   if (pid_ <= 0 || status_) return false;
   int status = 0;
   if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-    status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    Reaped(status);
     return false;
   }
   return true;
+}
+
+void Process::Reaped(int wait_status) {
+  status_ = WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : 128 + WTERMSIG(wait_status);
+  Untrack(pid_);
 }
 
 std::optional<int> Process::Wait(std::chrono::milliseconds timeout) {

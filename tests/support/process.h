@@ -13,8 +13,8 @@
 namespace geostorm::testing {
 
 // A child process (posix_spawn) with stdout and stderr in `log_path`. Killed
-// (SIGKILL) when destroyed if still running. A program that cannot be started
-// exits 127 at once, with the reason in its log.
+// (SIGKILL) when destroyed if still running, and when a sanitizer halts the test.
+// A program that cannot be started exits 127 at once, with the reason in its log.
 class Process {
  public:
   Process(const std::vector<std::string>& argv, const std::string& log_path);
@@ -33,6 +33,8 @@ class Process {
   std::string Log() const;
 
  private:
+  void Reaped(int wait_status);  // waitpid's status: the exit code kept, the pid untracked
+
   pid_t pid_ = -1;
   std::optional<int> status_;
   std::string log_path_;
