@@ -34,7 +34,15 @@ absl::Status DryRunJob(const JobRef& job, const api::JobSpec& spec,
       if (other.name != dc.name) peers[other.name] = absl::StrCat("0.0.0.0:", spec.data_port);
     }
     for (int replica = 0; replica < std::min(dc.replicas, 2); ++replica) {  // a gateway's pod, and a member's
-      objects.emplace_back(&kube::kPods, WorkerPod(job, spec, i, replica, peers, controller_address));
+      Json pod = WorkerPod(job, spec, i, replica, peers, controller_address);
+      // A pass that read the job before the Created condition reached its cache
+      // finds the pods made: they were admitted, and applying these stand-in peer
+      // addresses to them would be refused as a change to an immutable pod.
+      absl::StatusOr<Json> existing =
+          member.client->Get(kube::kPods, job.ns, pod["metadata"]["name"].get<std::string>());
+      if (existing.ok()) continue;
+      if (!absl::IsNotFound(existing.status())) return existing.status();
+      objects.emplace_back(&kube::kPods, std::move(pod));
     }
     for (const auto& [resource, object] : objects) {
       absl::Status s = member.client->DryRunApply(*resource, object);

@@ -2,7 +2,8 @@
 // every member's API server is asked (server-side dry run, dryRun=All: nothing is
 // stored) whether it would accept every object the job makes there: the Services,
 // the TLS Secret, the policy ConfigMap and the worker pods (a gateway's and a
-// member's). Thread-safe (it only reads its arguments and calls the clients).
+// member's; a pod that exists already was admitted, and is not asked about
+// again). Thread-safe (it only reads its arguments and calls the clients).
 //
 //   absl::Status s = DryRunJob(ref, spec, members, certificates, policy_json, controller);
 //   if (absl::IsInvalidArgument(s)) -> InvalidSpec, create nothing

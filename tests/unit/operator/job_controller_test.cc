@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <thread>
@@ -341,6 +342,30 @@ TEST_F(JobControllerTest, AnObjectAMemberWouldRefuseCreatesNothingAnywhere) {
 }
 
 // runPolicy: failed workers come back until backoffLimit, then the job fails.
+// The job informer can lag behind the pass that made the workers: a pass that does
+// not see the Created condition yet checks the job again, and finds its pods made.
+// That must not fail a running job as InvalidSpec (pods are immutable, and the check
+// uses stand-in peer addresses), nor touch its workers.
+TEST_F(JobControllerTest, APassThatDoesNotSeeCreatedYetLeavesTheRunningJobAlone) {
+  CreateTwoWorkerJob("{}");
+  ASSERT_EQ(Condition("Created").value("status", ""), "True") << Status().dump();
+  const std::string gateway_uid = (*member_->Get(kube::kPods, "default", "j-a-0"))["metadata"]["uid"];
+  const std::string phase = Status().value("phase", "");
+  Json lagging = Status();  // as a cache that has not had the Created write yet shows it
+  Json& conditions = lagging["conditions"];
+  conditions.erase(
+      std::remove_if(conditions.begin(), conditions.end(), [](const Json& c) { return c["type"] == "Created"; }),
+      conditions.end());
+  ASSERT_TRUE(host_->MergePatch(kube::kGeoTrainingJobs, "default", "j", {{"status", lagging}}, true).ok());
+  ASSERT_TRUE(Eventually([&] { return CachesCaughtUp(); }));
+
+  absl::StatusOr<std::optional<std::chrono::milliseconds>> result = controller_->Reconcile("default/j");
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_NE(Condition("InvalidSpec").value("status", ""), "True") << Status().dump();
+  EXPECT_EQ(Status().value("phase", ""), phase) << Status().dump();
+  EXPECT_EQ((*member_->Get(kube::kPods, "default", "j-a-0"))["metadata"]["uid"], gateway_uid);
+}
+
 TEST_F(JobControllerTest, RecreatesFailedWorkersUntilTheBackoffLimit) {
   ASSERT_NO_FATAL_FAILURE(CreateTwoWorkerJob(R"({"backoffLimit": 1})"));
   const std::string first_uid = (*member_->Get(kube::kPods, "default", "j-a-0"))["metadata"]["uid"];
