@@ -3,9 +3,11 @@
 //       --peer dc2=10.0.0.2:7000 --worker-listen unix:/run/geostorm/worker.sock --insecure
 #include <spdlog/spdlog.h>
 
+#include <malloc.h>
 #include <pthread.h>
 
 #include <csignal>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -36,6 +38,11 @@ int main(int argc, char** argv) {
   // Debian builds abseil with its Mutex deadlock detector on; gRPC takes absl
   // Mutexes on every call, and the detector's lock graph was 2-5% of the CPU.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  // glibc gives each allocating thread a heap arena of its own, up to 8 per core,
+  // and each of gRPC's threads grew one to the most it had held: in the 30-minute
+  // soak a gateway's RSS rose by a third while its live heap stayed at about 2.5 MB
+  // (heaptrack). Two arenas keep it level; MALLOC_ARENA_MAX, when set, still decides.
+  if (std::getenv("MALLOC_ARENA_MAX") == nullptr) mallopt(M_ARENA_MAX, 2);
   CLI::App app{"geostorm-sidecar: chunked aggregate-forward of gradients between data centers"};
   geostorm::sidecar::SidecarConfig c;
   std::string policy_file;
