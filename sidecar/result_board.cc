@@ -28,7 +28,9 @@ void ResultBoard::Publish(Result result) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     const uint64_t iteration = result.iteration;
-    entries_[iteration].results.push_back(std::move(result));
+    Entry& e = entries_[iteration];
+    e.results.push_back(std::move(result));
+    e.reads.push_back(0);
     MaybeErase(iteration);
   }
   changed_.notify_all();
@@ -49,8 +51,17 @@ absl::StatusOr<Result> ResultBoard::Next(uint64_t iteration, size_t index, Clock
   for (;;) {
     auto it = entries_.find(iteration);
     if (it != entries_.end()) {
-      if (index < it->second.results.size()) return it->second.results[index];
-      if (!it->second.error.empty()) return absl::AbortedError(it->second.error);
+      Entry& e = it->second;
+      if (index < e.results.size()) {
+        if (e.reads[index] >= readers_) {
+          return absl::FailedPreconditionError(absl::StrCat("iteration ", iteration, ": result chunk ", index + 1,
+                                                            " was read by all ", readers_, " of its readers already"));
+        }
+        Result r = e.results[index];
+        if (++e.reads[index] == readers_) e.results[index].data.reset();  // the readers hold it now
+        return r;
+      }
+      if (!e.error.empty()) return absl::AbortedError(e.error);
     }
     if (changed_.wait_until(lock, deadline) == std::cv_status::timeout) {
       return absl::DeadlineExceededError(absl::StrCat("iteration ", iteration, ": result chunk ", index + 1, " of ",

@@ -110,7 +110,7 @@ class SidecarImpl final : public Sidecar {
     if (config_.total_workers <= 0) {
       config_.total_workers = config_.local_workers * static_cast<int>(config_.policy.data_centers.size());
     }
-    board_ = std::make_unique<ResultBoard>(config_.policy.num_chunks());
+    board_ = std::make_unique<ResultBoard>(config_.policy.num_chunks(), member ? 1 : config_.local_workers);
     if (!config_.metrics_listen.empty()) {
       ASSIGN_OR_RETURN(metrics_, SidecarMetrics::Start(config_.metrics_listen, config_.job, config_.data_center));
       metrics_->SetPolicy(config_.policy);
