@@ -247,9 +247,11 @@ TEST_F(OperatorFailover, AKilledLeaderMidRolloutLeavesItsVersionToTheStandbyToAb
   // never 2 again.
   EXPECT_TRUE(Within(std::chrono::seconds(20), [&] { return !Phase(3).empty(); })) << standby->Log();
   EXPECT_EQ(Phase(2), "Aborted");
+  // (A gateway may never have heard v2: the leader saves a version before it
+  // sends the Prepare, and may have died in between.)
   for (auto& gateway : gateways) {
     const std::vector<uint64_t> prepared = gateway->prepared();
-    EXPECT_EQ(std::count(prepared.begin(), prepared.end(), 2u), 1) << "v2 prepared twice";
+    EXPECT_LE(std::count(prepared.begin(), prepared.end(), 2u), 1) << "v2 prepared twice";
   }
   gateways.clear();
 }
