@@ -6,7 +6,7 @@ import os
 import re
 import statistics
 
-RSS_GROWTH_LIMIT = 1.5  # end RSS / RSS after warm-up, any process that lived through both
+RSS_GROWTH_LIMIT = 1.2  # end RSS / RSS after warm-up, any process that lived through both (1.08 in 10 min)
 FD_GROWTH_LIMIT = 8     # open files, end minus after warm-up
 
 
