@@ -17,12 +17,21 @@ using LinkCost = std::function<double(int link)>;
 // Seconds per byte on a link alone: 1 / B.
 LinkCost InverseRate(const NetworkView& view);
 
+// How MinCostTree finds a minimum-cost arborescence. Contraction (Chu-Liu/Edmonds,
+// recursing on a copy of the arcs) costs O(E V) and is what planned every WAN the
+// live benchmarks ran on; heaps (Tarjan's O(E log V)) take a 256-DC mesh's 65,280
+// links in milliseconds. They may break ties between equal-cost trees apart, which
+// can change a plan, so kAuto keeps contraction up to kMaxDcsForContraction DCs.
+enum class ArborescenceMethod { kAuto, kContraction, kHeaps };
+constexpr int kMaxDcsForContraction = 32;
+
 // The minimum-cost spanning tree with all edges pointing towards (`phase` ==
-// kReduce) or away from (kBroadcast) `root`, by Chu-Liu/Edmonds. Every edge of a
-// tree carries the whole shard once (chunks are summed or copied at each DC), so the
-// cost of a tree is the sum of its edge costs. Returns a parent array, or an empty
-// vector when some DC cannot be connected.
-std::vector<int> MinCostTree(const NetworkView& view, int root, Phase phase, const LinkCost& cost);
+// kReduce) or away from (kBroadcast) `root`. Every edge of a tree carries the whole
+// shard once (chunks are summed or copied at each DC), so the cost of a tree is the
+// sum of its edge costs. Returns a parent array, or an empty vector when some DC
+// cannot be connected.
+std::vector<int> MinCostTree(const NetworkView& view, int root, Phase phase, const LinkCost& cost,
+                             ArborescenceMethod method = ArborescenceMethod::kAuto);
 
 // Shortest-path tree towards (kReduce) or away from (kBroadcast) `root`.
 // Returns parents, or empty when some DC cannot be connected.

@@ -70,10 +70,65 @@ TEST(Trees, MinCostTreeMatchesBruteForceOnRandomAsymmetricMeshes) {
     const NetworkView view = MustView(*t, Overlay::kAllPairs, 1000, 10);
     for (Phase phase : {Phase::kReduce, Phase::kBroadcast}) {
       for (int root = 0; root < 5; ++root) {
-        const std::vector<int> tree = MinCostTree(view, root, phase, InverseRate(view));
         const double best = BruteForce(view, root, phase);
-        ASSERT_FALSE(tree.empty());
-        EXPECT_NEAR(Cost(view, tree, phase), best, 1e-12) << yaml;
+        for (ArborescenceMethod method : {ArborescenceMethod::kContraction, ArborescenceMethod::kHeaps}) {
+          const std::vector<int> tree = MinCostTree(view, root, phase, InverseRate(view), method);
+          ASSERT_FALSE(tree.empty());
+          EXPECT_NEAR(Cost(view, tree, phase), best, 1e-12) << yaml;
+        }
+      }
+    }
+  }
+}
+
+// Every DC but the root has a parent over an existing link, and following
+// parents always ends at the root.
+bool IsSpanningTree(const NetworkView& view, const std::vector<int>& parent, int root, Phase phase) {
+  const int n = view.size();
+  if (static_cast<int>(parent.size()) != n || parent[root] != -1) return false;
+  for (int v = 0; v < n; ++v) {
+    if (v == root) continue;
+    const int p = parent[v];
+    if (p < 0 || p >= n || p == v || !(phase == Phase::kReduce ? view.HasLink(v, p) : view.HasLink(p, v))) {
+      return false;
+    }
+    int u = v;
+    for (int steps = 0; u != root; ++steps) {
+      if (steps > n) return false;
+      u = parent[u];
+    }
+  }
+  return true;
+}
+
+// Beyond brute force: the heap method finds trees exactly as cheap as contraction
+// on larger random meshes, with distinct rates and with many equal ones (ties).
+TEST(Trees, BothArborescenceMethodsFindEquallyCheapTreesOnLargerMeshes) {
+  std::mt19937 rng(5);
+  for (int n : {12, 40, 70}) {
+    for (int distinct : {1000, 3}) {
+      std::uniform_int_distribution<int> rate(1, distinct);
+      std::string yaml = "kind: mesh\ndataCenters: [";
+      for (int v = 0; v < n; ++v) yaml += (v ? ", d" : "d") + std::to_string(v);
+      yaml += "]\ndefaultMbps: 0\nmbps:\n";
+      for (int u = 0; u < n; ++u) {
+        yaml += "  d" + std::to_string(u) + ": {";
+        for (int v = 0; v < n; ++v) {
+          if (u != v) yaml += "d" + std::to_string(v) + ": " + std::to_string(10 * rate(rng)) + ", ";
+        }
+        yaml += "}\n";
+      }
+      const NetworkView view = MustView(MustParse(yaml), Overlay::kAllPairs, 1000, 10);
+      for (Phase phase : {Phase::kReduce, Phase::kBroadcast}) {
+        for (int root : {0, n / 2, n - 1}) {
+          const std::vector<int> contracted =
+              MinCostTree(view, root, phase, InverseRate(view), ArborescenceMethod::kContraction);
+          const std::vector<int> heaps = MinCostTree(view, root, phase, InverseRate(view), ArborescenceMethod::kHeaps);
+          ASSERT_TRUE(IsSpanningTree(view, contracted, root, phase));
+          ASSERT_TRUE(IsSpanningTree(view, heaps, root, phase)) << n << " DCs, root " << root;
+          EXPECT_NEAR(Cost(view, heaps, phase), Cost(view, contracted, phase), 1e-9 * Cost(view, contracted, phase))
+              << n << " DCs, root " << root << ", " << distinct << " distinct rates";
+        }
       }
     }
   }
