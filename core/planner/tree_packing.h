@@ -17,7 +17,7 @@
 //      asymmetric links are used in their fast direction.
 //   2. Column generation: the LP's dual prices on the resources say what a byte
 //      costs on each link; the cheapest tree for each root under those prices is a
-//      minimum-cost arborescence (Chu-Liu/Edmonds). Trees that would lower T are
+//      minimum-cost arborescence (trees.h). Trees that would lower T are
 //      added and the LP is solved again, until none would (the packing is then
 //      optimal over all trees) or the iteration budget runs out.
 //   3. The roots and their number fall out of the LP: a root whose trees carry no
