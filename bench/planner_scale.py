@@ -3,7 +3,8 @@
 
 Runs the planner_scale binary (bench/planner_scale.cc) and writes
 <out>/planner-scale.json (field `results`: dcs, topology, plan_s, simulated_s,
-full_method_simulated_s, ...), .md and .png (plan time and x T_min against DCs).
+full_method_simulated_s, ...; field `simulator`: dcs, chunks, simulate_s), .md and
+.png (plan time and x T_min against DCs).
 
     bench/planner_scale.py --build build --out bench/results
 """
@@ -23,6 +24,13 @@ def table(report):
         versus = f"{r['simulated_s'] / full:.3f}" if full else "-"
         lines.append(f"| {r['topology']} | {r['dcs']} | {r['plan_s']:.3f} | {ratio:.3f} | {full_ratio} | {versus} | "
                      f"{r['simulate_s']:.3f} | {r['shards']} |")
+    return lines
+
+
+def simulator_table(report):
+    lines = ["", "The simulator's cost against the number of chunks (random mesh, 1 GB, each plan made for its "
+             "chunk size):", "", "| DCs | chunks | simulate once s |", "|---|---|---|"]
+    lines += [f"| {r['dcs']} | {r['chunks']} | {r['simulate_s']:.3f} |" for r in report.get("simulator", [])]
     return lines
 
 
@@ -68,7 +76,8 @@ def main():
     lines = ["# netstorm: planning time and quality against the number of DCs", "",
              f"`bench/planner_scale.py --build {args.build} --out {args.out}`; a 1 GB model, "
              "the default chunk size, random rates in [20, 1000] Mbit/s. The full method is the packing LP "
-             "at any size with column generation until no tree would lower T.", ""] + table(report)
+             "at any size with column generation until no tree would lower T.", ""] + table(report) + \
+        simulator_table(report)
     with open(os.path.join(args.out, "planner-scale.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     plot(report, os.path.join(args.out, "planner-scale.png"))
