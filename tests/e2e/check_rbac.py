@@ -16,9 +16,12 @@ import yaml
 
 # Grants the e2e run does not exercise, each with why the operator needs it.
 NAMESPACE = "the job's namespace is made, by server-side apply, in a cluster that lacks it (patch; create when new)"
+POLICY = ("a member chart does not know how the host runs: without live controllers "
+          "(operator.control.enabled=false, which the e2e run does not use) each DC's policy is a ConfigMap")
 RARE = {
     "host": {"create core namespaces": NAMESPACE, "patch core namespaces": NAMESPACE},
-    "member": {"create core namespaces": NAMESPACE, "patch core namespaces": NAMESPACE},
+    "member": {"create core namespaces": NAMESPACE, "patch core namespaces": NAMESPACE,
+               "create core configmaps": POLICY, "patch core configmaps": POLICY, "delete core configmaps": POLICY},
 }
 
 

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # End to end with the real kubectl: a host and two member clusters (API emulators),
-# geostorm-operator, the CRDs and examples/. Workers, injected sidecars, Services and
-# Secrets appear in the right members; printer columns; suspend and resume; a
-# standby operator takes over the Lease without duplicating anything; a member that
-# stops answering (SIGSTOP) is shown on the job and nothing is redone once it is
-# back; a job made while the API servers answer 500 and 429 in bursts converges;
+# geostorm-operator as the chart runs it (each job's live policy controller on),
+# the CRDs and examples/. Workers, injected sidecars, Services and Secrets appear in
+# the right members; printer columns; suspend and resume; a standby operator takes
+# over the Lease, and the job's controller port, without duplicating anything; a
+# member that stops answering (SIGSTOP) is shown on the job, the job's controller
+# goes on serving, and nothing is redone once it is back; a job made while the API
+# servers answer 500 and 429 in bursts converges;
 # deleting the job empties every member; no secret leaks into logs, events, status or metrics;
 # bad manifests are refused with the field named.
 # Usage: operator_e2e.sh BUILD_DIR
@@ -70,11 +72,14 @@ for a in json.load(sys.stdin):
     if a == "--in-cluster": print("--kubeconfig=" + sys.argv[1])
     elif a.startswith("--identity="): print("--identity=" + sys.argv[2])
     elif a.startswith("--health-listen="): print("--health-listen=127.0.0.1:0")
+    elif a.startswith("--control-bind="): print("--control-bind=127.0.0.1")
     else: print(a)' "$work/host.kubeconfig" "$1" <<<"$deployment_args")
   "$build/bin/geostorm-operator" "${args[@]}" --port-file "$work/$1.health-port" >"$work/operator-$1.log" 2>&1 &
   pids+=($!)
   eval "pid_${1//-/_}=$!"
 }
+# Whether something listens on 127.0.0.1:PORT.
+listening() { python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=2).close()' "$1"; }
 http_get() { python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' "$1"; }
 health_port() {  # NAME: the port the operator bound and wrote to its port file
   for _ in $(seq 1 150); do [ -s "$work/$1.health-port" ] && break; sleep 0.2; done
@@ -82,11 +87,22 @@ health_port() {  # NAME: the port the operator bound and wrote to its port file
 }
 
 echo "== helm install (CRDs, RBAC, the operator's Deployment), member cluster Secrets and GeoClusters"
-# Fast leases and resyncs for the test; the static-policy mode (no live controllers).
-# The emulator serves no OpenAPI v2, which helm's client-side validation reads.
+# Fast leases and resyncs for the test; each job's live controller on one of 4 free
+# ports (the chart's default is 7100-7115). The emulator serves no OpenAPI v2, which
+# helm's client-side validation reads.
+control_port=$(python3 -c 'import random, socket
+while True:
+    first = random.randrange(20000, 30000, 4)
+    try:
+        for port in range(first, first + 4):
+            socket.socket().bind(("127.0.0.1", port))
+        print(first)
+        break
+    except OSError:
+        pass')
 chart_values=(--set operator.leaseDurationSeconds=3 --set-json operator.retrySeconds=0.5 --set operator.resyncSeconds=5
-  --set operator.clusterCheckSeconds=1
-  --set operator.control.enabled=false --disable-openapi-validation)
+  --set operator.clusterCheckSeconds=1 --set operator.control.firstPort="$control_port" --set operator.control.ports=4
+  --disable-openapi-validation)
 helm install geostorm "$src/helm/geostorm" -n geostorm-system --create-namespace "${chart_values[@]}" >/dev/null \
   || fail "helm install: $(cat "$work/helm.err")"
 [ "$(helm status geostorm -n geostorm-system -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["info"]["status"])')" = deployed ] \
@@ -150,11 +166,13 @@ grep -q '"--gateway","resnet-eu-0.resnet-eu.default.svc:7070"' <<<"$member_args"
 [ "$(keu get pod resnet-eu-1 -o jsonpath='{.spec.containers[0].env[?(@.name=="GEOSTORM_SIDECAR")].value}')" = unix:/var/run/geostorm/worker.sock ] \
   || fail "worker env"
 [ "$(keu get svc resnet-eu -o jsonpath='{.spec.clusterIP}')" = None ] || fail "headless Service"
-grep -q '"--policy","/etc/geostorm/policy/policy.json"' <<<"$args" || fail "the gateway has no policy: $args"
-# (Outputs are captured before grep -q: an early exit would break the pipe under pipefail.)
-policy_json=$(keu get configmap resnet-eu-policy -o jsonpath='{.data.policy\.json}')
-grep -q '"strategy": "netstorm"' <<<"$policy_json" \
-  || fail "the eu policy ConfigMap"
+# The gateways dial the job's live controller through the operator's Service.
+job_control_port=$(k get gtj resnet -o jsonpath='{.status.controlPort}')
+[ "$job_control_port" -ge "$control_port" ] && [ "$job_control_port" -lt $((control_port + 4)) ] \
+  || fail "status.controlPort $job_control_port is not one of the chart's ports from $control_port"
+grep -qF "\"--controller\",\"geostorm-operator.geostorm-system.svc:$job_control_port\"" <<<"$args" \
+  || fail "the gateway does not dial the job's controller through the operator Service: $args"
+listening "$job_control_port" || fail "nothing serves the job's controller on port $job_control_port"
 [ "$(k get topologypolicy resnet-v1 -o jsonpath='{.spec.version} {.spec.strategy} {.metadata.ownerReferences[0].name}')" = "1 netstorm resnet" ] \
   || fail "TopologyPolicy resnet-v1"
 k get topologypolicies
@@ -212,6 +230,8 @@ uids_before=$(keu get pods -o jsonpath='{.items[*].metadata.uid}')
 kill -9 "$pid_op_a"
 holder_b() { [ "$(k -n geostorm-system get lease geostorm-operator -o jsonpath='{.spec.holderIdentity}')" = op-b ]; }
 eventually "op-b takes the Lease" holder_b
+eventually "op-b serves the job's controller on the same port" listening "$job_control_port"
+[ "$(k get gtj resnet -o jsonpath='{.status.controlPort}')" = "$job_control_port" ] || fail "the control port moved"
 kus delete pod resnet-us-0 --wait=false >/dev/null
 eventually "op-b recreates the deleted worker" kus get pod resnet-us-0
 # The running workers must survive op-b's next reconciles too: wait for two more.
@@ -237,9 +257,11 @@ eventually "ClustersReady False on the job" clusters_ready_is False
 [ "$(k get geocluster us-east -o jsonpath='{.status.conditions[?(@.type=="Ready")].reason}')" = Unreachable ] \
   || fail "GeoCluster us-east should be Unreachable"
 row=$(k get gtj resnet --no-headers)
+controller_up=$(listening "$job_control_port" && echo yes || echo no)
 kill -CONT "$emulator_us"
 grep -q "ClusterNotReady" <<<"$row" || fail "REASON column while us-east is unreachable: $row"
 [ "$(k get gtj resnet -o jsonpath='{.status.phase}')" = "$phase_before" ] || fail "the phase changed with a member away"
+[ "$controller_up" = yes ] || fail "the job's controller stopped while a member was away"
 eventually "ClustersReady True again" clusters_ready_is True
 eventually "GeoCluster us-east Ready again" cluster_ready us-east
 reasons=$(k get events -o jsonpath='{.items[*].reason}')
@@ -312,6 +334,7 @@ for kc in eu us; do
   [ -z "$left" ] || fail "left in $kc: $left"
 done
 eventually "the job's CA Secret is garbage-collected" bash -c "! kubectl --kubeconfig $work/host.kubeconfig get secret resnet-geostorm-ca"
+eventually "the job's controller is stopped" bash -c "$(declare -f listening); ! listening $job_control_port"
 
 echo "== bad manifests"
 "$src/tests/e2e/bad_manifests.sh" "$work/host.kubeconfig" "$work/eu.kubeconfig" "$work/us.kubeconfig" "$src/tests/e2e/bad" \
