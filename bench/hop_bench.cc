@@ -197,6 +197,7 @@ class PeerC final : public wire::DataPlaneService {
         down.header.set_kind(v1::CHUNK_BROADCAST);
         down.header.set_sender("c");
         down.header.set_contributors(total_workers_);
+        wire::SealHeader(down.header);  // its header changed: a new header checksum
         to_b_->Send(std::move(down), kSendTimeout);
       }
       v1::Ack ack;
