@@ -97,7 +97,7 @@ bench: build
 	$(BUILD)/bin/planner_scale --full-max-dcs 0
 	$(BUILD)/bin/aggregation_bench
 	$(BUILD)/bin/hop_bench --bin-dir $(BUILD)/bin
-	python3 bench/large_model.py --build $(BUILD) --model-mb 1024 --iterations 3 --out bench/results
+	python3 bench/large_model.py --build $(BUILD) --model-mb 1024 --runs 3 --out bench/results
 
 # The head-to-head on the emulated WAN (root, ~15 min): bench/results/klonet-9dc.*
 bench-wan: build
