@@ -201,6 +201,13 @@ class OperatorFailover : public ::testing::Test {
     return absl::StrCat("127.0.0.1:", port);
   }
 
+  // One gateway per DC of the job, dialling `address`.
+  static std::vector<std::unique_ptr<FakeGateway>> Gateways(const std::string& address, bool silent) {
+    std::vector<std::unique_ptr<FakeGateway>> gateways;
+    for (const std::string& dc : kDcs) gateways.push_back(std::make_unique<FakeGateway>(address, dc, kDcs, silent));
+    return gateways;
+  }
+
   // The phase of TopologyPolicy j-vN, or "" while there is none.
   std::string Phase(uint64_t version) {
     absl::StatusOr<Json> policy = client_->Get(kube::kTopologyPolicies, "default", absl::StrCat("j-v", version));
@@ -226,8 +233,7 @@ class OperatorFailover : public ::testing::Test {
 TEST_F(OperatorFailover, AKilledLeaderMidRolloutLeavesItsVersionToTheStandbyToAbort) {
   std::unique_ptr<testing::Process> leader = StartOperator("op-a");
   const std::string address = CreateJob(*leader);
-  std::vector<std::unique_ptr<FakeGateway>> gateways;
-  for (const std::string& dc : kDcs) gateways.push_back(std::make_unique<FakeGateway>(address, dc, kDcs, true));
+  std::vector<std::unique_ptr<FakeGateway>> gateways = Gateways(address, /*silent=*/true);
   // The leader plans on the measured rates and prepares v2, which nobody acknowledges.
   ASSERT_TRUE(Within(std::chrono::seconds(20), [&] { return Phase(2) == "Pending"; })) << leader->Log();
   leader->Signal(SIGKILL);
@@ -264,8 +270,7 @@ TEST_F(OperatorFailover, AKilledLeaderMidRolloutLeavesItsVersionToTheStandbyToAb
 TEST_F(OperatorFailover, TopologyPolicyWritesFailingInBurstsLoseNoDecision) {
   std::unique_ptr<testing::Process> leader = StartOperator("op-a");
   const std::string address = CreateJob(*leader);
-  std::vector<std::unique_ptr<FakeGateway>> gateways;
-  for (const std::string& dc : kDcs) gateways.push_back(std::make_unique<FakeGateway>(address, dc, kDcs, false));
+  std::vector<std::unique_ptr<FakeGateway>> gateways = Gateways(address, /*silent=*/false);
   ASSERT_TRUE(Within(std::chrono::seconds(20), [&] { return Phase(2) == "Committed"; })) << leader->Log();
 
   // More 500s than one write's attempts, so that a whole save fails; then 429s.
