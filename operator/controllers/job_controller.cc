@@ -41,6 +41,16 @@ std::string PodPhase(const Json& pod) { return pod.value("status", Json::object(
 
 bool Terminal(const std::string& phase) { return phase == "Succeeded" || phase == "Failed"; }
 
+// A spec that parses and names only known clusters is no longer invalid: an earlier
+// pass's InvalidSpec (a GeoCluster not yet known, a spec since fixed) and the Failed
+// phase it set are withdrawn.
+void WithdrawInvalidSpec(Json& status, int64_t generation, api::Clock::time_point now) {
+  if (api::ConditionStatus(status["conditions"], "InvalidSpec") != "True") return;
+  api::SetCondition(status["conditions"], "InvalidSpec", false, "Valid", "", generation, now);
+  api::SetCondition(status["conditions"], "Failed", false, "Valid", "", generation, now);
+  status.erase("phase");
+}
+
 std::chrono::milliseconds Until(api::Clock::time_point when) {
   return std::max(std::chrono::milliseconds(100),
                   std::chrono::duration_cast<std::chrono::milliseconds>(when - api::Clock::now()));
@@ -105,8 +115,9 @@ absl::StatusOr<Requeue> JobController::Invalid(const Json& job, const std::strin
 
 absl::StatusOr<Requeue> JobController::ClustersNotReady(const Json& job, const std::string& message) {
   Json status = job.value("status", Json::object());
-  api::SetCondition(status["conditions"], "ClustersReady", false, "ClusterNotReady", message, Generation(job),
-                    api::Clock::now());
+  const auto now = api::Clock::now();
+  api::SetCondition(status["conditions"], "ClustersReady", false, "ClusterNotReady", message, Generation(job), now);
+  WithdrawInvalidSpec(status, Generation(job), now);
   if (ClustersReadyChanged(job, false)) {
     spdlog::warn("job {}/{}: {}", RefOf(job).ns, RefOf(job).name, message);
     events_.Record(job, "Warning", "ClusterNotReady", message);
@@ -279,11 +290,7 @@ absl::StatusOr<Requeue> JobController::Reconcile(const std::string& key) {
     spdlog::info("job {}/{}: every member cluster answers again", p.ref.ns, p.ref.name);
     events_.Record(p.job, "Normal", "ClustersReady", "every member cluster answers again");
   }
-  if (api::ConditionStatus(p.status["conditions"], "InvalidSpec") == "True") {
-    p.Condition("InvalidSpec", false, "Valid", "");
-    p.Condition("Failed", false, "Valid", "");
-    p.status.erase("phase");
-  }
+  WithdrawInvalidSpec(p.status, p.generation, p.now);
   const std::string phase = p.status.value("phase", "");
   if (phase == "Succeeded" || phase == "Failed") return AfterFinish(p);
   if (p.spec.suspend) return Suspend(p);

@@ -263,6 +263,44 @@ TEST_F(JobControllerTest, AnUnknownClusterCreatesNothingAndSaysWhich) {
   EXPECT_TRUE(Writes(*member_).empty()) << Json(Writes(*member_)).dump();
 }
 
+// A job reconciled before the operator knows its GeoCluster is refused for now
+// (InvalidSpec, Failed). Once the GeoCluster is known but not yet ready, the job
+// waits for it, no longer failed; once it is ready, the job is created.
+TEST_F(JobControllerTest, AJobSeenBeforeItsClusterWaitsForItOnceTheClusterIsKnown) {
+  Json job = Json::parse(kJob);
+  job["spec"]["dataCenters"][1]["cluster"] = "late";
+  ASSERT_TRUE(host_->Create(kube::kGeoTrainingJobs, "default", job).ok());
+  ASSERT_TRUE(Eventually([&] { return jobs_->Get("default", "j").has_value(); }));
+  auto reconcile = [&] {
+    absl::StatusOr<std::optional<std::chrono::milliseconds>> result = controller_->Reconcile("default/j");
+    ASSERT_TRUE(result.ok()) << result.status();
+    EXPECT_TRUE(result->has_value());  // it looks again
+    ASSERT_TRUE(Eventually([&] { return CachesCaughtUp(); }));
+  };
+  ASSERT_NO_FATAL_FAILURE(reconcile());
+  ASSERT_EQ(Status()["phase"], "Failed") << Status().dump();
+  ASSERT_EQ(Condition("InvalidSpec")["status"], "True");
+
+  registry_->SetError("late", "connection refused");  // known, its probe failing
+  ASSERT_NO_FATAL_FAILURE(reconcile());
+  const Json waiting = Status();
+  EXPECT_FALSE(waiting.contains("phase")) << waiting.dump();
+  EXPECT_EQ(waiting["reason"], "ClusterNotReady") << waiting.dump();
+  EXPECT_EQ(Condition("InvalidSpec")["status"], "False");
+  EXPECT_EQ(Condition("Failed")["status"], "False");
+  EXPECT_EQ(Condition("ClustersReady")["message"],
+            "spec.dataCenters[1].cluster: GeoCluster 'late' is not ready: connection refused");
+  EXPECT_TRUE(Writes(*member_).empty()) << Json(Writes(*member_)).dump();
+
+  kube::ClusterConfig config;
+  config.server = member_emulator_.url();
+  ASSERT_TRUE(registry_->Set("late", config, std::chrono::seconds(10)).ok());
+  Settle();
+  EXPECT_EQ(Condition("ClustersReady")["status"], "True");
+  EXPECT_EQ(Status()["phase"], "Pending") << Status().dump();
+  EXPECT_TRUE(member_->Get(kube::kPods, "default", "j-b-0").ok());
+}
+
 // A member whose API server stops answering while the job runs: its GeoCluster's
 // probe fails within the probe timeout, the job says so (ClustersReady, the REASON
 // column) and keeps its phase; nothing is written anywhere meanwhile, and once the
