@@ -177,9 +177,7 @@ absl::Status Gateway::Begin(uint64_t t, Clock::time_point deadline) {
 
 absl::Status Gateway::Contribute(const std::string& session, uint64_t t, int64_t chunk, wire::Payload values,
                                  uint64_t layout) {
-  absl::Status s = Engine([&](Aggregator& a) { return a.OnLocal(t, chunk, session, values, 1, layout); });
-  Count("local", OutcomeOf(s));
-  return s;
+  return Engine("local", [&](Aggregator& a) { return a.OnLocal(t, chunk, session, values, 1, layout); });
 }
 
 void Gateway::Done(uint64_t t, double seconds) {
@@ -306,12 +304,13 @@ absl::Status Gateway::Relay(WireChunk wire) {
 absl::Status Gateway::Accept(const Envelope& e) {
   absl::Status s;
   if (e.kind == ChunkKind::kLocal) {
-    s = Engine(
-        [&](Aggregator& a) { return a.OnLocal(e.iteration, e.chunk, e.sender, e.data, e.contributors, e.layout); });
+    s = Engine(PhaseName(e.kind), [&](Aggregator& a) {
+      return a.OnLocal(e.iteration, e.chunk, e.sender, e.data, e.contributors, e.layout);
+    });
   } else {
-    s = Engine([&](Aggregator& a) { return a.OnPeer(e); });  // routed chunks never get here: see Relay
+    // Routed chunks never get here: see Relay.
+    s = Engine(PhaseName(e.kind), [&](Aggregator& a) { return a.OnPeer(e); });
   }
-  Count(PhaseName(e.kind), OutcomeOf(s));
   if (!s.ok()) Refused(e.iteration, e.chunk, e.sender, s);
   if (IsLayoutMismatch(s)) Fail(e.iteration, s);  // it can never be summed: fail it now, with the reason
   return s;
@@ -321,7 +320,7 @@ void Gateway::AcceptReleased() {
   for (const Envelope& e : gate_->TakeReleased()) Accept(e).IgnoreError();  // counted and logged there
 }
 
-absl::Status Gateway::Engine(const std::function<absl::Status(Aggregator&)>& call) {
+absl::Status Gateway::Engine(const char* phase, const std::function<absl::Status(Aggregator&)>& call) {
   std::vector<Outgoing> out;
   std::vector<Result> results;
   absl::Status s;
@@ -331,6 +330,9 @@ absl::Status Gateway::Engine(const std::function<absl::Status(Aggregator&)>& cal
     out = engine_->TakeOutgoing();
     results = engine_->TakeResults();
   }
+  // Counted before anything it completed is visible: a worker that has its sum
+  // sees the chunks that made it counted.
+  Count(phase, OutcomeOf(s));
   for (Result& r : results) shared_.board->Publish(std::move(r));
   for (Outgoing& o : out) SendToPeer(o);
   return s;

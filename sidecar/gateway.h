@@ -119,8 +119,9 @@ class Gateway final : public Uplink {
   absl::Status Relay(wire::WireChunk chunk);
   absl::Status Accept(const wire::Envelope& e);
   void AcceptReleased();
-  // Runs one engine call under engine_mu_, then publishes and sends what it produced.
-  absl::Status Engine(const std::function<absl::Status(Aggregator&)>& call);
+  // Runs one engine call under engine_mu_ on a chunk of `phase`, counts its
+  // outcome, then publishes and sends what it produced.
+  absl::Status Engine(const char* phase, const std::function<absl::Status(Aggregator&)>& call);
   void SendToPeer(const Outgoing& o);
   size_t EarliestFinish(const std::vector<std::vector<std::string>>& paths, int64_t bytes);
   void SendProbes(const std::vector<std::string>& peers);
