@@ -78,8 +78,7 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def read_body(self):
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        raw = self.raw_body
         if not raw:
             return None
         ctype = self.headers.get("Content-Type", "")
@@ -95,6 +94,10 @@ class Handler(BaseHTTPRequestHandler):
     def handle_request(self, method):
         url = urlparse(self.path)
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        # Read whole before anything can refuse the request, so that the connection
+        # stays in step: an unread body would be taken for the next request.
+        length = int(self.headers.get("Content-Length") or 0)
+        self.raw_body = self.rfile.read(length) if length else b""
         try:
             self.authorize()
             self.inject_failure(method, url.path)
@@ -298,11 +301,6 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_json(200, self.store.update(kind, ns, name, obj, sub, dry_run=dry_run))
         if method == "PATCH" and name:
             return self.patch(kind, ns, name, sub, query, dry_run)
-        if method == "DELETE":
-            try:
-                self.read_body()  # DeleteOptions: read so the connection stays in step
-            except ApiError:
-                pass
         if method == "DELETE" and name:
             return self.send_json(200, self.store.delete(kind, ns, name))
         if method == "DELETE":

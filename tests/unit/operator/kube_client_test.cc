@@ -2,10 +2,16 @@
 // events split across chunks, 410 relist, 409 retry, backoff, token re-read.
 #include "operator/kube/client.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <thread>
+
+#include "absl/strings/str_cat.h"
 
 #include "operator/controllers/certificates.h"
 #include "operator/kube/informer.h"
@@ -99,6 +105,14 @@ TEST(KubeClient, BacksOffOn5xxAnd429ThenSucceeds) {
   ASSERT_TRUE(client->Get(kConfigMaps, "default", "a").ok());
   // Injected failures are answered before counting; only the successes are counted.
   EXPECT_EQ(Requests(*client, "GET /api/v1/namespaces/default/configmaps/a"), 2);
+  // A write is retried the same way, and counted once.
+  ASSERT_TRUE(
+      client->GetPath("/debug/fail?code=500&count=2&method=PATCH&path=/api/v1/namespaces/default/configmaps/a").ok());
+  absl::StatusOr<Json> patched =
+      client->MergePatch(kConfigMaps, "default", "a", Json::parse(R"({"data": {"k": "patched"}})"));
+  ASSERT_TRUE(patched.ok()) << patched.status();
+  EXPECT_EQ((*client->Get(kConfigMaps, "default", "a"))["data"]["k"], "patched");
+  EXPECT_EQ(Requests(*client, "PATCH /api/v1/namespaces/default/configmaps/a"), 1);
 
   options.max_attempts = 3;
   auto impatient = *MakeClient(ConfigFor(emulator), options);
@@ -107,6 +121,64 @@ TEST(KubeClient, BacksOffOn5xxAnd429ThenSucceeds) {
   absl::Status failed = impatient->Get(kConfigMaps, "default", "a").status();
   EXPECT_TRUE(absl::IsUnavailable(failed)) << failed;
   EXPECT_NE(failed.message().find("HTTP 500"), std::string::npos) << failed;
+}
+
+// The status line of each response to `requests`, sent one after another on one
+// kept-alive connection to 127.0.0.1:port.
+std::vector<std::string> StatusLines(int port, const std::vector<std::string>& requests) {
+  std::vector<std::string> lines;
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) return lines;
+  const timeval timeout{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  std::string in;
+  for (const std::string& request : requests) {
+    if (write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) break;
+    size_t end = std::string::npos;
+    char buffer[4096];
+    for (;;) {
+      end = in.find("\r\n\r\n");
+      if (end != std::string::npos) {
+        const size_t length_at = in.find("Content-Length: ");
+        const size_t length = length_at < end ? std::stoul(in.substr(length_at + 16)) : 0;
+        if (in.size() >= end + 4 + length) {
+          lines.push_back(in.substr(0, in.find("\r\n")));
+          in.erase(0, end + 4 + length);
+          break;
+        }
+      }
+      const ssize_t n = read(fd, buffer, sizeof(buffer));
+      if (n <= 0) {
+        close(fd);
+        return lines;
+      }
+      in.append(buffer, static_cast<size_t>(n));
+    }
+  }
+  close(fd);
+  return lines;
+}
+
+// A request the emulator refuses before reading it (an injected failure) leaves
+// the connection in step, as an API server does: its body is not taken for the
+// start of the next request.
+TEST(KubeClient, TheEmulatorKeepsAConnectionInStepAfterARefusedWrite) {
+  KubeEmulator emulator;
+  auto client = *MakeClient(ConfigFor(emulator));
+  ASSERT_TRUE(client->Create(kConfigMaps, "default", ConfigMap("a")).ok());
+  ASSERT_TRUE(
+      client->GetPath("/debug/fail?code=500&count=1&method=PATCH&path=/api/v1/namespaces/default/configmaps/a").ok());
+  const std::string body = R"({"data": {"k": "x"}})";
+  const std::string patch =
+      absl::StrCat("PATCH /api/v1/namespaces/default/configmaps/a HTTP/1.1\r\nHost: 127.0.0.1\r\n",
+                   "Content-Type: application/merge-patch+json\r\nContent-Length: ", body.size(), "\r\n\r\n", body);
+  const int port = std::stoi(emulator.url().substr(emulator.url().rfind(':') + 1));
+  EXPECT_EQ(StatusLines(port, {patch, patch}),
+            (std::vector<std::string>{"HTTP/1.1 500 Internal Server Error", "HTTP/1.1 200 OK"}));
 }
 
 TEST(KubeClient, ListFollowsContinueTokens) {
