@@ -11,7 +11,8 @@
 
 namespace geostorm::kube {
 
-// The message of a metav1.Status body, else the body's start.
+// The message of a metav1.Status body, else the start of the body's text on one
+// line, markup dropped.
 std::string ServerMessage(const std::string& body);
 
 // `code` 0 means no HTTP answer at all (connection failed).
