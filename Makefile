@@ -94,7 +94,7 @@ format:
 
 bench: build
 	$(BUILD)/bin/planner_bench
-	$(BUILD)/bin/planner_scale --full-max-dcs 0
+	$(BUILD)/bin/planner_scale --full-max-dcs 0 --full-max-physical-dcs 0
 	$(BUILD)/bin/aggregation_bench
 	$(BUILD)/bin/hop_bench --bin-dir $(BUILD)/bin
 	python3 bench/large_model.py --build $(BUILD) --model-mb 1024 --runs 3 --out bench/results
@@ -103,7 +103,7 @@ bench: build
 bench-wan: build
 	python3 bench/wan/head_to_head.py --build $(BUILD) --star-placements --ablation --iterations 8 --out bench/results
 
-# Planning time and quality from 16 to 256 DCs, against the full method up to 32 (~10 min): bench/results/planner-scale.*
+# Planning time and quality from 16 to 256 DCs, against the full method up to 32 (meshes) and 64 (sparse WANs) (~10 min): bench/results/planner-scale.*
 bench-planner: build
 	python3 bench/planner_scale.py --build $(BUILD) --out bench/results
 

@@ -66,11 +66,13 @@ def main():
     p.add_argument("--out", default="bench/results")
     p.add_argument("--max-dcs", type=int, default=256)
     p.add_argument("--full-max-dcs", type=int, default=32)
+    p.add_argument("--full-max-physical-dcs", type=int, default=64)
     args = p.parse_args()
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "planner-scale.json")
     subprocess.run([os.path.join(args.build, "bin", "planner_scale"), "--max-dcs", str(args.max_dcs),
-                    "--full-max-dcs", str(args.full_max_dcs), "--json", path], check=True)
+                    "--full-max-dcs", str(args.full_max_dcs),
+                    "--full-max-physical-dcs", str(args.full_max_physical_dcs), "--json", path], check=True)
     with open(path) as f:
         report = json.load(f)
     lines = ["# netstorm: planning time and quality against the number of DCs", "",
