@@ -83,8 +83,14 @@ absl::Status JobController::WriteStatus(const Json& job, Json status) {
   for (const auto& [key, value] : current.items()) {
     if (!status.contains(key)) status[key] = nullptr;
   }
+  // Only over the copy this pass read: a pass on a cache that lags a newer write
+  // would replace its conditions and leave its other keys (such as a Failed phase)
+  // standing. The server refuses such a write (409), and the job is looked at again.
+  Json patch = {{"status", status}};
+  const std::string version = job["metadata"].value("resourceVersion", "");
+  if (!version.empty()) patch["metadata"]["resourceVersion"] = version;
   const JobRef ref = RefOf(job);
-  return host_.MergePatch(kube::kGeoTrainingJobs, ref.ns, ref.name, {{"status", status}}, true).status();
+  return host_.MergePatch(kube::kGeoTrainingJobs, ref.ns, ref.name, patch, true).status();
 }
 
 bool JobController::Once(const Json& job, const std::string& what) {

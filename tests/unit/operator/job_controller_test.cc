@@ -301,6 +301,35 @@ TEST_F(JobControllerTest, AJobSeenBeforeItsClusterWaitsForItOnceTheClusterIsKnow
   EXPECT_TRUE(member_->Get(kube::kPods, "default", "j-b-0").ok());
 }
 
+// The same, on a job cache that lags: the pass that waits for the cluster reads the
+// job from before the InvalidSpec write. Its status write is refused (409) rather
+// than replacing the conditions under a phase it never saw, and a pass on a fresh
+// cache withdraws InvalidSpec and the Failed phase.
+TEST_F(JobControllerTest, AStaleCacheCannotLeaveAWaitingJobFailed) {
+  Json job = Json::parse(kJob);
+  job["spec"]["dataCenters"][1]["cluster"] = "late";
+  job["metadata"]["finalizers"] = Json::array({kFinalizer});
+  ASSERT_TRUE(host_->Create(kube::kGeoTrainingJobs, "default", job).ok());
+  ASSERT_TRUE(Eventually([&] { return jobs_->Get("default", "j").has_value(); }));
+  jobs_->Stop();  // the cache keeps the job as created
+  ASSERT_TRUE(controller_->Reconcile("default/j").ok());
+  ASSERT_EQ(Status()["phase"], "Failed");
+
+  registry_->SetError("late", "connection refused");
+  absl::StatusOr<std::optional<std::chrono::milliseconds>> stale = controller_->Reconcile("default/j");
+  EXPECT_TRUE(absl::IsAborted(stale.status())) << (stale.ok() ? "the stale write went through" : "");
+  EXPECT_EQ(Condition("InvalidSpec")["status"], "True") << Status().dump();
+
+  kube::Informer fresh(*host_, kube::kGeoTrainingJobs, "", "");
+  fresh.Start();
+  ASSERT_TRUE(fresh.WaitForSync(std::chrono::seconds(10)));
+  JobController controller(*host_, fresh, *registry_, *events_, JobControllerOptions{});
+  ASSERT_TRUE(controller.Reconcile("default/j").ok());
+  EXPECT_FALSE(Status().contains("phase")) << Status().dump();
+  EXPECT_EQ(Condition("InvalidSpec")["status"], "False");
+  EXPECT_EQ(Condition("ClustersReady")["status"], "False");
+}
+
 // A member whose API server stops answering while the job runs: its GeoCluster's
 // probe fails within the probe timeout, the job says so (ClustersReady, the REASON
 // column) and keeps its phase; nothing is written anywhere meanwhile, and once the
