@@ -82,8 +82,8 @@ int main(int argc, char** argv) {
     for (int n : {16, 32, 64, 128, 256}) {
       if (n > max_dcs) break;
       const bool mesh = std::string(kind) == "random-mesh";
-      const geostorm::core::Topology topology = mesh ? geostorm::core::RandomMesh(n, kSeed, 20, 1000)
-                                                     : geostorm::core::RandomPhysical(n, 4, kSeed, 20, 1000);
+      const geostorm::core::Topology topology =
+          mesh ? geostorm::core::RandomMesh(n, kSeed, 20, 1000) : geostorm::core::RandomPhysical(n, 4, kSeed, 20, 1000);
       absl::StatusOr<NetworkView> view =
           geostorm::core::BuildView(topology, planner->overlay(), kModel, geostorm::core::AutoChunkBytes(kModel));
       if (!view.ok()) {
