@@ -302,15 +302,12 @@ absl::Status Gateway::Relay(WireChunk wire) {
 
 // A decoded chunk into the engine, counted by outcome.
 absl::Status Gateway::Accept(const Envelope& e) {
-  absl::Status s;
-  if (e.kind == ChunkKind::kLocal) {
-    s = Engine(PhaseName(e.kind), [&](Aggregator& a) {
+  const absl::Status s = Engine(PhaseName(e.kind), [&](Aggregator& a) {
+    if (e.kind == ChunkKind::kLocal) {
       return a.OnLocal(e.iteration, e.chunk, e.sender, e.data, e.contributors, e.layout);
-    });
-  } else {
-    // Routed chunks never get here: see Relay.
-    s = Engine(PhaseName(e.kind), [&](Aggregator& a) { return a.OnPeer(e); });
-  }
+    }
+    return a.OnPeer(e);  // routed chunks never get here: see Relay
+  });
   if (!s.ok()) Refused(e.iteration, e.chunk, e.sender, s);
   if (IsLayoutMismatch(s)) Fail(e.iteration, s);  // it can never be summed: fail it now, with the reason
   return s;
