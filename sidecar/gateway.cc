@@ -302,7 +302,7 @@ absl::Status Gateway::Relay(WireChunk wire) {
 
 // A decoded chunk into the engine, counted by outcome.
 absl::Status Gateway::Accept(const Envelope& e) {
-  const absl::Status s = Engine(PhaseName(e.kind), [&](Aggregator& a) {
+  absl::Status s = Engine(PhaseName(e.kind), [&](Aggregator& a) {
     if (e.kind == ChunkKind::kLocal) {
       return a.OnLocal(e.iteration, e.chunk, e.sender, e.data, e.contributors, e.layout);
     }
