@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <thread>
 
 namespace geostorm::kube {
@@ -54,6 +55,29 @@ TEST(WorkQueue, DelayedAddArrivesAndShutDownReleasesWaiters) {
   queue.ShutDown();
   waiter.join();
   EXPECT_FALSE(got.has_value());
+}
+
+TEST(WorkQueue, TwoWorkersWaitingForTheSameDelayedKeyBothWakeSafely) {
+  // Both workers wait for the one delayed key. The first to wake takes it and
+  // removes its entry; the second must not read that entry's deadline afterwards
+  // (ASan saw exactly that, a heap use after free, in the operator).
+  WorkQueue queue;
+  queue.AddAfter("k", std::chrono::milliseconds(50));
+  std::atomic<int> handed_out{0};
+  std::optional<std::string> got[2];
+  std::thread workers[2];
+  for (int i = 0; i < 2; ++i) {
+    workers[i] = std::thread([&, i] {
+      got[i] = queue.Get();
+      if (got[i]) ++handed_out;
+    });
+  }
+  while (handed_out == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the other worker wakes too
+  queue.ShutDown();
+  for (std::thread& worker : workers) worker.join();
+  EXPECT_EQ(handed_out, 1);
+  EXPECT_EQ(got[0] ? *got[0] : *got[1], "k");
 }
 
 }  // namespace
