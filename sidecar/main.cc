@@ -39,10 +39,14 @@ int main(int argc, char** argv) {
   // Mutexes on every call, and the detector's lock graph was 2-5% of the CPU.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   // glibc gives each allocating thread a heap arena of its own, up to 8 per core,
-  // and each of gRPC's threads grew one to the most it had held: in the 30-minute
-  // soak a gateway's RSS rose by a third while its live heap stayed at about 2.5 MB
-  // (heaptrack). Two arenas keep it level; MALLOC_ARENA_MAX, when set, still decides.
-  if (std::getenv("MALLOC_ARENA_MAX") == nullptr) mallopt(M_ARENA_MAX, 2);
+  // and each arena keeps the most its threads ever held (chunk memory is kept for
+  // reuse: KeepChunkMemory). So chunks freed by one gRPC thread could not serve
+  // another's: in the 30-minute soak a gateway's RSS rose by a third while its live
+  // heap stayed at about 2.5 MB, and with a 1 GB model, two arenas still peaked at
+  // 1.16-1.61 GB for a live heap under 1 GB (heaptrack). One arena peaks at the
+  // live heap, and was no slower (docs/architecture.md). MALLOC_ARENA_MAX, when
+  // set, still decides.
+  if (std::getenv("MALLOC_ARENA_MAX") == nullptr) mallopt(M_ARENA_MAX, 1);
   CLI::App app{"geostorm-sidecar: chunked aggregate-forward of gradients between data centers"};
   geostorm::sidecar::SidecarConfig c;
   std::string policy_file;
