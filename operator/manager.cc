@@ -28,6 +28,7 @@ using ReconcileFn = std::function<absl::StatusOr<std::optional<std::chrono::mill
 struct ControllerMetrics {
   prometheus::Counter* success;
   prometheus::Counter* error;
+  prometheus::Counter* conflict;  // a write refused as stale (409)
   prometheus::Histogram* duration;
   prometheus::Gauge* depth;
 };
@@ -59,6 +60,7 @@ class Metrics {
                                                              0.1,   0.25,   0.5,   1,    2.5,   5};
     return {&reconciles_.Add({{"controller", controller}, {"result", "success"}}),
             &reconciles_.Add({{"controller", controller}, {"result", "error"}}),
+            &reconciles_.Add({{"controller", controller}, {"result", "conflict"}}),
             &durations_.Add({{"controller", controller}}, buckets), &depths_.Add({{"controller", controller}})};
   }
   std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
@@ -89,6 +91,12 @@ void Work(kube::WorkQueue& queue, const ReconcileFn& reconcile, const Controller
       metrics.success->Increment();
       queue.Forget(*key);
       if (result->has_value()) queue.AddAfter(*key, **result);
+    } else if (absl::IsAborted(result.status())) {
+      // 409: the object changed after the cache this pass read it from. Not a
+      // fault, and common with several writers: the next pass reads the newer one.
+      metrics.conflict->Increment();
+      spdlog::info("{} {}: {}; reconciling again", controller, *key, std::string(result.status().message()));
+      queue.AddRateLimited(*key);
     } else {
       metrics.error->Increment();
       spdlog::warn("{} {}: {} (retry {})", controller, *key, std::string(result.status().message()),

@@ -10,8 +10,11 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <fstream>
 #include <map>
 #include <mutex>
+#include <sstream>
+#include <string>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -170,10 +173,23 @@ class OperatorFailover : public ::testing::Test {
                                            "--retry-s=0.3",
                                            "--resync-s=1",
                                            "--health-listen=127.0.0.1:0",
+                                           "--port-file=" + HealthPortFile(identity),
                                            "--control-host=127.0.0.1",
                                            "--control-bind=127.0.0.1",
                                            "--control-insecure"};
     return std::make_unique<testing::Process>(argv, dir_.path() + "/operator-" + identity + ".log");
+  }
+
+  std::string HealthPortFile(const std::string& identity) const { return dir_.path() + "/health-" + identity; }
+
+  // A counter of `identity`'s /metrics, or -1 while it does not answer or has none.
+  double Counter(const std::string& identity, const std::string& series) {
+    int port = 0;
+    std::ifstream(HealthPortFile(identity)) >> port;
+    if (port == 0) return -1;
+    const std::string metrics = testing::HttpGet(port, "/metrics");
+    const size_t at = metrics.find("\n" + series + " ");
+    return at == std::string::npos ? -1 : std::stod(metrics.substr(at + series.size() + 2));
   }
 
   // Creates job j (DCs kDcs, re-planning every second) and returns its controller's
@@ -260,6 +276,27 @@ TEST_F(OperatorFailover, AKilledLeaderMidRolloutLeavesItsVersionToTheStandbyToAb
     EXPECT_LE(std::count(prepared.begin(), prepared.end(), 2u), 1) << "v2 prepared twice";
   }
   gateways.clear();
+}
+
+// A status write refused as stale (409) is a controller's normal lot when others
+// write the same object: the job is reconciled again, and that is counted as a
+// conflict and logged at info, not as a failed reconcile with a warning.
+TEST_F(OperatorFailover, AStatusWriteRefusedAsStaleIsReconciledAgainAsAConflict) {
+  const std::string writes = "method=PATCH&path=/apis/geostorm.io/v1alpha1/namespaces/default/geotrainingjobs/j/status";
+  ASSERT_EQ(testing::HttpGet(host_.port(), "/debug/fail?code=409&count=2&" + writes), "{}");
+  std::unique_ptr<testing::Process> leader = StartOperator("op-a");
+  CreateJob(*leader);  // returns once the job's status has been written
+  const std::string conflicts = R"(geostorm_operator_reconcile_total{controller="geotrainingjob",result="conflict"})";
+  EXPECT_TRUE(Within(std::chrono::seconds(10), [&] { return Counter("op-a", conflicts) >= 2; }))
+      << Counter("op-a", conflicts) << "\n"
+      << leader->Log();
+  const std::string log = leader->Log();
+  EXPECT_NE(log.find("injected failure 409; reconciling again"), std::string::npos) << log;
+  std::istringstream lines(log);
+  for (std::string line; std::getline(lines, line);) {
+    EXPECT_FALSE(line.find("[warning]") != std::string::npos && line.find("injected failure 409") != std::string::npos)
+        << line;
+  }
 }
 
 // The host API server answers the live controller's TopologyPolicy writes with 500
