@@ -95,7 +95,8 @@ void Work(kube::WorkQueue& queue, const ReconcileFn& reconcile, const Controller
       // 409: the object changed after the cache this pass read it from. Not a
       // fault, and common with several writers: the next pass reads the newer one.
       metrics.conflict->Increment();
-      spdlog::info("{} {}: {}; reconciling again", controller, *key, std::string(result.status().message()));
+      spdlog::info("{} {}: {}; reconciling again (retry {})", controller, *key, std::string(result.status().message()),
+                   queue.retries(*key) + 1);
       queue.AddRateLimited(*key);
     } else {
       metrics.error->Increment();

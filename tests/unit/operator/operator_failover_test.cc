@@ -291,7 +291,7 @@ TEST_F(OperatorFailover, AStatusWriteRefusedAsStaleIsReconciledAgainAsAConflict)
       << Counter("op-a", conflicts) << "\n"
       << leader->Log();
   const std::string log = leader->Log();
-  EXPECT_NE(log.find("injected failure 409; reconciling again"), std::string::npos) << log;
+  EXPECT_NE(log.find("injected failure 409; reconciling again (retry 1)"), std::string::npos) << log;
   std::istringstream lines(log);
   for (std::string line; std::getline(lines, line);) {
     EXPECT_FALSE(line.find("[warning]") != std::string::npos && line.find("injected failure 409") != std::string::npos)
