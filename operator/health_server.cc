@@ -10,6 +10,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <string>
+#include <vector>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "core/status_macros.h"
@@ -56,6 +59,17 @@ int KernelChosenPort(const std::string& host) {
   return port;
 }
 
+// As bytes: cpprest sends a string body through a cast from a buffer of char,
+// which is undefined behaviour (UBSan's vptr check stopped the operator on its
+// first /metrics; client.cc sends its bodies the same way, for the same reason).
+void Reply(const web::http::http_request& request, web::http::status_code code, const std::string& body,
+           const std::string& content_type = "text/plain; charset=utf-8") {
+  web::http::http_response response(code);
+  response.set_body(std::vector<unsigned char>(body.begin(), body.end()));
+  response.headers().set_content_type(content_type);
+  request.reply(response);
+}
+
 }  // namespace
 
 absl::Status HealthServer::Listen(const std::string& address) {
@@ -66,16 +80,16 @@ absl::Status HealthServer::Listen(const std::string& address) {
     impl_->listener->support(web::http::methods::GET, [impl](const web::http::http_request& request) {
       const std::string path = request.relative_uri().path();
       if (path == "/healthz") {
-        request.reply(web::http::status_codes::OK, "ok");
+        Reply(request, web::http::status_codes::OK, "ok");
       } else if (path == "/readyz") {
         const bool ready = impl->ready();
-        request.reply(ready ? web::http::status_codes::OK : web::http::status_codes::ServiceUnavailable,
-                      ready ? "ok" : "not ready");
+        Reply(request, ready ? web::http::status_codes::OK : web::http::status_codes::ServiceUnavailable,
+              ready ? "ok" : "not ready");
       } else if (path == "/metrics") {
-        request.reply(web::http::status_codes::OK, prometheus::TextSerializer().Serialize(impl->registry->Collect()),
-                      "text/plain; version=0.0.4");
+        Reply(request, web::http::status_codes::OK, prometheus::TextSerializer().Serialize(impl->registry->Collect()),
+              "text/plain; version=0.0.4");
       } else {
-        request.reply(web::http::status_codes::NotFound, "not found");
+        Reply(request, web::http::status_codes::NotFound, "not found");
       }
     });
     impl_->listener->open().wait();
