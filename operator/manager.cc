@@ -91,17 +91,14 @@ void Work(kube::WorkQueue& queue, const ReconcileFn& reconcile, const Controller
       metrics.success->Increment();
       queue.Forget(*key);
       if (result->has_value()) queue.AddAfter(*key, **result);
-    } else if (absl::IsAborted(result.status())) {
-      // 409: the object changed after the cache this pass read it from. Not a
-      // fault, and common with several writers: the next pass reads the newer one.
-      metrics.conflict->Increment();
-      spdlog::info("{} {}: {}; reconciling again (retry {})", controller, *key, std::string(result.status().message()),
-                   queue.retries(*key) + 1);
-      queue.AddRateLimited(*key);
     } else {
-      metrics.error->Increment();
-      spdlog::warn("{} {}: {} (retry {})", controller, *key, std::string(result.status().message()),
-                   queue.retries(*key) + 1);
+      // A conflict (409): the object changed after the cache this pass read it from.
+      // Not a fault, and common with several writers: the next pass reads the newer one.
+      const bool conflict = absl::IsAborted(result.status());
+      (conflict ? metrics.conflict : metrics.error)->Increment();
+      spdlog::log(conflict ? spdlog::level::info : spdlog::level::warn, "{} {}: {}{} (retry {})", controller, *key,
+                  std::string(result.status().message()), conflict ? "; reconciling again" : "",
+                  queue.retries(*key) + 1);
       queue.AddRateLimited(*key);
     }
     queue.Done(*key);

@@ -6,7 +6,6 @@
 
 #include <fstream>
 #include <mutex>
-#include <regex>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -23,19 +22,6 @@ namespace geostorm {
 namespace {
 
 using testing::Process;
-
-// The sum of the series of `name` whose labels include every one of `labels`.
-double Metric(int port, const std::string& name, const std::vector<std::string>& labels) {
-  const std::string body = testing::HttpGet(port, "/metrics");
-  std::string pattern = "^" + name + "\\{";
-  for (const std::string& l : labels) pattern += "(?=[^}]*" + l + ")";
-  std::regex line(pattern + "[^}]*\\} ([0-9.e+]+)$", std::regex::multiline | std::regex::ECMAScript);
-  double total = 0;
-  for (auto it = std::sregex_iterator(body.begin(), body.end(), line); it != std::sregex_iterator(); ++it) {
-    total += std::stod((*it)[1]);
-  }
-  return total;
-}
 
 TEST(WireFaults, GatewayRefusesBadChunksCountsThemAndStillSumsExactly) {
   testing::TempDir dir;
@@ -145,20 +131,22 @@ TEST(WireFaults, GatewayRefusesBadChunksCountsThemAndStillSumsExactly) {
   const int metrics = cli::ReadPorts(events)["metrics"];  // the gateway has started: it answered
   ASSERT_GT(metrics, 0);
   const std::string chunks = "geostorm_chunks_total";
-  EXPECT_EQ(Metric(metrics, chunks, {"outcome=\"accepted\""}), 2 + 2);  // west's two chunks + east's worker's two
-  EXPECT_EQ(Metric(metrics, chunks, {"outcome=\"duplicate\""}), 1);
-  EXPECT_EQ(Metric(metrics, chunks, {"outcome=\"checksum_error\""}), 2);
-  EXPECT_EQ(Metric(metrics, chunks, {"outcome=\"rejected\""}), 3);
+  EXPECT_EQ(testing::MetricSum(metrics, chunks, {"outcome=\"accepted\""}),
+            2 + 2);  // west's two chunks + east's worker's two
+  EXPECT_EQ(testing::MetricSum(metrics, chunks, {"outcome=\"duplicate\""}), 1);
+  EXPECT_EQ(testing::MetricSum(metrics, chunks, {"outcome=\"checksum_error\""}), 2);
+  EXPECT_EQ(testing::MetricSum(metrics, chunks, {"outcome=\"rejected\""}), 3);
   // By sender: west's refusals under its name, the stranger's (and the other job's) under "other".
   const std::string refused = "geostorm_chunks_refused_total";
-  EXPECT_EQ(Metric(metrics, refused, {"peer=\"west\"", "reason=\"duplicate\""}), 1);
-  EXPECT_EQ(Metric(metrics, refused, {"peer=\"west\"", "reason=\"checksum_error\""}), 2);
-  EXPECT_EQ(Metric(metrics, refused, {"peer=\"west\"", "reason=\"rejected\""}), 2);
-  EXPECT_EQ(Metric(metrics, refused, {"peer=\"other\"", "reason=\"rejected\""}), 1);
-  EXPECT_EQ(Metric(metrics, refused, {"peer=\"mallory\""}), 0);
+  EXPECT_EQ(testing::MetricSum(metrics, refused, {"peer=\"west\"", "reason=\"duplicate\""}), 1);
+  EXPECT_EQ(testing::MetricSum(metrics, refused, {"peer=\"west\"", "reason=\"checksum_error\""}), 2);
+  EXPECT_EQ(testing::MetricSum(metrics, refused, {"peer=\"west\"", "reason=\"rejected\""}), 2);
+  EXPECT_EQ(testing::MetricSum(metrics, refused, {"peer=\"other\"", "reason=\"rejected\""}), 1);
+  EXPECT_EQ(testing::MetricSum(metrics, refused, {"peer=\"mallory\""}), 0);
   // The policy in force: east roots the whole model (a star), and sends its broadcast to west.
-  EXPECT_EQ(Metric(metrics, "geostorm_topology_node", {"dc=\"east\"", "role=\"root\""}), 1);
-  EXPECT_EQ(Metric(metrics, "geostorm_topology_edge", {"src=\"east\"", "dst=\"west\"", "kind=\"broadcast\""}), 1);
+  EXPECT_EQ(testing::MetricSum(metrics, "geostorm_topology_node", {"dc=\"east\"", "role=\"root\""}), 1);
+  EXPECT_EQ(
+      testing::MetricSum(metrics, "geostorm_topology_edge", {"src=\"east\"", "dst=\"west\"", "kind=\"broadcast\""}), 1);
   EXPECT_TRUE(gateway.running());
   context.TryCancel();
 }

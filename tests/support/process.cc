@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -188,6 +189,18 @@ std::string HttpGet(int port, const std::string& path) {
   ::close(fd);
   const size_t body = response.find("\r\n\r\n");
   return body == std::string::npos ? "" : response.substr(body + 4);
+}
+
+double MetricSum(int port, const std::string& name, const std::vector<std::string>& labels) {
+  const std::string body = HttpGet(port, "/metrics");
+  std::string pattern = "^" + name + "\\{";
+  for (const std::string& l : labels) pattern += "(?=[^}]*" + l + ")";
+  std::regex line(pattern + "[^}]*\\} ([0-9.e+]+)$", std::regex::multiline | std::regex::ECMAScript);
+  double total = 0;
+  for (auto it = std::sregex_iterator(body.begin(), body.end(), line); it != std::sregex_iterator(); ++it) {
+    total += std::stod((*it)[1]);
+  }
+  return total;
 }
 
 TempDir::TempDir() {

@@ -50,6 +50,11 @@ int FreePort();
 // The body of http://127.0.0.1:port/path, or an empty string on failure.
 std::string HttpGet(int port, const std::string& path);
 
+// The sum of the series of metric `name` on http://127.0.0.1:port/metrics whose
+// labels include every one of `labels` (each as `key="value"`); 0 when none does
+// or nothing answers.
+double MetricSum(int port, const std::string& name, const std::vector<std::string>& labels);
+
 // A fresh temporary directory, removed with its contents when destroyed.
 class TempDir {
  public:
