@@ -54,7 +54,8 @@ struct Packing {
 // trees. `max_iterations` < 0 picks a budget by size (40 up to 12 DCs, 10 up to
 // 32, then 0: on large meshes the seed trees are already close to the bound and
 // each LP solve is costly), and beyond 64 DCs returns the seed trees with equal
-// shares without the LP. A budget given runs the LP at any size. Empty trees when
+// shares without the LP. A budget given runs the LP at any size. With no column
+// generation, one seed tree per root and phase; otherwise two. Empty trees when
 // infeasible.
 Packing PackTrees(const NetworkView& view, int max_iterations = -1);
 

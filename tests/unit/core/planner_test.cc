@@ -138,6 +138,19 @@ TEST(TreePacking, ColumnGenerationRunToTheEndOnlyTightensThePacking) {
   EXPECT_GE(full.fluid_seconds, AggregationBoundSeconds(view) * (1 - 1e-9));
 }
 
+TEST(TreePacking, WithoutColumnGenerationEachRootKeepsOneTreePerPhase) {
+  // Above 32 DCs there is no column generation; a packing of fewer trees plans
+  // faster and gives each tree more chunks to fill its pipeline.
+  const NetworkView view = MustView(RandomMesh(40, 3, 20, 1000), Overlay::kNeighbours, kModel, 1 << 20);
+  const Packing packing = PackTrees(view);
+  ASSERT_FALSE(packing.trees.empty());
+  EXPECT_EQ(packing.iterations, 0);
+  std::map<std::pair<int, Phase>, int> trees;
+  for (const PackedTree& t : packing.trees) ++trees[{t.root, t.phase}];
+  for (const auto& [key, count] : trees) EXPECT_EQ(count, 1) << "root " << key.first;
+  EXPECT_GE(packing.fluid_seconds, AggregationBoundSeconds(view) * (1 - 1e-9));
+}
+
 TEST(Planners, NetstormBeatsThePaperOnUnevenMeshes) {
   for (const char* file : {"mesh-5dc-hetero.yaml", "mesh-4dc-uniform.yaml"}) {
     auto all = PlanAll(MustLoad(file), kModel, AutoChunkBytes(kModel));
