@@ -18,6 +18,7 @@ inline LpProblem NewLpProblem() {
     ~FreeAtThreadExit() { glp_free_env(); }
   } free_at_thread_exit;
   (void)free_at_thread_exit;
+  glp_term_out(GLP_OFF);  // glp_adv_basis() prints whatever the message level
   return LpProblem(glp_create_prob(), glp_delete_prob);
 }
 

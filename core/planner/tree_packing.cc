@@ -16,6 +16,10 @@
 namespace geostorm::core {
 namespace {
 
+// Solves take a few hundred to 1,757 iterations (the 64-DC mesh, 4,354 rows and
+// columns); one that stalls is cut off at this many per row and column.
+constexpr int kIterationsPerRowAndColumn = 5;
+
 // Row layout: 1 = shares sum to one; 2..n+1 = per root, reduced == broadcast;
 // then one row per resource. Column 1 is T.
 class PackingLp {
@@ -62,11 +66,23 @@ class PackingLp {
     trees_.push_back({root, phase, std::move(parent), 0});
   }
 
+  // GLPK's primal simplex can stall on a degenerate vertex: on a 64-DC sparse WAN
+  // it pivoted for minutes in phase 1 from the all-slack basis. A solve that runs
+  // past its iteration limit starts again on the scaled problem from an advanced
+  // basis, which solved that LP in 125 iterations.
   bool Solve() {
+    glp_prob* lp = lp_.get();
     glp_smcp params;
     glp_init_smcp(&params);
     params.msg_lev = GLP_MSG_OFF;
-    return glp_simplex(lp_.get(), &params) == 0 && glp_get_status(lp_.get()) == GLP_OPT;
+    params.it_lim = kIterationsPerRowAndColumn * (glp_get_num_rows(lp) + glp_get_num_cols(lp));
+    int ret = glp_simplex(lp, &params);
+    if (ret == GLP_EITLIM) {
+      glp_scale_prob(lp, GLP_SF_AUTO);
+      glp_adv_basis(lp, 0);
+      ret = glp_simplex(lp, &params);
+    }
+    return ret == 0 && glp_get_status(lp) == GLP_OPT;
   }
 
   // Seconds for the whole model at the current solution.
@@ -99,7 +115,7 @@ class PackingLp {
 
 // Rounds of seed trees per root: two give column generation a spread of trees to
 // start from; without it (above 32 DCs) one is better. The LP then has half the
-// columns, so it solves 3x faster at 64 DCs, and a packing of fewer trees gives
+// columns, so a 64-DC mesh plans 3x faster, and a packing of fewer trees gives
 // each more chunks to fill its pipeline (docs/planner.md).
 int SeedRounds(int column_generation_rounds) { return column_generation_rounds > 0 ? 2 : 1; }
 // Beyond this many DCs the LP has too many rows (one per link) to solve quickly;
@@ -179,11 +195,12 @@ Packing PackTrees(const NetworkView& view, int max_iterations) {
   if (budget_by_size) max_iterations = n <= 12 ? 40 : n <= 32 ? 10 : 0;
   Packing seeds = SeedTrees(view, SeedRounds(max_iterations));
   if (seeds.trees.empty() || (budget_by_size && n > kMaxDcsForLp)) return seeds;
+  // Should GLPK fail, the seed trees with equal shares are still a packing.
   PackingLp lp(view);
-  for (PackedTree& t : seeds.trees) lp.AddTree(t.root, t.phase, std::move(t.parent));
+  for (const PackedTree& t : seeds.trees) lp.AddTree(t.root, t.phase, t.parent);
   Packing packing;
   for (; packing.iterations < max_iterations; ++packing.iterations) {
-    if (!lp.Solve()) return {};
+    if (!lp.Solve()) return seeds;
     std::vector<double> link_price(view.links().size(), 0);
     for (size_t i = 0; i < view.links().size(); ++i) {
       for (int e : view.links()[i].resources) link_price[i] += lp.Price(e);
@@ -205,7 +222,7 @@ Packing PackTrees(const NetworkView& view, int max_iterations) {
     }
     if (added == 0) break;
   }
-  if (!lp.Solve()) return {};
+  if (!lp.Solve()) return seeds;
   packing.trees = lp.Trees();
   packing.fluid_seconds = lp.Seconds();
   return packing;

@@ -56,7 +56,7 @@ struct Packing {
 // each LP solve is costly), and beyond 64 DCs returns the seed trees with equal
 // shares without the LP. A budget given runs the LP at any size. With no column
 // generation, one seed tree per root and phase; otherwise two. Empty trees when
-// infeasible.
+// no tree spans the DCs; the seed trees with equal shares should GLPK fail.
 Packing PackTrees(const NetworkView& view, int max_iterations = -1);
 
 }  // namespace geostorm::core

@@ -151,6 +151,19 @@ TEST(TreePacking, WithoutColumnGenerationEachRootKeepsOneTreePerPhase) {
   EXPECT_GE(packing.fluid_seconds, AggregationBoundSeconds(view) * (1 - 1e-9));
 }
 
+TEST(TreePacking, AnLpOnWhichGlpkStallsIsSolvedFromAnAdvancedBasis) {
+  // From the all-slack basis GLPK pivoted for minutes on this WAN's first LP.
+  const NetworkView view = MustView(RandomPhysical(64, 4, 2, 20, 1000), Overlay::kNeighbours, kModel, 1 << 20);
+  const Packing full = PackTrees(view, std::numeric_limits<int>::max());
+  const Packing one_lp = PackTrees(view);  // one seed round, one LP solve
+  ASSERT_FALSE(full.trees.empty());
+  ASSERT_FALSE(one_lp.trees.empty());
+  // Solved to the end, not the seed trees' equal shares: at least as tight as the
+  // LP over any subset of trees.
+  EXPECT_LE(full.fluid_seconds, one_lp.fluid_seconds * (1 + 1e-9));
+  EXPECT_GE(full.fluid_seconds, AggregationBoundSeconds(view) * (1 - 1e-9));
+}
+
 TEST(Planners, NetstormBeatsThePaperOnUnevenMeshes) {
   for (const char* file : {"mesh-5dc-hetero.yaml", "mesh-4dc-uniform.yaml"}) {
     auto all = PlanAll(MustLoad(file), kModel, AutoChunkBytes(kModel));
