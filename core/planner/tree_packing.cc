@@ -5,6 +5,7 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <numeric>
 
 #include "core/planner/aux_routes.h"
 #include "core/planner/chunk_assignment.h"
@@ -118,8 +119,11 @@ class PackingLp {
 // columns, so a 64-DC mesh plans 3x faster, and a packing of fewer trees gives
 // each more chunks to fill its pipeline (docs/planner.md).
 int SeedRounds(int column_generation_rounds) { return column_generation_rounds > 0 ? 2 : 1; }
-// Beyond this many DCs the LP has too many rows (one per link) to solve quickly;
-// the seed trees with equal shares are the packing.
+// Beyond this many DCs the LP has too many rows (one per link) to solve quickly.
+// The seed trees with equal shares are the packing, and since their roots would
+// then all get an equal share, the planner tries n/2, n/4, n/8 and n/16 of the
+// best-connected roots: with 512 chunks and 256 roots no tree has the chunks to
+// fill its pipeline.
 constexpr int kMaxDcsForLp = 64;
 
 double TreeCost(const NetworkView& view, const std::vector<int>& parent, Phase phase, const LinkCost& cost) {
@@ -128,18 +132,35 @@ double TreeCost(const NetworkView& view, const std::vector<int>& parent, Phase p
   return total;
 }
 
+// The `count` DCs that can move the most through their own links (the smaller of
+// what they can send and receive), in index order.
+std::vector<int> BestConnected(const NetworkView& view, int count) {
+  std::vector<int> dcs(view.size());
+  std::iota(dcs.begin(), dcs.end(), 0);
+  if (count >= view.size()) return dcs;
+  std::vector<double> in(view.size(), 0), out(view.size(), 0);
+  for (const OverlayLink& l : view.links()) {
+    out[l.from] += l.bytes_per_s;
+    in[l.to] += l.bytes_per_s;
+  }
+  std::stable_sort(dcs.begin(), dcs.end(),
+                   [&](int a, int b) { return std::min(in[a], out[a]) > std::min(in[b], out[b]); });
+  dcs.resize(count);
+  std::sort(dcs.begin(), dcs.end());
+  return dcs;
+}
+
 // Starting columns: every root's trees built one after another, each avoiding the
 // links the earlier ones loaded (multiplicative weights on each resource's busy
 // time). With these, column generation starts near a good packing instead of
 // from N copies of the same fastest tree.
 // Each seed tree carries an equal share; `fluid_seconds` is that packing's time.
-Packing SeedTrees(const NetworkView& view, int rounds) {
-  const int n = view.size();
+Packing SeedTrees(const NetworkView& view, int rounds, const std::vector<int>& roots) {
   const size_t nres = view.resources().size();
   Packing seeds;
   std::vector<double> busy(nres, 0);  // seconds per unit model
   double max_busy = 0;
-  const double step = 1.0 / (n * rounds);
+  const double step = 1.0 / (static_cast<double>(roots.size()) * rounds);
   // The links over each resource: a tree changes the weight of the resources it
   // crosses only, unless it raises the largest load, which rescales every weight.
   std::vector<std::vector<int>> links_over(nres);
@@ -157,7 +178,7 @@ Packing SeedTrees(const NetworkView& view, int rounds) {
   for (size_t i = 0; i < link_cost.size(); ++i) update_link(static_cast<int>(i));
   std::vector<int> changed;
   for (int round = 0; round < rounds; ++round) {
-    for (int r = 0; r < n; ++r) {
+    for (int r : roots) {
       for (Phase phase : {Phase::kReduce, Phase::kBroadcast}) {
         std::vector<int> tree = MinCostTree(view, r, phase, [&](int link) { return link_cost[link]; });
         if (tree.empty()) return {};
@@ -189,11 +210,11 @@ Packing SeedTrees(const NetworkView& view, int rounds) {
 
 }  // namespace
 
-Packing PackTrees(const NetworkView& view, int max_iterations) {
+Packing PackTrees(const NetworkView& view, int max_iterations, int roots) {
   const int n = view.size();
   const bool budget_by_size = max_iterations < 0;
   if (budget_by_size) max_iterations = n <= 12 ? 40 : n <= 32 ? 10 : 0;
-  Packing seeds = SeedTrees(view, SeedRounds(max_iterations));
+  Packing seeds = SeedTrees(view, SeedRounds(max_iterations), BestConnected(view, roots > 0 ? roots : n));
   if (seeds.trees.empty() || (budget_by_size && n > kMaxDcsForLp)) return seeds;
   // Should GLPK fail, the seed trees with equal shares are still a packing.
   PackingLp lp(view);
@@ -293,11 +314,23 @@ class TreePackingPlanner : public Planner {
 
  protected:
   absl::StatusOr<Policy> Build(const NetworkView& view, const PlanOptions& options) const override {
-    const Packing packing = PackTrees(view, options.full_packing ? std::numeric_limits<int>::max() : -1);
-    if (packing.trees.empty()) return absl::InvalidArgumentError("netstorm: no set of trees spans the DCs");
+    const int n = view.size();
+    std::vector<Packing> packings;
+    if (options.full_packing) {
+      packings.push_back(PackTrees(view, std::numeric_limits<int>::max()));
+    } else if (n <= kMaxDcsForLp) {
+      packings.push_back(PackTrees(view));
+    } else {
+      for (int roots = n / 2; roots >= std::max(2, n / 16); roots /= 2) packings.push_back(PackTrees(view, -1, roots));
+    }
     std::vector<Policy> candidates;
-    candidates.push_back(EmptyPolicy(view, name(), options));
-    AppendPackedShards(packing, candidates.back());
+    for (const Packing& p : packings) {
+      if (p.trees.empty()) continue;
+      candidates.push_back(EmptyPolicy(view, name(), options));
+      AppendPackedShards(p, candidates.back());
+    }
+    if (candidates.empty()) return absl::InvalidArgumentError("netstorm: no set of trees spans the DCs");
+    const Packing& packing = packings.front();  // the only one up to kMaxDcsForAssignment
     for (double latency_weight : kLatencyWeights) {
       if (view.size() > kMaxDcsForAssignment) break;
       Packing assigned{CandidateTrees(view, packing), packing.fluid_seconds, packing.iterations};

@@ -57,7 +57,9 @@ struct Packing {
 // shares without the LP. A budget given runs the LP at any size. With no column
 // generation, one seed tree per root and phase; otherwise two. Empty trees when
 // no tree spans the DCs; the seed trees with equal shares should GLPK fail.
-Packing PackTrees(const NetworkView& view, int max_iterations = -1);
+// `roots` > 0 takes only that many roots: the DCs that can move the most through
+// their own links.
+Packing PackTrees(const NetworkView& view, int max_iterations = -1, int roots = 0);
 
 }  // namespace geostorm::core
 

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <set>
 
 #include "core/lower_bound.h"
 #include "core/planner/tree_packing.h"
@@ -162,6 +163,32 @@ TEST(TreePacking, AnLpOnWhichGlpkStallsIsSolvedFromAnAdvancedBasis) {
   // LP over any subset of trees.
   EXPECT_LE(full.fluid_seconds, one_lp.fluid_seconds * (1 + 1e-9));
   EXPECT_GE(full.fluid_seconds, AggregationBoundSeconds(view) * (1 - 1e-9));
+}
+
+TEST(TreePacking, ARootSubsetIsTheBestConnectedDcs) {
+  // dc1 and dc3 get much faster links than the rest.
+  Topology t = RandomMesh(12, 5, 20, 100);
+  for (DirectedLink& l : t.links) {
+    if (l.from == 1 || l.to == 1 || l.from == 3 || l.to == 3) l.mbps *= 20;
+  }
+  const NetworkView view = MustView(t, Overlay::kNeighbours, kModel, 1 << 20);
+  const Packing packing = PackTrees(view, 0, 2);
+  ASSERT_FALSE(packing.trees.empty());
+  std::set<int> roots;
+  for (const PackedTree& tree : packing.trees) roots.insert(tree.root);
+  EXPECT_EQ(roots, (std::set<int>{1, 3}));
+}
+
+TEST(Planners, NetstormTakesFewerRootsOnLargeMeshes) {
+  // Above 64 DCs shares are equal; with every DC a root, 80 DCs would get about 6
+  // chunks per root, too few to fill a tree's pipeline.
+  const Topology t = RandomMesh(80, 7, 20, 1000);
+  const absl::StatusOr<Policy> plan = PlanTopology(t, "netstorm", 1'000'000'000, AutoChunkBytes(1'000'000'000));
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  std::set<int> roots;
+  for (const ShardPlan& shard : plan->shards) roots.insert(shard.root);
+  EXPECT_LE(roots.size(), 40u);
+  EXPECT_GE(roots.size(), 5u);
 }
 
 TEST(Planners, NetstormBeatsThePaperOnUnevenMeshes) {
