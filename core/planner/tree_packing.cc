@@ -119,11 +119,11 @@ class PackingLp {
 // columns, so a 64-DC mesh plans 3x faster, and a packing of fewer trees gives
 // each more chunks to fill its pipeline (docs/planner.md).
 int SeedRounds(int column_generation_rounds) { return column_generation_rounds > 0 ? 2 : 1; }
-// Beyond this many DCs the LP has too many rows (one per link) to solve quickly.
-// The seed trees with equal shares are the packing, and since their roots would
-// then all get an equal share, the planner tries n/2, n/4, n/8 and n/16 of the
-// best-connected roots: with 512 chunks and 256 roots no tree has the chunks to
-// fill its pipeline.
+
+// Beyond this many DCs the LP has too many rows (one per link) to solve quickly,
+// and the seed trees with equal shares are the packing. With every DC a root, 256
+// DCs would leave each tree 1 or 2 of 512 chunks, too few to fill its pipeline, so
+// the planner tries n/2, n/4, n/8 and n/16 of the best-connected roots.
 constexpr int kMaxDcsForLp = 64;
 
 double TreeCost(const NetworkView& view, const std::vector<int>& parent, Phase phase, const LinkCost& cost) {
