@@ -122,7 +122,8 @@ int main(int argc, char** argv) {
     }
   }
   nlohmann::json simulator = nlohmann::json::array();
-  std::printf("\nthe simulator's cost against chunks (random mesh, 1 GB)\n%5s %8s %8s\n", "DCs", "chunks", "sim s");
+  std::printf("\nthe simulator's cost against chunks (random mesh, 1 GB)\n%5s %8s %8s %9s\n", "DCs", "chunks", "sim s",
+              "x T_min");
   for (int n : {64, 256}) {
     if (n > max_dcs) break;
     for (int64_t chunks : {256, 512, 1024, 2048, 4096}) {
@@ -134,9 +135,11 @@ int main(int argc, char** argv) {
       const auto start = std::chrono::steady_clock::now();
       if (!geostorm::core::Simulate(*view, *policy).ok()) return 1;
       const double simulate_s = SecondsSince(start);
-      std::printf("%5d %8lld %8.3f\n", n, static_cast<long long>(view->num_chunks()), simulate_s);
+      const double vs_t_min = policy->predicted_seconds / policy->t_min_seconds;
+      std::printf("%5d %8lld %8.3f %9.3f\n", n, static_cast<long long>(view->num_chunks()), simulate_s, vs_t_min);
       std::fflush(stdout);
-      simulator.push_back({{"dcs", n}, {"chunks", view->num_chunks()}, {"simulate_s", simulate_s}});
+      simulator.push_back(
+          {{"dcs", n}, {"chunks", view->num_chunks()}, {"simulate_s", simulate_s}, {"simulated_x_t_min", vs_t_min}});
     }
   }
   if (!json_path.empty()) {

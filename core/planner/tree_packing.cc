@@ -122,8 +122,9 @@ int SeedRounds(int column_generation_rounds) { return column_generation_rounds >
 
 // Beyond this many DCs the LP has too many rows (one per link) to solve quickly,
 // and the seed trees with equal shares are the packing. With every DC a root, 256
-// DCs would leave each tree 1 or 2 of 512 chunks, too few to fill its pipeline, so
-// the planner tries n/2, n/4, n/8 and n/16 of the best-connected roots.
+// DCs would leave each root under 4 of a 1 GB model's 954 chunks, too few to fill
+// its trees' pipelines, so the planner tries n/2, n/4, n/8 and n/16 of the
+// best-connected roots.
 constexpr int kMaxDcsForLp = 64;
 
 double TreeCost(const NetworkView& view, const std::vector<int>& parent, Phase phase, const LinkCost& cost) {
