@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
-#include <regex>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -179,15 +178,9 @@ int LocalJob::controller_metrics_port() const { return PortFrom(ControllerEventF
 
 std::string LocalJob::EventFile(int dc) const { return absl::StrCat(dir_.path(), "/gateway-", dc, ".events"); }
 
-double LocalJob::SumMetric(const std::string& series) const {
+double LocalJob::SumMetric(const std::string& name, const std::vector<std::string>& labels) const {
   double total = 0;
-  for (int i = 0; i < dcs(); ++i) {
-    const std::string body = HttpGet(gateway_metrics_port(i), "/metrics");
-    std::regex line("^" + series + "\\S* ([0-9.e+]+)$", std::regex::multiline);
-    for (auto it = std::sregex_iterator(body.begin(), body.end(), line); it != std::sregex_iterator(); ++it) {
-      total += std::stod((*it)[1]);
-    }
-  }
+  for (int i = 0; i < dcs(); ++i) total += MetricSum(gateway_metrics_port(i), name, labels);
   return total;
 }
 

@@ -77,8 +77,8 @@ class LocalJob {
   std::map<uint64_t, uint64_t> VersionsOf(int i) const;
   std::string EventFile(int dc) const;
   std::string GatewayAddress(int i) const;  // a Unix socket, fixed across restarts
-  // Sum over the gateways of a Prometheus series whose line matches `series`.
-  double SumMetric(const std::string& series) const;
+  // Sum over the gateways of testing::MetricSum(port, name, labels).
+  double SumMetric(const std::string& name, const std::vector<std::string>& labels) const;
   std::string WorkerSocket(int dc, int w) const;  // "unix:PATH"
 
  private:
